@@ -1,0 +1,143 @@
+"""HTTP glue shared by every API function: the resolver, claims -> caller, JSON with exact Decimals, and
+the one place that maps errors to RFC 9457 problem+json responses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from functools import cache
+from http import HTTPStatus
+from typing import Any
+
+import simplejson
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from orders import config
+from orders.caller import Caller, caller_from_claims
+from orders.cursor import CursorCodec
+from orders.errors import InvalidPrecondition, OrderError, PayloadTooLarge
+from orders.models import Order
+from orders.repository import OrderRepository
+from orders.service import OrderService
+
+logger = Logger(child=True)
+
+MAX_BODY_BYTES = 64 * 1024
+JSON = "application/json"
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_TYPE_BASE = "urn:problem-type:orders:"
+
+
+# ---------------------------------------------------------------------------------------- JSON
+def dumps(value: Any) -> str:
+    """JSON with `Decimal` written as an exact number (59.98, never "59.98" nor a float)."""
+    return simplejson.dumps(value, use_decimal=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def loads_body(text: str) -> Any:
+    """Request bodies: numbers with a fraction are parsed as `Decimal`; oversized bodies refused first."""
+    if len(text) > MAX_BODY_BYTES or len(text.encode()) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The body is over {MAX_BODY_BYTES // 1024} KB.")
+    try:
+        return simplejson.loads(text, use_decimal=True)
+    except simplejson.JSONDecodeError as error:
+        # Powertools' validation turns the standard library's error into a 400 problem.
+        raise json.JSONDecodeError(error.msg, error.doc, error.pos) from None
+
+
+# ---------------------------------------------------------------------------------------- responses
+def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(status_code=status, content_type=JSON, body=dumps(payload), headers=dict(headers or {}))
+
+
+def order_response(order: Order, status: int = HTTPStatus.OK, extra_headers: Mapping[str, str] | None = None):
+    return json_response(status, order.to_wire(), {"ETag": etag(order.version), **(extra_headers or {})})
+
+
+def problem(status: int, slug: str, title: str, detail: str, **extensions: Any) -> Response:
+    body = {"type": PROBLEM_TYPE_BASE + slug, "title": title, "status": status, "detail": detail, **extensions}
+    return Response(status_code=status, content_type=PROBLEM_JSON, body=dumps(body))
+
+
+def _pointer(location: Iterable[Any]) -> str:
+    return "/" + "/".join(str(part).replace("~", "~0").replace("/", "~1") for part in location)
+
+
+def validation_problem(errors: list[dict[str, Any]]) -> Response:
+    if any(error.get("type") == "unsupported_content_type" for error in errors):
+        return problem(415, "unsupported-media-type", "Unsupported media type", "Send the body as application/json.")
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return problem(400, "malformed-json", "Malformed JSON", "The request body is not valid JSON.")
+    # Only where and why: the rejected input is never echoed (it may hold an address).
+    fields = [
+        {"in": str(error["loc"][0]), "pointer": _pointer(error["loc"][1:]), "detail": error["msg"]}
+        for error in errors
+    ]
+    return problem(400, "validation-error", "Invalid request", "The request does not match the schema.", errors=fields)
+
+
+# ---------------------------------------------------------------------------------------- caller, headers
+def current_caller(app: APIGatewayHttpResolver) -> Caller:
+    context = app.current_event.raw_event.get("requestContext") or {}
+    claims = ((context.get("authorizer") or {}).get("jwt") or {}).get("claims")
+    return caller_from_claims(claims)
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """`If-Match: "3"` (or W/"3", or 3) -> 3; absent or `*` -> None (no version condition)."""
+    if value is None or value.strip() == "*":
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit() or len(text) > 18:
+        raise InvalidPrecondition('If-Match must be an ETag this API returned, such as "3".')
+    return int(text)
+
+
+# ---------------------------------------------------------------------------------------- wiring
+@cache
+def order_service() -> OrderService:
+    """One per process: the client and its connection pool are reused across warm invocations."""
+    return OrderService(
+        OrderRepository(config.dynamodb_client(), config.table_name()),
+        currency=config.currency(),
+        cursors=CursorCodec(config.cursor_secret),
+    )
+
+
+def build_resolver(extra_error_handlers: Mapping[type[Exception], Callable[[Exception], Response]] = {}):
+    app = APIGatewayHttpResolver(enable_validation=True, serializer=dumps, json_body_deserializer=loads_body)
+
+    @app.exception_handler(OrderError)
+    def _domain_error(error: OrderError) -> Response:
+        return problem(error.status, error.slug, error.title, error.detail, **error.extensions)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(error: RequestValidationError) -> Response:
+        return validation_problem(list(error.errors()))
+
+    for exception_type, handler in extra_error_handlers.items():
+        app.exception_handler(exception_type)(handler)
+
+    @app.not_found
+    def _no_route(_: Exception) -> Response:
+        return problem(404, "not-found", "Not found", "No such resource.")
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        request_id = app.current_event.request_context.request_id
+        logger.exception("unhandled error", extra={"correlation_id": request_id})
+        return problem(
+            500,
+            "internal-error",
+            "Internal error",
+            "Something went wrong on our side; quote the correlation id when reporting it.",
+            correlationId=request_id,
+        )
+
+    return app

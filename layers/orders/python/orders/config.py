@@ -1,0 +1,60 @@
+"""Configuration and AWS clients, read lazily and cached per process.
+
+Nothing here runs at import: tests set the environment before first use, and a SnapStart snapshot holds
+no client or credential. `reset()` clears the caches (tests only).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+DEFAULT_CURRENCY = "USD"
+
+
+@cache
+def table_name() -> str:
+    return os.environ["TABLE_NAME"]
+
+
+@cache
+def currency() -> str:
+    return os.environ.get("CURRENCY", DEFAULT_CURRENCY)
+
+
+def _endpoint(service_variable: str) -> str | None:
+    # The local stack (and `sam local` against it) points clients at its embedded services.
+    return os.environ.get(service_variable) or None
+
+
+@cache
+def dynamodb_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=_endpoint("DYNAMODB_ENDPOINT"),
+        config=Config(
+            connect_timeout=2,
+            read_timeout=5,
+            retries={"mode": "standard", "max_attempts": 3},
+            tcp_keepalive=True,
+        ),
+    )
+
+
+@cache
+def cursor_secret() -> bytes:
+    """`CURSOR_SECRET` (local and tests) or the Secrets Manager secret named by `CURSOR_SECRET_ARN`."""
+    if secret := os.environ.get("CURSOR_SECRET"):
+        return secret.encode()
+    from aws_lambda_powertools.utilities.parameters import get_secret
+
+    return str(get_secret(os.environ["CURSOR_SECRET_ARN"], max_age=3600)).encode()
+
+
+def reset() -> None:
+    for getter in (table_name, currency, dynamodb_client, cursor_secret):
+        getter.cache_clear()

@@ -1,0 +1,66 @@
+"""Domain errors. Each carries what its RFC 9457 problem needs; `orders.api` is the one place that maps
+them to HTTP responses."""
+
+from __future__ import annotations
+
+
+class OrderError(Exception):
+    status: int = 400
+    slug: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(self, detail: str, **extensions: object) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions
+
+
+class Unauthenticated(OrderError):
+    status, slug, title = 401, "unauthenticated", "Authentication required"
+
+
+class Forbidden(OrderError):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class OrderNotFound(OrderError):
+    status, slug, title = 404, "order-not-found", "Order not found"
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"No order {order_id!r} is visible to you.")
+
+
+class StatusConflict(OrderError):
+    status, slug, title = 409, "status-conflict", "Status change not allowed"
+
+    def __init__(self, current: str, requested: str) -> None:
+        super().__init__(
+            f"An order in status {current!r} cannot move to {requested!r}.",
+            currentStatus=current,
+            requestedStatus=requested,
+        )
+
+
+class VersionMismatch(OrderError):
+    status, slug, title = 412, "precondition-failed", "Order has changed"
+
+    def __init__(self, expected: int, current: int) -> None:
+        super().__init__(
+            f"If-Match names version {expected}, the order is at version {current}.",
+            currentVersion=current,
+        )
+
+
+class InvalidCursor(OrderError):
+    status, slug, title = 400, "invalid-cursor", "Invalid cursor"
+
+    def __init__(self) -> None:
+        super().__init__("The cursor is not one this listing issued; start again without it.")
+
+
+class InvalidPrecondition(OrderError):
+    status, slug, title = 400, "invalid-if-match", "Invalid If-Match header"
+
+
+class PayloadTooLarge(OrderError):
+    status, slug, title = 413, "payload-too-large", "Request body too large"

@@ -1,0 +1,147 @@
+"""Request and order models: pydantic and the standard library only (no boto3, no env, no HTTP).
+
+Money is `Decimal` everywhere. Prices are validated to at most two decimal places and every money value an
+order carries is quantized to exactly two places, so `2 x 29.99` is `59.98` and `30` is written `30.00`.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.alias_generators import to_camel
+
+from orders.status import OrderStatus
+
+CENT = Decimal("0.01")
+MAX_ITEMS = 50
+MAX_QUANTITY = 1000
+MAX_UNIT_PRICE = Decimal("1000000")
+
+
+def to_money(value: Decimal) -> Decimal:
+    """Exactly two decimal places. Inputs are already validated to two places, so nothing is rounded away."""
+    return value.quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+Money = Annotated[Decimal, AfterValidator(to_money)]
+Identifier = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@|+-]*$")
+]
+ProductId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+Quantity = Annotated[int, Field(strict=True, ge=1, le=MAX_QUANTITY)]
+UnitPriceIn = Annotated[Decimal, Field(ge=0, le=MAX_UNIT_PRICE, decimal_places=2, max_digits=9)]
+
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ZipCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$")
+]
+CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+
+
+class _WireModel(BaseModel):
+    """camelCase on the wire and in the table, snake_case in Python; unknown fields are rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, extra="forbid", frozen=True
+    )
+
+
+class ShippingAddress(_WireModel):
+    street: LongText
+    city: ShortText
+    zip_code: ZipCode
+    state: ShortText | None = None
+    country: CountryCode | None = None
+
+
+class OrderItemRequest(_WireModel):
+    product_id: ProductId
+    quantity: Quantity
+    price: UnitPriceIn
+
+
+class CreateOrderRequest(_WireModel):
+    """Body of `POST /api/orders`. `userId` may be left out: it then defaults to the caller."""
+
+    user_id: Identifier | None = None
+    items: Annotated[list[OrderItemRequest], Field(min_length=1, max_length=MAX_ITEMS)]
+    shipping_address: ShippingAddress
+
+    @model_validator(mode="after")
+    def _product_ids_are_unique(self) -> CreateOrderRequest:
+        # Repeated products are rejected rather than merged: two lines of one product with different
+        # prices have no single right merge, and a client that sends them has a bug worth surfacing.
+        seen: set[str] = set()
+        for item in self.items:
+            if item.product_id in seen:
+                raise ValueError(f"productId {item.product_id!r} appears more than once; send one line per product")
+            seen.add(item.product_id)
+        return self
+
+
+class StatusChangeRequest(_WireModel):
+    """Body of `PATCH /api/orders/{id}/status`."""
+
+    status: OrderStatus
+
+
+class OrderLine(_WireModel):
+    product_id: str
+    quantity: int
+    unit_price: Money
+    line_total: Money
+
+
+class StatusChange(_WireModel):
+    status: OrderStatus
+    at: str
+    by: str
+
+
+class Order(_WireModel):
+    """An order as stored and as returned. Timestamps are ISO-8601 UTC strings with milliseconds."""
+
+    id: str
+    user_id: str
+    items: list[OrderLine]
+    shipping_address: ShippingAddress
+    status: OrderStatus
+    total: Money
+    currency: str
+    created_at: str
+    updated_at: str
+    version: int
+    status_history: list[StatusChange]
+
+    def to_wire(self) -> dict:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="python")
+
+
+def price_lines(items: list[OrderItemRequest]) -> tuple[list[OrderLine], Decimal]:
+    """Server-side totals: each line is unit price x quantity, the total their exact sum."""
+    lines = [
+        OrderLine(
+            product_id=item.product_id,
+            quantity=item.quantity,
+            unit_price=item.price,
+            line_total=item.price * item.quantity,
+        )
+        for item in items
+    ]
+    return lines, to_money(sum((line.line_total for line in lines), Decimal(0)))
+
+
+class OrderPage(BaseModel):
+    """One page of a listing; `next_cursor` is opaque to clients."""
+
+    model_config = ConfigDict(frozen=True)
+
+    items: list[Order]
+    next_cursor: str | None
+
+    def to_wire(self) -> dict:
+        return {"items": [order.to_wire() for order in self.items], "nextCursor": self.next_cursor}

@@ -1,0 +1,198 @@
+"""The only module that talks to DynamoDB: every key, index, condition and (de)serialisation of the table.
+
+| item  | PK         | SK    | GSI1PK        | GSI1SK (index GSI1)  | GSI2SK (index GSI2, hash GSI1PK) |
+|-------|------------|-------|---------------|----------------------|----------------------------------|
+| order | ORDER#<id> | ORDER | USER#<userId> | <createdAt>#<id>     | <status>#<id>                    |
+Order ids are UUIDv7 (time-ordered), so both indexes list newest first when read backwards, and a status
+change rewrites GSI2SK from the id alone, inside the one conditional UpdateItem.
+Idempotency records (`IDEMPOTENCY#<hash>` / `IDEMPOTENCY`) are written by `orders.idempotency`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from orders.models import Order, StatusChange
+from orders.status import OrderStatus
+
+ORDER_SK = "ORDER"
+BY_USER_INDEX = "GSI1"
+BY_USER_STATUS_INDEX = "GSI2"
+KEY_ATTRIBUTES = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2SK", "entityType")
+ENTITY_TYPE = "order"
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def order_pk(order_id: str) -> str:
+    return f"ORDER#{order_id}"
+
+
+def user_pk(user_id: str) -> str:
+    return f"USER#{user_id}"
+
+
+def by_user_sk(created_at: str, order_id: str) -> str:
+    return f"{created_at}#{order_id}"
+
+
+def by_status_sk(status: str, order_id: str) -> str:
+    return f"{status}#{order_id}"
+
+
+def _serialize(value: Any) -> dict:
+    return _serializer.serialize(value)
+
+
+def _to_item(order: Order) -> dict[str, dict]:
+    attributes = order.to_wire()
+    attributes.update(
+        PK=order_pk(order.id),
+        SK=ORDER_SK,
+        GSI1PK=user_pk(order.user_id),
+        GSI1SK=by_user_sk(order.created_at, order.id),
+        GSI2SK=by_status_sk(order.status, order.id),
+        entityType=ENTITY_TYPE,
+    )
+    return {name: _serialize(value) for name, value in attributes.items()}
+
+
+def _from_item(item: Mapping[str, dict]) -> Order:
+    return Order.model_validate(
+        {name: _deserializer.deserialize(value) for name, value in item.items() if name not in KEY_ATTRIBUTES}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionRejected(Exception):
+    """The conditional update failed; `current` is the order as it stood (None when there is no order)."""
+
+    current: Order | None
+
+
+class OrderRepository:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def put_new(self, order: Order) -> None:
+        # Never a blind write: an id collision must fail rather than overwrite another order.
+        self._client.put_item(
+            TableName=self._table,
+            Item=_to_item(order),
+            ConditionExpression="attribute_not_exists(PK)",
+        )
+
+    def get(self, order_id: str) -> Order | None:
+        response = self._client.get_item(
+            TableName=self._table,
+            Key={"PK": {"S": order_pk(order_id)}, "SK": {"S": ORDER_SK}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return _from_item(item) if item else None
+
+    def list_by_user(
+        self, user_id: str, *, status: OrderStatus | None, limit: int, after: str | None
+    ) -> tuple[list[Order], str | None]:
+        """Newest first. Returns the page and the position after its last order (None on the last page).
+
+        One Query on an index: the status filter is part of the index's partition key, so a filtered
+        listing reads only matching orders. One extra item is read to know whether a next page exists.
+        """
+        key_names = {"#pk": "GSI1PK"}
+        key_values = {":pk": {"S": user_pk(user_id)}}
+        if status is None:
+            index, sort_attribute, condition = BY_USER_INDEX, "GSI1SK", "#pk = :pk"
+        else:
+            index, sort_attribute = BY_USER_STATUS_INDEX, "GSI2SK"
+            condition = "#pk = :pk AND begins_with(#sk, :status)"
+            key_names["#sk"] = sort_attribute
+            key_values[":status"] = {"S": by_status_sk(status, "")}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": key_names,
+            "ExpressionAttributeValues": key_values,
+            "ScanIndexForward": False,
+            "Limit": limit + 1,
+        }
+        if after is not None:
+            order_id = after.rpartition("#")[2]
+            request["ExclusiveStartKey"] = {
+                "PK": {"S": order_pk(order_id)},
+                "SK": {"S": ORDER_SK},
+                "GSI1PK": {"S": user_pk(user_id)},
+                sort_attribute: {"S": after},
+            }
+        items = self._client.query(**request).get("Items", [])
+        page = items[:limit]
+        next_position = page[-1][sort_attribute]["S"] if len(items) > limit else None
+        return [_from_item(item) for item in page], next_position
+
+    def change_status(
+        self,
+        order_id: str,
+        *,
+        target: OrderStatus,
+        allowed_sources: Collection[OrderStatus],
+        change: StatusChange,
+        owner: str | None = None,
+        expected_version: int | None = None,
+    ) -> Order:
+        """One conditional UpdateItem: no read-then-write race. The condition names the allowed source
+        statuses, the owner (for customers) and the version (for If-Match); on failure the old image
+        (`ALL_OLD`) tells the caller why without a second read."""
+        if not allowed_sources:
+            raise ValueError("a transition needs at least one source status")
+        source_names = {f":from{index}": {"S": str(source)} for index, source in enumerate(sorted(allowed_sources))}
+        conditions = ["attribute_exists(PK)", f"#status IN ({', '.join(source_names)})"]
+        values: dict[str, dict] = {
+            **source_names,
+            ":to": {"S": str(target)},
+            ":at": {"S": change.at},
+            ":one": {"N": "1"},
+            ":entry": {"L": [_serialize(change.model_dump(by_alias=True, mode="python"))]},
+            ":statusKey": {"S": by_status_sk(target, order_id)},
+        }
+        if owner is not None:
+            conditions.append("#userId = :owner")
+            values[":owner"] = {"S": owner}
+        if expected_version is not None:
+            conditions.append("#version = :expected")
+            values[":expected"] = {"N": str(expected_version)}
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"PK": {"S": order_pk(order_id)}, "SK": {"S": ORDER_SK}},
+                # GSI2SK moves with the status so that filtered listings stay exact.
+                UpdateExpression=(
+                    "SET #status = :to, #updatedAt = :at, #version = #version + :one, "
+                    "#history = list_append(#history, :entry), #statusKey = :statusKey"
+                ),
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    "#updatedAt": "updatedAt",
+                    "#version": "version",
+                    "#history": "statusHistory",
+                    "#statusKey": "GSI2SK",
+                    **({"#userId": "userId"} if owner is not None else {}),
+                },
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            old_item = error.response.get("Item")
+            raise TransitionRejected(_from_item(old_item) if old_item else None) from error
+        return _from_item(response["Attributes"])
