@@ -1,0 +1,25 @@
+"""GET /api/orders/{id}: one order, with its version as `ETag`."""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+
+from orders import api
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = api.build_resolver()
+
+
+@app.get("/api/orders/<order_id>")
+@tracer.capture_method
+def get_order(order_id: str):
+    order = api.order_service().get(api.current_caller(app), order_id)
+    return api.order_response(order)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event, context):
+    return app.resolve(event, context)

@@ -1,0 +1,38 @@
+"""GET /api/users/{userId}/orders: a user's orders, newest first, one Query per page."""
+
+from typing import Annotated
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+
+from orders import api
+from orders.cursor import MAX_CURSOR_LENGTH
+from orders.service import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from orders.status import OrderStatus
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = api.build_resolver()
+
+
+@app.get("/api/users/<user_id>/orders")
+@tracer.capture_method
+def list_user_orders(
+    user_id: str,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    status: Annotated[OrderStatus | None, Query()] = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_LENGTH)] = None,
+):
+    page = api.order_service().list_for_user(
+        api.current_caller(app), user_id, limit=limit, status=status, cursor=cursor
+    )
+    return api.json_response(200, page.to_wire())
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event, context):
+    return app.resolve(event, context)

@@ -1,0 +1,41 @@
+"""PATCH /api/orders/{id}/status: one conditional update; optional `If-Match` guards the version."""
+
+from typing import Annotated
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from orders import api
+from orders.models import StatusChangeRequest
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = api.build_resolver()
+
+
+@app.patch("/api/orders/<order_id>/status")
+@tracer.capture_method
+def update_order_status(
+    order_id: str,
+    body: Annotated[StatusChangeRequest, Body()],
+    if_match: Annotated[str | None, Header(alias="if-match", max_length=64)] = None,
+):
+    caller = api.current_caller(app)
+    order = api.order_service().change_status(
+        caller, order_id, body.status, expected_version=api.parse_if_match(if_match)
+    )
+    previous = order.status_history[-2].status
+    with single_metric(name="OrderStatusChanged", unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(name="from", value=previous)
+        metric.add_dimension(name="to", value=order.status)
+    return api.order_response(order)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event, context):
+    return app.resolve(event, context)
