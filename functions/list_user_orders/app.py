@@ -3,11 +3,12 @@
 from typing import Annotated
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 
 from orders import api
 from orders.cursor import MAX_CURSOR_LENGTH
+from orders.caller import MAX_USER_ID_LENGTH, USER_ID_PATTERN
 from orders.service import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from orders.status import OrderStatus
 
@@ -20,7 +21,7 @@ app = api.build_resolver()
 @app.get("/api/users/<user_id>/orders")
 @tracer.capture_method
 def list_user_orders(
-    user_id: str,
+    user_id: Annotated[str, Path(min_length=1, max_length=MAX_USER_ID_LENGTH, pattern=USER_ID_PATTERN)],
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     status: Annotated[OrderStatus | None, Query()] = None,
     cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_LENGTH)] = None,

@@ -12,7 +12,10 @@ from typing import Any
 import simplejson
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from orders import config
 from orders.caller import Caller, caller_from_claims
@@ -117,8 +120,8 @@ def build_resolver(extra_error_handlers: Mapping[type[Exception], Callable[[Exce
     def _domain_error(error: OrderError) -> Response:
         return problem(error.status, error.slug, error.title, error.detail, **error.extensions)
 
-    @app.exception_handler(RequestValidationError)
-    def _invalid_request(error: RequestValidationError) -> Response:
+    @app.exception_handler([RequestValidationError, RequestUnsupportedContentType])
+    def _invalid_request(error: RequestValidationError | RequestUnsupportedContentType) -> Response:
         return validation_problem(list(error.errors()))
 
     for exception_type, handler in extra_error_handlers.items():

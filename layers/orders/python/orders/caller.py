@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -9,6 +10,10 @@ from orders.errors import Unauthenticated
 
 ADMIN_GROUP = "admin"
 ADMIN_SCOPE = "orders/admin"
+# User ids become part of table keys: bounded, and never the `#` that separates key parts.
+USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@|+-]*$"
+MAX_USER_ID_LENGTH = 128
+_USER_ID = re.compile(USER_ID_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,5 +39,7 @@ def caller_from_claims(claims: Mapping[str, object] | None) -> Caller:
     subject = (claims or {}).get("sub")
     if not isinstance(subject, str) or not subject.strip():
         raise Unauthenticated("This endpoint needs a bearer token with a subject.")
+    if len(subject) > MAX_USER_ID_LENGTH or not _USER_ID.match(subject):
+        raise Unauthenticated("The token's subject is not a usable user id.")
     is_admin = ADMIN_GROUP in _words(claims.get("cognito:groups")) or ADMIN_SCOPE in _words(claims.get("scope"))
     return Caller(user_id=subject, is_admin=is_admin)

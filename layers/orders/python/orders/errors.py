@@ -26,16 +26,18 @@ class Forbidden(OrderError):
 class OrderNotFound(OrderError):
     status, slug, title = 404, "order-not-found", "Order not found"
 
-    def __init__(self, order_id: str) -> None:
-        super().__init__(f"No order {order_id!r} is visible to you.")
+    def __init__(self) -> None:
+        # The id is not echoed: it is the caller's input, possibly huge or hostile.
+        super().__init__("No such order is visible to you.")
 
 
 class StatusConflict(OrderError):
     status, slug, title = 409, "status-conflict", "Status change not allowed"
 
     def __init__(self, current: str, requested: str) -> None:
+        current, requested = str(current), str(requested)
         super().__init__(
-            f"An order in status {current!r} cannot move to {requested!r}.",
+            f"An order in status '{current}' cannot move to '{requested}'.",
             currentStatus=current,
             requestedStatus=requested,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from datetime import UTC, datetime
@@ -28,3 +29,11 @@ def new_order_id(moment: datetime) -> str:
         random_bits & ((1 << 62) - 1)
     )
     return str(uuid.UUID(int=value))
+
+
+_ORDER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def is_order_id(value: str) -> bool:
+    """Only ids this service could have issued reach the table (an odd id is simply not found)."""
+    return len(value) == 36 and _ORDER_ID.fullmatch(value) is not None

@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
+from orders.caller import MAX_USER_ID_LENGTH, USER_ID_PATTERN
 from orders.status import OrderStatus
 
 CENT = Decimal("0.01")
@@ -27,7 +28,7 @@ def to_money(value: Decimal) -> Decimal:
 
 Money = Annotated[Decimal, AfterValidator(to_money)]
 Identifier = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@|+-]*$")
+    str, StringConstraints(min_length=1, max_length=MAX_USER_ID_LENGTH, pattern=USER_ID_PATTERN)
 ]
 ProductId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 Quantity = Annotated[int, Field(strict=True, ge=1, le=MAX_QUANTITY)]

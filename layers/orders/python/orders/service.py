@@ -8,7 +8,7 @@ from datetime import datetime
 from orders.caller import Caller
 from orders.cursor import CursorCodec
 from orders.errors import Forbidden, OrderNotFound, StatusConflict, VersionMismatch
-from orders.ids import iso_timestamp, new_order_id, utc_now
+from orders.ids import is_order_id, iso_timestamp, new_order_id, utc_now
 from orders.models import CreateOrderRequest, Order, OrderPage, StatusChange, price_lines
 from orders.repository import OrderRepository, TransitionRejected
 from orders.status import OrderStatus, sources_of
@@ -57,10 +57,10 @@ class OrderService:
         return order
 
     def get(self, caller: Caller, order_id: str) -> Order:
-        order = self._repository.get(order_id)
+        order = self._repository.get(order_id) if is_order_id(order_id) else None
         # Someone else's order is indistinguishable from an absent one.
         if order is None or not caller.may_act_for(order.user_id):
-            raise OrderNotFound(order_id)
+            raise OrderNotFound()
         return order
 
     def list_for_user(
@@ -83,6 +83,8 @@ class OrderService:
     def change_status(
         self, caller: Caller, order_id: str, target: OrderStatus, *, expected_version: int | None = None
     ) -> Order:
+        if not is_order_id(order_id):
+            raise OrderNotFound()
         sources = sources_of(target)
         if not sources or (not caller.is_admin and target is not OrderStatus.CANCELLED):
             # Nothing can move there, or the caller may not: say why without leaking others' orders.
@@ -103,7 +105,7 @@ class OrderService:
         except TransitionRejected as rejected:
             current = rejected.current
             if current is None or not caller.may_act_for(current.user_id):
-                raise OrderNotFound(order_id) from None
+                raise OrderNotFound() from None
             if expected_version is not None and current.version != expected_version:
                 raise VersionMismatch(expected_version, current.version) from None
             raise StatusConflict(current.status, target) from None
