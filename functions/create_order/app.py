@@ -21,7 +21,7 @@ app = api.build_resolver(idempotency_errors())
 
 def _create(request: dict, caller: Caller, order_request: CreateOrderRequest) -> dict:
     """The idempotent unit: its result is what a retry with the same key and body gets back."""
-    order = api.order_service().create(caller, order_request)
+    order = api.order_service().create(caller, order_request, correlation_id=api.correlation_id(app))
     metrics.add_metric(name="OrderCreated", unit=MetricUnit.Count, value=1)
     # CloudWatch metric values are doubles; the order itself keeps its Decimal total.
     metrics.add_metric(name="OrderTotal", unit=MetricUnit.NoUnit, value=float(order.total))

@@ -25,7 +25,11 @@ def update_order_status(
 ):
     caller = api.current_caller(app)
     order = api.order_service().change_status(
-        caller, order_id, body.status, expected_version=api.parse_if_match(if_match)
+        caller,
+        order_id,
+        body.status,
+        expected_version=api.parse_if_match(if_match),
+        correlation_id=api.correlation_id(app),
     )
     previous = order.status_history[-2].status
     with single_metric(name="OrderStatusChanged", unit=MetricUnit.Count, value=1) as metric:

@@ -88,6 +88,10 @@ def current_caller(app: APIGatewayHttpResolver) -> Caller:
     return caller_from_claims(claims)
 
 
+def correlation_id(app: APIGatewayHttpResolver) -> str | None:
+    return app.current_event.request_context.request_id
+
+
 def etag(version: int) -> str:
     return f'"{version}"'
 
@@ -133,7 +137,7 @@ def build_resolver(extra_error_handlers: Mapping[type[Exception], Callable[[Exce
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:
-        request_id = app.current_event.request_context.request_id
+        request_id = correlation_id(app)
         logger.exception("unhandled error", extra={"correlation_id": request_id})
         return problem(
             500,

@@ -28,14 +28,14 @@ def _endpoint(service_variable: str) -> str | None:
     return os.environ.get(service_variable) or None
 
 
-@cache
-def dynamodb_client() -> Any:
+def _aws_client(service: str, endpoint_variable: str) -> Any:
     import boto3
     from botocore.config import Config
 
     return boto3.client(
-        "dynamodb",
-        endpoint_url=_endpoint("DYNAMODB_ENDPOINT"),
+        service,
+        endpoint_url=_endpoint(endpoint_variable),
+        # Bounded: a slow dependency fails fast and is retried by botocore (standard mode, with jitter).
         config=Config(
             connect_timeout=2,
             read_timeout=5,
@@ -43,6 +43,16 @@ def dynamodb_client() -> Any:
             tcp_keepalive=True,
         ),
     )
+
+
+@cache
+def dynamodb_client() -> Any:
+    return _aws_client("dynamodb", "DYNAMODB_ENDPOINT")
+
+
+@cache
+def events_client() -> Any:
+    return _aws_client("events", "EVENTS_ENDPOINT")
 
 
 @cache
@@ -56,5 +66,5 @@ def cursor_secret() -> bytes:
 
 
 def reset() -> None:
-    for getter in (table_name, currency, dynamodb_client, cursor_secret):
+    for getter in (table_name, currency, dynamodb_client, events_client, cursor_secret):
         getter.cache_clear()

@@ -23,7 +23,8 @@ from orders.status import OrderStatus
 ORDER_SK = "ORDER"
 BY_USER_INDEX = "GSI1"
 BY_USER_STATUS_INDEX = "GSI2"
-KEY_ATTRIBUTES = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2SK", "entityType")
+# Attributes of the item that are not part of the order model (keys and bookkeeping).
+KEY_ATTRIBUTES = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2SK", "entityType", "correlationId")
 ENTITY_TYPE = "order"
 
 _serializer = TypeSerializer()
@@ -50,8 +51,11 @@ def _serialize(value: Any) -> dict:
     return _serializer.serialize(value)
 
 
-def _to_item(order: Order) -> dict[str, dict]:
+def _to_item(order: Order, correlation_id: str | None) -> dict[str, dict]:
     attributes = order.to_wire()
+    if correlation_id:
+        # Carried to stream subscribers (OrderCreated.correlationId); not part of the API's order.
+        attributes["correlationId"] = correlation_id
     attributes.update(
         PK=order_pk(order.id),
         SK=ORDER_SK,
@@ -81,11 +85,11 @@ class OrderRepository:
         self._client = client
         self._table = table_name
 
-    def put_new(self, order: Order) -> None:
+    def put_new(self, order: Order, correlation_id: str | None = None) -> None:
         # Never a blind write: an id collision must fail rather than overwrite another order.
         self._client.put_item(
             TableName=self._table,
-            Item=_to_item(order),
+            Item=_to_item(order, correlation_id),
             ConditionExpression="attribute_not_exists(PK)",
         )
 
@@ -146,6 +150,7 @@ class OrderRepository:
         change: StatusChange,
         owner: str | None = None,
         expected_version: int | None = None,
+        correlation_id: str | None = None,
     ) -> Order:
         """One conditional UpdateItem: no read-then-write race. The condition names the allowed source
         statuses, the owner (for customers) and the version (for If-Match); on failure the old image
@@ -161,6 +166,7 @@ class OrderRepository:
             ":one": {"N": "1"},
             ":entry": {"L": [_serialize(change.model_dump(by_alias=True, mode="python"))]},
             ":statusKey": {"S": by_status_sk(target, order_id)},
+            ":correlationId": {"S": correlation_id or ""},
         }
         if owner is not None:
             conditions.append("#userId = :owner")
@@ -175,7 +181,8 @@ class OrderRepository:
                 # GSI2SK moves with the status so that filtered listings stay exact.
                 UpdateExpression=(
                     "SET #status = :to, #updatedAt = :at, #version = #version + :one, "
-                    "#history = list_append(#history, :entry), #statusKey = :statusKey"
+                    "#history = list_append(#history, :entry), #statusKey = :statusKey, "
+                    "#correlationId = :correlationId"
                 ),
                 ConditionExpression=" AND ".join(conditions),
                 ExpressionAttributeNames={
@@ -184,6 +191,7 @@ class OrderRepository:
                     "#version": "version",
                     "#history": "statusHistory",
                     "#statusKey": "GSI2SK",
+                    "#correlationId": "correlationId",
                     **({"#userId": "userId"} if owner is not None else {}),
                 },
                 ExpressionAttributeValues=values,

@@ -33,7 +33,7 @@ class OrderService:
         self._clock = clock
         self._new_id = new_id
 
-    def create(self, caller: Caller, request: CreateOrderRequest) -> Order:
+    def create(self, caller: Caller, request: CreateOrderRequest, *, correlation_id: str | None = None) -> Order:
         user_id = request.user_id or caller.user_id
         if not caller.may_act_for(user_id):
             raise Forbidden("Customers may only create orders for themselves.")
@@ -53,7 +53,7 @@ class OrderService:
             version=1,
             status_history=[StatusChange(status=OrderStatus.PENDING, at=now, by=caller.user_id)],
         )
-        self._repository.put_new(order)
+        self._repository.put_new(order, correlation_id)
         return order
 
     def get(self, caller: Caller, order_id: str) -> Order:
@@ -81,7 +81,13 @@ class OrderService:
         return OrderPage(items=orders, next_cursor=next_cursor)
 
     def change_status(
-        self, caller: Caller, order_id: str, target: OrderStatus, *, expected_version: int | None = None
+        self,
+        caller: Caller,
+        order_id: str,
+        target: OrderStatus,
+        *,
+        expected_version: int | None = None,
+        correlation_id: str | None = None,
     ) -> Order:
         if not is_order_id(order_id):
             raise OrderNotFound()
@@ -101,6 +107,7 @@ class OrderService:
                 change=change,
                 owner=None if caller.is_admin else caller.user_id,
                 expected_version=expected_version,
+                correlation_id=correlation_id,
             )
         except TransitionRejected as rejected:
             current = rejected.current

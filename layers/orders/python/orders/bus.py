@@ -1,0 +1,82 @@
+"""Publishing order events to EventBridge. Nothing is reported published unless EventBridge accepted it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from orders.notifications import EVENT_SOURCE, OrderEvent
+
+MAX_ENTRIES_PER_CALL = 10  # PutEvents' limit
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """One stream record's event, keyed by the record's sequence number."""
+
+    key: str
+    event: OrderEvent
+
+
+def chunks_in_order(pending: Sequence[Pending]) -> list[list[Pending]]:
+    """Consecutive chunks of at most 10, never holding two events of one order: a failed entry then
+    never has a later event of its order accepted beside it in the same call."""
+    chunks: list[list[Pending]] = []
+    current: list[Pending] = []
+    orders_in_current: set[str] = set()
+    for item in pending:
+        if len(current) == MAX_ENTRIES_PER_CALL or item.event.order_id in orders_in_current:
+            chunks.append(current)
+            current, orders_in_current = [], set()
+        current.append(item)
+        orders_in_current.add(item.event.order_id)
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+class EventBusPublisher:
+    def __init__(self, client: Any, bus_name: str, dumps: Callable[[Any], str], source: str = EVENT_SOURCE):
+        self._client = client
+        self._bus = bus_name
+        self._dumps = dumps
+        self._source = source
+
+    def publish_in_order(self, pending: Sequence[Pending]) -> set[str]:
+        """Publish in stream order; return the keys NOT published.
+
+        At the first chunk with a failed entry (`FailedEntryCount`, per-entry `ErrorCode`) or a failed
+        call, publishing stops: that entry and everything after it are reported failed, so the stream
+        retries from there and no later event of the same order overtakes it. Entries of that chunk that
+        EventBridge did accept are published again on the retry, with the same `eventId`.
+        """
+        keys_in_order = [item.key for item in pending]
+        for chunk_start, chunk in self._chunk_offsets(pending):
+            try:
+                response = self._client.put_events(Entries=[self._entry(item.event) for item in chunk])
+            except Exception:  # noqa: BLE001 - any failure to publish means: retry from here
+                return set(keys_in_order[chunk_start:])
+            if response.get("FailedEntryCount", 0):
+                results = response.get("Entries", [])
+                first_failed = next(
+                    (index for index, result in enumerate(results) if result.get("ErrorCode") or not result.get("EventId")),
+                    0,
+                )
+                return set(keys_in_order[chunk_start + first_failed :])
+        return set()
+
+    @staticmethod
+    def _chunk_offsets(pending: Sequence[Pending]):
+        offset = 0
+        for chunk in chunks_in_order(pending):
+            yield offset, chunk
+            offset += len(chunk)
+
+    def _entry(self, event: OrderEvent) -> dict[str, Any]:
+        return {
+            "EventBusName": self._bus,
+            "Source": self._source,
+            "DetailType": event.detail_type,
+            "Detail": self._dumps(event.detail),
+        }
