@@ -1,0 +1,215 @@
+"""The local stack as its own token issuer, and an emulation of API Gateway's HTTP API JWT authorizer.
+
+One RSA key pair, generated on first use into `local/.keys/` (git-ignored; `LOCAL_KEYS_DIR` overrides),
+signs the tokens `python -m local.token` mints; the server publishes its public half at
+`/.well-known/jwks.json` and checks bearer tokens the way API Gateway does: RS256 signature by the JWKS
+key named by `kid`, then `iss`, `aud` (or `client_id`), `exp`, `nbf`, `iat`. The issuer does not depend
+on the port, so a token minted without knowing where the server listens is accepted by it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+ISSUER = "http://localhost/local-issuer"
+AUDIENCE = "orders-local"
+ALGORITHM = "RS256"  # API Gateway's JWT authorizer accepts RSA signatures only
+DEFAULT_EXPIRES_IN = 3600
+ADMIN_GROUP = "admin"
+KEY_FILE = "signing-key.pem"
+DEFAULT_KEYS_DIR = Path(__file__).resolve().parent / ".keys"
+
+
+def keys_dir() -> Path:
+    return Path(os.environ.get("LOCAL_KEYS_DIR") or DEFAULT_KEYS_DIR)
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    private_key: rsa.RSAPrivateKey
+
+    @property
+    def public_jwk(self) -> dict[str, Any]:
+        jwk = RSAAlgorithm.to_jwk(self.private_key.public_key(), as_dict=True)
+        return {**jwk, "kid": self.kid, "use": "sig", "alg": ALGORITHM}
+
+
+def _thumbprint(public_key: rsa.RSAPublicKey) -> str:
+    """RFC 7638 JWK thumbprint: a stable `kid` derived from the key itself."""
+    import base64
+    import hashlib
+
+    jwk = RSAAlgorithm.to_jwk(public_key, as_dict=True)
+    canonical = json.dumps({"e": jwk["e"], "kty": "RSA", "n": jwk["n"]}, separators=(",", ":"), sort_keys=True)
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a new key to `path` unless one is there: written aside then hard-linked, so a server and a
+    token command starting together on first run end up with the same key."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as handle:
+        handle.write(pem)
+    temporary = Path(handle.name)
+    try:
+        os.chmod(temporary, 0o600)
+        os.link(temporary, path)
+    except FileExistsError:
+        pass  # someone else won the race: use theirs
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@cache
+def signing_key(directory: Path | None = None) -> SigningKey:
+    path = (directory or keys_dir()) / KEY_FILE
+    if not path.exists():
+        _create_key_file(path)
+    private_key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(private_key, rsa.RSAPrivateKey):
+        raise ValueError(f"{path} does not hold an RSA private key")
+    return SigningKey(kid=_thumbprint(private_key.public_key()), private_key=private_key)
+
+
+def jwks() -> dict[str, Any]:
+    return {"keys": [signing_key().public_jwk]}
+
+
+def mint(
+    user: str,
+    *,
+    admin: bool = False,
+    scopes: Iterable[str] = (),
+    expires_in: int = DEFAULT_EXPIRES_IN,
+    extra_claims: Mapping[str, Any] | None = None,
+    now: float | None = None,
+) -> str:
+    """A token as the local issuer signs it, shaped like a Cognito ID token (with `scope` when asked)."""
+    issued_at = int(now if now is not None else time.time())
+    claims: dict[str, Any] = {
+        "sub": user,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": issued_at,
+        "nbf": issued_at,
+        "exp": issued_at + expires_in,
+        "jti": str(uuid.uuid4()),
+        "token_use": "id",
+        "cognito:username": user,
+    }
+    if admin:
+        claims["cognito:groups"] = [ADMIN_GROUP]
+    if scope := " ".join(scopes):
+        claims["scope"] = scope
+    claims.update(extra_claims or {})
+    key = signing_key()
+    return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
+
+
+# ---------------------------------------------------------------------------------------- the authorizer
+class Unauthorized(Exception):
+    """→ 401 `{"message":"Unauthorized"}`; the text goes to the server log and `WWW-Authenticate`."""
+
+
+class Forbidden(Exception):
+    """→ 403 `{"message":"Forbidden"}`: a valid token without any of the route's required scopes."""
+
+
+@dataclass(frozen=True)
+class JwtAuthorizer:
+    """One `JwtConfiguration` of the template, pointed at the local issuer."""
+
+    name: str
+    issuer: str
+    audiences: tuple[str, ...]
+    identity_source: str = "$request.header.Authorization"
+
+    def token_from(self, headers: Mapping[str, str]) -> str:
+        header = self.identity_source.removeprefix("$request.header.").lower()
+        value = (headers.get(header) or "").strip()
+        if not value:
+            raise Unauthorized("no token")
+        scheme, _, rest = value.partition(" ")
+        # API Gateway takes the token with or without the `Bearer` prefix.
+        return rest.strip() if scheme.lower() == "bearer" and rest.strip() else value
+
+    def verify(self, token: str, public_keys: Mapping[str, Any], required_scopes: Iterable[str] = ()) -> dict:
+        """The token's claims, checked as API Gateway checks them; raises Unauthorized / Forbidden."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as error:
+            raise Unauthorized(f"malformed token: {error}") from None
+        if header.get("alg") != ALGORITHM:
+            raise Unauthorized(f"algorithm {header.get('alg')!r} is not accepted")
+        key = public_keys.get(header.get("kid"))
+        if key is None:
+            raise Unauthorized(f"no key {header.get('kid')!r} in the issuer's JWKS")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                issuer=self.issuer,
+                options={"require": ["exp", "iss"], "verify_aud": False},
+            )
+        except jwt.PyJWTError as error:
+            raise Unauthorized(str(error)) from None
+        audiences = claims.get("aud")
+        if audiences is not None:
+            audiences = [audiences] if isinstance(audiences, str) else list(audiences)
+            if not set(audiences) & set(self.audiences):
+                raise Unauthorized("audience not accepted")
+        elif claims.get("client_id") not in self.audiences:
+            raise Unauthorized("neither aud nor client_id is accepted")
+        required = set(required_scopes)
+        if required and not required & set(token_scopes(claims) or []):
+            raise Forbidden("token lacks the route's scopes")
+        return claims
+
+
+def token_scopes(claims: Mapping[str, Any]) -> list[str] | None:
+    scope = claims.get("scope", claims.get("scp"))
+    if scope is None:
+        return None
+    return scope.split() if isinstance(scope, str) else [str(item) for item in scope]
+
+
+def _flatten(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + " ".join(_flatten(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def api_gateway_claims(claims: Mapping[str, Any]) -> dict[str, str]:
+    """Claims as API Gateway hands them to the integration: every value a string, lists as `[a b]`."""
+    return {name: _flatten(value) for name, value in claims.items()}
+
+
+def public_keys() -> dict[str, Any]:
+    """kid → public key, from the JWKS the stack serves."""
+    return {jwk["kid"]: RSAAlgorithm.from_jwk(jwk) for jwk in jwks()["keys"]}
