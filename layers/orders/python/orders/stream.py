@@ -39,7 +39,8 @@ def unpublished_records(records: Iterable[StreamRecordLike], publisher: Publishe
         if poisoned_from is not None:
             continue
         try:
-            name = record.event_name.value if hasattr(record.event_name, "value") else record.event_name
+            # Powertools gives an enum whose *name* is INSERT/MODIFY/REMOVE (its values are ints).
+            name = getattr(record.event_name, "name", record.event_name)
             event = event_for(name, record.dynamodb.old_image, record.dynamodb.new_image)
         except (KeyError, TypeError, ValueError, AttributeError):
             poisoned_from = position

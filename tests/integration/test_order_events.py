@@ -1,0 +1,201 @@
+"""The stream consumer (functions/order_events) under event-source-mapping semantics, with EventBridge
+entries failing at random: nothing lost, nothing reordered, duplicates only as the same eventId."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from local.event_source_mapping import StreamMapping, StreamMappingConfig
+from local.template import load_template
+from orders.bus import EventBusPublisher
+from orders import api
+from tests.support.lambda_runtime import FakeLambdaContext, handler_module
+from tests.support.stream_records import order_item, stream_record
+
+ROOT = Path(__file__).resolve().parents[2]
+STATUS_CYCLE = ["confirmed", "processing", "shipped", "cancelled", "pending", "delivered"]
+
+
+class FlakyEventBridge:
+    """`put_events` that rejects a share of entries (per-entry ErrorCode, FailedEntryCount), seeded."""
+
+    def __init__(self, failure_rate: float, seed: int = 7) -> None:
+        self.failure_rate = failure_rate
+        self.random = random.Random(seed)
+        self.published: list[dict] = []
+        self.calls: list[int] = []
+
+    def put_events(self, Entries):  # noqa: N803 - boto3's parameter name
+        self.calls.append(len(Entries))
+        assert len(Entries) <= 10, "PutEvents takes at most 10 entries"
+        results = []
+        for entry in Entries:
+            if self.random.random() < self.failure_rate:
+                results.append({"ErrorCode": "InternalFailure", "ErrorMessage": "injected"})
+            else:
+                self.published.append(
+                    {**entry, "RawDetail": entry["Detail"], "Detail": json.loads(entry["Detail"], parse_float=Decimal)}
+                )
+                results.append({"EventId": str(uuid.uuid4())})
+        return {"FailedEntryCount": sum("ErrorCode" in result for result in results), "Entries": results}
+
+
+def consumer_mapping_config() -> StreamMappingConfig:
+    function = load_template()["Resources"]["OrderEventsFunction"]["Properties"]
+    stream_event = next(event for event in function["Events"].values() if event["Type"] == "DynamoDB")
+    return StreamMappingConfig.from_event_properties(stream_event["Properties"])
+
+
+@pytest.fixture
+def bus(monkeypatch):
+    """The consumer's publisher wired to a fake EventBridge; returns a factory taking the failure rate."""
+    module = handler_module("order_events")
+
+    def install(failure_rate: float) -> FlakyEventBridge:
+        fake = FlakyEventBridge(failure_rate)
+        monkeypatch.setattr(module, "_publisher", lambda: EventBusPublisher(fake, "orders-test", api.dumps))
+        return fake
+
+    return install
+
+
+def run_through_mapping(records: list[dict]) -> tuple[StreamMapping, list[list[dict]]]:
+    dead_letters: list[list[dict]] = []
+    module = handler_module("order_events")
+    mapping = StreamMapping(
+        consumer_mapping_config(),
+        invoke=lambda event: module.lambda_handler(event, FakeLambdaContext(function_name="order_events")),
+        on_failure=dead_letters.append,
+    )
+    mapping.process(records)
+    return mapping, dead_letters
+
+
+def transitions(orders: int, changes_per_order: int, seed: int = 11) -> tuple[list[dict], dict[str, int]]:
+    """INSERT + `changes_per_order` status-changing MODIFYs per order, orders interleaved at random."""
+    rng = random.Random(seed)
+    per_order: dict[str, list[dict]] = {}
+    for _ in range(orders):
+        order_id = str(uuid.uuid4())
+        item = order_item(order_id)
+        records = [stream_record("INSERT", item)]
+        for step in range(changes_per_order):
+            status = STATUS_CYCLE[step % len(STATUS_CYCLE)]
+            new = order_item(order_id, status=status, version=item["version"] + 1, history=item["statusHistory"])
+            records.append(stream_record("MODIFY", new, item))
+            item = new
+        per_order[order_id] = records
+    cursors = {order_id: 0 for order_id in per_order}
+    shard: list[dict] = []
+    while cursors:
+        order_id = rng.choice(sorted(cursors))
+        shard.append(per_order[order_id][cursors[order_id]])
+        cursors[order_id] += 1
+        if cursors[order_id] == len(per_order[order_id]):
+            del cursors[order_id]
+    # Sequence numbers must follow shard order.
+    for offset, record in enumerate(shard):
+        record["dynamodb"]["SequenceNumber"] = str(10**20 + offset)
+    return shard, {order_id: changes_per_order + 1 for order_id in per_order}
+
+
+def test_template_configures_the_stream_mapping_for_safe_retries():
+    config = consumer_mapping_config()
+    assert config.report_batch_item_failures and config.bisect_on_function_error
+    assert 0 < config.maximum_retry_attempts <= 10
+    assert config.accepts(stream_record("INSERT", order_item(str(uuid.uuid4()))))
+    idempotency = {"PK": "IDEMPOTENCY#create-order#abc", "SK": "IDEMPOTENCY", "status": "COMPLETED"}
+    assert not config.accepts(stream_record("INSERT", idempotency))
+    assert not config.accepts(stream_record("REMOVE", None, order_item(str(uuid.uuid4()))))
+
+
+def test_1000_transitions_with_10_percent_failed_entries_lose_and_reorder_nothing(bus):
+    fake = bus(failure_rate=0.10)
+    shard, events_per_order = transitions(orders=100, changes_per_order=10)
+    assert len(shard) == 1100  # 100 creations + 1,000 transitions
+
+    mapping, dead_letters = run_through_mapping(shard)
+
+    assert dead_letters == []
+    assert max(fake.calls) <= 10
+    by_id: dict[str, dict] = {}
+    published_versions: dict[str, set[int]] = defaultdict(set)
+    for entry in fake.published:
+        detail = entry["Detail"]
+        # Duplicates only as the very same event.
+        assert by_id.setdefault(detail["eventId"], detail) == detail
+        # Never ahead of an earlier transition of the same order.
+        assert all(v in published_versions[detail["orderId"]] for v in range(1, detail["version"])), detail["eventId"]
+        published_versions[detail["orderId"]].add(detail["version"])
+    expected = {f"{order_id}:{version}" for order_id, count in events_per_order.items() for version in range(1, count + 1)}
+    assert set(by_id) == expected
+    # The injected failures did cause redeliveries: more events than transitions, more calls than batches.
+    assert len(fake.published) > len(expected)
+    assert mapping.stats.invocations > len(shard) // consumer_mapping_config().batch_size + 1
+
+
+def test_a_poison_record_reaches_the_failure_destination_and_does_not_block_the_rest(bus):
+    fake = bus(failure_rate=0.0)
+    shard, _ = transitions(orders=5, changes_per_order=3)
+    poison_item = order_item(str(uuid.uuid4()))
+    del poison_item["version"]  # an order image the consumer cannot read
+    poison = stream_record("INSERT", poison_item)
+    poison["dynamodb"]["SequenceNumber"] = str(10**20 + 2)
+    for offset, record in enumerate(shard[2:], start=3):
+        record["dynamodb"]["SequenceNumber"] = str(10**20 + offset)
+    records = shard[:2] + [poison] + shard[2:]
+
+    mapping, dead_letters = run_through_mapping(records)
+
+    assert [[record["dynamodb"]["SequenceNumber"] for record in batch] for batch in dead_letters] == [
+        [poison["dynamodb"]["SequenceNumber"]]
+    ]
+    assert mapping.stats.retries == consumer_mapping_config().maximum_retry_attempts + 1
+    assert {entry["Detail"]["eventId"] for entry in fake.published} == {
+        f"{record['dynamodb']['NewImage']['id']['S']}:{record['dynamodb']['NewImage']['version']['N']}"
+        for record in shard
+    }
+
+
+def test_modifications_that_keep_the_status_and_idempotency_records_publish_nothing(bus):
+    fake = bus(failure_rate=0.0)
+    order_id = str(uuid.uuid4())
+    old = order_item(order_id, status="confirmed", version=2)
+    same_status = dict(old, updatedAt="2026-11-25T21:00:00.000Z", version=3)
+    idempotency = {"PK": "IDEMPOTENCY#create-order#abc", "SK": "IDEMPOTENCY", "status": "COMPLETED", "expiration": 1}
+    event = {"Records": [stream_record("MODIFY", same_status, old), stream_record("INSERT", idempotency),
+                         stream_record("MODIFY", dict(idempotency, status="INPROGRESS"), idempotency)]}
+    # Straight into the handler: even records the filter would have dropped publish nothing.
+    response = handler_module("order_events").lambda_handler(event, FakeLambdaContext())
+    assert response == {"batchItemFailures": []}
+    assert fake.published == [] and fake.calls == []
+
+
+def test_status_change_event_names_previous_and_new_status_and_validates_against_its_schema(bus):
+    fake = bus(failure_rate=0.0)
+    order_id = str(uuid.uuid4())
+    created = order_item(order_id)
+    created["correlationId"] = "req-1"
+    shipped = order_item(order_id, status="shipped", version=2, history=created["statusHistory"])
+    shipped["statusHistory"][-1]["by"] = "ops-1"
+    records = [stream_record("INSERT", created), stream_record("MODIFY", shipped, created)]
+    handler_module("order_events").lambda_handler({"Records": records}, FakeLambdaContext())
+
+    assert [entry["DetailType"] for entry in fake.published] == ["OrderCreated", "OrderStatusChanged"]
+    assert {entry["Source"] for entry in fake.published} == {"com.orderservice.orders"}
+    change = fake.published[1]["Detail"]
+    assert (change["previousStatus"], change["status"], change["version"]) == ("pending", "shipped", 2)
+    assert change["changedBy"] == "ops-1" and change["occurredAt"] == shipped["statusHistory"][-1]["at"]
+    assert change["total"] == Decimal("59.98") and '"total":59.98' in fake.published[1]["RawDetail"]
+    assert fake.published[0]["Detail"]["correlationId"] == "req-1"
+    for entry in fake.published:
+        schema = json.loads((ROOT / "docs" / "events" / f"{entry['DetailType']}.v1.json").read_text())
+        jsonschema.validate(json.loads(json.dumps(entry["Detail"], default=float)), schema)
