@@ -1,0 +1,84 @@
+# Order Service: every target installs what it needs (uv, then the locked .venv) on a fresh machine.
+# `make help` lists the targets.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+export UV_PYTHON_DOWNLOADS := never
+export SAM_CLI_TELEMETRY := 0
+
+UV_VERSION := 0.13.9
+# uv from PATH when it runs (a pyenv shim may exist and still fail), else a private copy in .tools/.
+ifndef UV
+UV := $(shell uv --version >/dev/null 2>&1 && command -v uv || echo $(CURDIR)/.tools/bin/uv)
+endif
+export UV
+VENV := .venv
+PY := $(VENV)/bin/python
+SAM := $(VENV)/bin/sam
+STAMP := $(VENV)/.synced
+
+PORT ?= 3001
+ENV ?= dev
+PYTEST_ARGS ?=
+# pytest's default norecursedirs skips any folder named `build`; tests/build must be collected too.
+PYTEST_COLLECT := -o 'norecursedirs=.* *.egg _darcs CVS dist node_modules venv {arch} __pycache__'
+
+# Quiet tools under `make -s` (so that `make -s token` prints the token and nothing else).
+ifneq ($(findstring s,$(firstword -$(MAKEFLAGS))),)
+QUIET := --quiet
+endif
+MAKEFLAGS += --no-builtin-rules
+
+# Flags that turn the lock into the deps layer's requirements (boto3 & co. come with the runtime).
+EXPORT_FLAGS := --frozen --no-dev --no-emit-project \
+	--no-emit-package boto3 --no-emit-package botocore --no-emit-package s3transfer
+DEPS_REQUIREMENTS := layers/deps/requirements.txt
+
+.PHONY: help dev test token bench build lint deploy requirements clean distclean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' \
+		$(MAKEFILE_LIST)
+
+$(CURDIR)/.tools/bin/uv:
+	python3 -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/pip install $(QUIET) --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen $(QUIET)
+	@touch $@
+
+dev: $(STAMP) ## Run the local stack (no Docker) on http://localhost:$(PORT) until Ctrl-C
+	PORT=$(PORT) $(PY) -m local
+
+test: $(STAMP) ## Run the whole test suite (unit, integration, e2e, build); PYTEST_ARGS=... to narrow
+	$(PY) -m pytest $(PYTEST_COLLECT) $(PYTEST_ARGS)
+
+token: $(STAMP) ## Print a JWT from the local issuer: make -s token USER=<id> [ADMIN=1]
+	@$(PY) -m local.token --user $(USER) $(if $(ADMIN),--admin)
+
+bench: $(STAMP) ## Run the benchmarks (results under bench/results/)
+	$(PY) -m bench
+
+build: $(STAMP) ## sam build (layers for python3.13/arm64, one package per function)
+	$(SAM) build --config-env $(ENV)
+
+lint: $(STAMP) ## ruff, then sam validate --lint (cfn-lint)
+	$(PY) -m ruff check .
+	$(SAM) validate --lint --config-env $(ENV)
+
+deploy: build ## sam deploy; ENV=dev|prod picks the samconfig.toml section
+	$(SAM) deploy --config-env $(ENV)
+
+requirements: | $(UV) ## Re-export layers/deps/requirements.txt from uv.lock
+	$(UV) export $(EXPORT_FLAGS) --quiet -o $(DEPS_REQUIREMENTS)
+
+clean: ## Remove build output and caches (keeps .venv)
+	rm -rf .aws-sam .pytest_cache .ruff_cache .hypothesis
+	find . -path ./.venv -prune -o -path ./.tools -prune -o -type d -name __pycache__ -print0 \
+		| xargs -0 rm -rf
+
+distclean: clean ## Also remove .venv and .tools
+	rm -rf $(VENV) .tools
