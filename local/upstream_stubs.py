@@ -1,0 +1,247 @@
+"""User and inventory service stubs implementing DESIGN.md's upstream contract, seeded from seed.json,
+with injectable faults (latency, 5xx, timeouts after the work is done, connections reset).
+
+Control endpoints (not part of the contract): `POST /_stubs/faults` sets the fault plan,
+`GET /_stubs/state` shows users, stock and reservations, `POST /_stubs/reset` reloads the seed,
+`PUT /_stubs/users/<id>` adds or changes a user.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import simplejson
+from werkzeug.routing import Map, Rule
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+SEED_PATH = Path(__file__).with_name("seed.json")
+FAULT_KINDS = ("error", "timeout", "reset", "slow")
+
+
+@dataclass
+class FaultPlan:
+    rate: float = 0.0
+    kinds: tuple[str, ...] = FAULT_KINDS
+    hang_seconds: float = 5.0
+    slow_seconds: float = 0.2
+    seed: int | None = None
+    random: random.Random = field(default_factory=random.Random)
+
+    def draw(self) -> str | None:
+        if self.rate <= 0 or self.random.random() >= self.rate:
+            return None
+        return self.random.choice(self.kinds)
+
+
+def _json(status: int, body: Any = None) -> Response:
+    if body is None:
+        return Response(status=status)
+    return Response(simplejson.dumps(body, use_decimal=True), status=status, content_type="application/json")
+
+
+class UpstreamStubs:
+    def __init__(self, seed_path: Path = SEED_PATH) -> None:
+        self._seed_path = seed_path
+        self._lock = threading.Lock()
+        self.faults = FaultPlan()
+        self.calls: list[tuple[str, str, str | None]] = []
+        self.reset()
+        self._routes = Map(
+            [
+                Rule("/api/users/<user_id>", methods=["GET"], endpoint="get_user"),
+                Rule("/api/inventory/reservations", methods=["POST"], endpoint="reserve"),
+                Rule("/api/inventory/reservations/<reservation_id>", methods=["DELETE"], endpoint="release"),
+                Rule("/api/inventory/reservations/<reservation_id>/commit", methods=["POST"], endpoint="commit"),
+                Rule("/_stubs/faults", methods=["POST"], endpoint="set_faults"),
+                Rule("/_stubs/state", methods=["GET"], endpoint="state"),
+                Rule("/_stubs/reset", methods=["POST"], endpoint="reset_state"),
+                Rule("/_stubs/users/<user_id>", methods=["PUT"], endpoint="put_user"),
+            ]
+        )
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        seed = json.loads(self._seed_path.read_text(), parse_float=Decimal)
+        with self._lock:
+            self.users: dict[str, dict] = dict(seed["users"])
+            self.products = {
+                product_id: {"unitPrice": Decimal(str(product["unitPrice"])), "stock": int(product["stock"])}
+                for product_id, product in seed["products"].items()
+            }
+            self.reservations: dict[str, dict] = {}
+            self.ttl = timedelta(seconds=int(seed.get("reservationTtlSeconds", 86400)))
+            self.calls.clear()
+            self.faults = FaultPlan()
+
+    def set_faults(self, **plan: Any) -> None:
+        kinds = tuple(plan.get("kinds") or FAULT_KINDS)
+        unknown = set(kinds) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
+        self.faults = FaultPlan(
+            rate=float(plan.get("rate", 0.0)),
+            kinds=kinds,
+            hang_seconds=float(plan.get("hangSeconds", 5.0)),
+            slow_seconds=float(plan.get("slowSeconds", 0.2)),
+            seed=plan.get("seed"),
+            random=random.Random(plan.get("seed")),
+        )
+
+    def live_reservations(self) -> dict[str, dict]:
+        with self._lock:
+            return {rid: dict(r) for rid, r in self.reservations.items() if r["state"] == "held"}
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "users": self.users,
+                "stock": {pid: p["stock"] for pid, p in self.products.items()},
+                "reservations": self.reservations,
+                "calls": len(self.calls),
+            }
+
+    # ------------------------------------------------------------------ contract
+    def get_user(self, request: Request, user_id: str) -> Response:
+        with self._lock:
+            user = self.users.get(user_id)
+        if user is None:
+            return _json(404, {"message": "user not found"})
+        return _json(200, {"id": user_id, **user})
+
+    def reserve(self, request: Request) -> Response:
+        body = json.loads(request.get_data() or b"{}", parse_float=Decimal)
+        reservation_id = body.get("reservationId")
+        items = body.get("items") or []
+        if not reservation_id or not items:
+            return _json(400, {"message": "reservationId and items are required"})
+        with self._lock:
+            existing = self.reservations.get(reservation_id)
+            if existing is not None:  # idempotent on reservationId
+                return _json(201, existing["answer"])
+            unknown = [item["productId"] for item in items if item["productId"] not in self.products]
+            if unknown:
+                return _json(404, {"unknownProducts": unknown})
+            short = [
+                {"productId": item["productId"], "requested": item["quantity"],
+                 "available": self.products[item["productId"]]["stock"]}
+                for item in items
+                if self.products[item["productId"]]["stock"] < item["quantity"]
+            ]
+            if short:
+                return _json(409, {"insufficient": short})
+            for item in items:
+                self.products[item["productId"]]["stock"] -= item["quantity"]
+            answer = {
+                "reservationId": reservation_id,
+                "items": [
+                    {"productId": item["productId"], "quantity": item["quantity"],
+                     "unitPrice": self.products[item["productId"]]["unitPrice"]}
+                    for item in items
+                ],
+                "expiresAt": (datetime.now(UTC) + self.ttl).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            }
+            self.reservations[reservation_id] = {"state": "held", "items": items, "answer": answer}
+        return _json(201, answer)
+
+    def release(self, request: Request, reservation_id: str) -> Response:
+        with self._lock:
+            reservation = self.reservations.get(reservation_id)
+            if reservation is not None and reservation["state"] == "held":
+                for item in reservation["items"]:
+                    self.products[item["productId"]]["stock"] += item["quantity"]
+                reservation["state"] = "released"
+        return _json(204)
+
+    def commit(self, request: Request, reservation_id: str) -> Response:
+        with self._lock:
+            reservation = self.reservations.get(reservation_id)
+            if reservation is None or reservation["state"] == "released":
+                return _json(404, {"message": "no held reservation"})
+            reservation["state"] = "committed"
+        return _json(204)
+
+    # ------------------------------------------------------------------ control
+    def set_faults_endpoint(self, request: Request) -> Response:
+        try:
+            self.set_faults(**json.loads(request.get_data() or b"{}"))
+        except (ValueError, TypeError) as error:
+            return _json(400, {"message": str(error)})
+        return _json(204)
+
+    def put_user(self, request: Request, user_id: str) -> Response:
+        body = json.loads(request.get_data() or b"{}")
+        with self._lock:
+            self.users[user_id] = {"status": body.get("status", "active")}
+        return _json(204)
+
+    # ------------------------------------------------------------------ WSGI
+    def __call__(self, environ: dict, start_response: Any) -> Any:
+        request = Request(environ)
+        adapter = self._routes.bind_to_environ(environ)
+        try:
+            endpoint, arguments = adapter.match()
+        except Exception as error:  # noqa: BLE001 - werkzeug's HTTPException is a response
+            return error(environ, start_response)  # type: ignore[operator]
+        handlers = {
+            "set_faults": self.set_faults_endpoint,
+            "state": lambda request: _json(200, self.snapshot()),
+            "reset_state": lambda request: (self.reset(), _json(204))[1],
+        }
+        handler = handlers.get(endpoint) or getattr(self, endpoint)
+        if endpoint.startswith(("set_", "state", "reset", "put_")):
+            return handler(request, **arguments)(environ, start_response)
+        self.calls.append((request.method, request.path, None))
+        fault = self.faults.draw()
+        if fault == "error":
+            return _json(503, {"message": "injected failure"})(environ, start_response)
+        if fault == "reset":
+            start_response("500 Connection Reset", [])
+            _reset_connection(environ)
+            return []
+        if fault == "slow":
+            time.sleep(self.faults.slow_seconds)
+        response = handler(request, **arguments)
+        if fault == "timeout":
+            # The work is done, but the answer comes too late: the hardest case for the caller.
+            time.sleep(self.faults.hang_seconds)
+        return response(environ, start_response)
+
+
+def _reset_connection(environ: dict) -> None:
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.close()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:  # one line per call is noise in tests
+        pass
+
+
+class StubServer:
+    """The stubs on a loopback port, in a background thread."""
+
+    def __init__(self, stubs: UpstreamStubs | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.stubs = stubs or UpstreamStubs()
+        self._server = make_server(host, port, self.stubs, threaded=True, request_handler=_QuietHandler)
+        self.url = f"http://{host}:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="upstream-stubs", daemon=True)
+
+    def start(self) -> StubServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
