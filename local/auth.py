@@ -213,3 +213,15 @@ def api_gateway_claims(claims: Mapping[str, Any]) -> dict[str, str]:
 def public_keys() -> dict[str, Any]:
     """kid → public key, from the JWKS the stack serves."""
     return {jwk["kid"]: RSAAlgorithm.from_jwk(jwk) for jwk in jwks()["keys"]}
+
+
+def local_secret(name: str) -> str:
+    """A stable per-machine value for a secret the template generates (e.g. the cursor signing key):
+    derived from the local signing key, so it survives restarts and is never committed."""
+    import hashlib
+    import hmac
+
+    key = signing_key().private_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return hmac.new(key, f"local-secret:{name}".encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,320 @@
+"""Execution environments: one worker process per concurrent invocation of a function, as Lambda does.
+
+A worker is `worker_runtime.py` started with the function's own environment and cwd (its CodeUri); it
+imports the handler once (cold start) and then keeps its module state between invocations (warm). A
+function's pool reuses its most recently used idle worker and starts another only when all are busy.
+A worker that times out or dies is killed (with anything it started) and replaced on the next call; one
+whose handler raised is kept, as Lambda keeps the environment after a function error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from local.model import ACCOUNT, REGION, FunctionSpec, site_packages
+
+WORKER_SCRIPT = Path(__file__).resolve().parent / "worker_runtime.py"
+INIT_TIMEOUT = 10.0  # Lambda's limit for the init phase
+_HEADER = struct.Struct(">I")
+
+
+class InvocationError(Exception):
+    """The function failed: its handler raised, its init failed or its response could not be marshalled."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(f"{error.get('errorType')}: {error.get('errorMessage')}")
+        self.error = error
+
+
+class InvocationTimeout(Exception):
+    """The function ran past its Timeout; its worker has been killed."""
+
+
+class WorkerDied(Exception):
+    """The worker process exited in the middle of an invocation."""
+
+
+@dataclass
+class Outcome:
+    payload: str  # the handler's return value as JSON text
+    cold: bool
+    duration_ms: float
+    init_ms: float | None
+    pid: int
+
+
+class Worker:
+    def __init__(self, spec: FunctionSpec, log: Callable[[str, str], None]) -> None:
+        self.spec = spec
+        self.invocations = 0
+        self.busy = False
+        self.started_at = time.time()
+        self.init_ms: float | None = None
+        parent_to_child, self._to_child = os.pipe()
+        self._from_child, child_to_parent = os.pipe()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-u", str(WORKER_SCRIPT), str(parent_to_child), str(child_to_parent)],
+                env=spec.environment,
+                cwd=spec.code_uri,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                pass_fds=(parent_to_child, child_to_parent),
+                # Its own process group: the terminal's Ctrl-C reaches the stack only, which then stops
+                # every worker (and anything a worker started) itself.
+                start_new_session=True,
+            )
+        finally:
+            os.close(parent_to_child)
+            os.close(child_to_parent)
+        self.pid = self.process.pid
+        threading.Thread(target=self._pump_log, args=(log,), name=f"log-{spec.logical_id}", daemon=True).start()
+
+    def _pump_log(self, log: Callable[[str, str], None]) -> None:
+        assert self.process.stdout is not None
+        for line in iter(self.process.stdout.readline, b""):
+            log(self.spec.logical_id, line.decode(errors="replace").rstrip("\n"))
+        self.process.stdout.close()
+
+    # -------------------------------------------------------------------------------- protocol
+    def _send(self, message: dict[str, Any]) -> None:
+        body = json.dumps(message, separators=(",", ":")).encode()
+        data = _HEADER.pack(len(body)) + body
+        try:
+            while data:
+                data = data[os.write(self._to_child, data) :]
+        except (BrokenPipeError, OSError) as error:
+            raise WorkerDied(str(error)) from None
+
+    def _receive(self, deadline: float) -> dict[str, Any]:
+        header = self._read_exactly(_HEADER.size, deadline)
+        return json.loads(self._read_exactly(_HEADER.unpack(header)[0], deadline))
+
+    def _read_exactly(self, size: int, deadline: float) -> bytes:
+        chunks, remaining = [], size
+        while remaining:
+            wait = deadline - time.monotonic()
+            if wait <= 0:
+                raise InvocationTimeout()
+            ready, _, _ = select.select([self._from_child], [], [], wait)
+            if not ready:
+                raise InvocationTimeout()
+            chunk = os.read(self._from_child, remaining)
+            if not chunk:
+                raise WorkerDied(f"exit code {self.process.wait()}")
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+    # -------------------------------------------------------------------------------- lifecycle
+    def init(self) -> None:
+        spec = self.spec
+        self._send(
+            {
+                "type": "init",
+                "code_uri": str(spec.code_uri),
+                "layer_paths": [str(path) for path in spec.layer_paths],
+                "site_packages": site_packages(),
+                "handler": spec.handler,
+            }
+        )
+        reply = self._receive(time.monotonic() + INIT_TIMEOUT)
+        if reply["type"] != "ready":
+            raise InvocationError(reply)
+        self.init_ms = reply["init_ms"]
+
+    def invoke(self, event: dict[str, Any]) -> str:
+        """The handler's return value as JSON text; raises InvocationError / InvocationTimeout / WorkerDied."""
+        request_id = str(uuid.uuid4())
+        deadline_ms = time.time() * 1000 + self.spec.timeout * 1000
+        self._send(
+            {
+                "type": "invoke",
+                "event": event,
+                "request_id": request_id,
+                "deadline_ms": deadline_ms,
+                "function_arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.spec.logical_id}",
+            }
+        )
+        reply = self._receive(time.monotonic() + self.spec.timeout)
+        self.invocations += 1
+        if reply["type"] == "error":
+            raise InvocationError(reply)
+        return reply["payload"]
+
+    def openapi(self) -> str | None:
+        self._send({"type": "openapi"})
+        return self._receive(time.monotonic() + 30)["schema"]
+
+    def stop(self, grace: float = 1.0) -> None:
+        """Close its input (it exits when idle), then SIGTERM, then SIGKILL its whole process group."""
+        for fd in (self._to_child, self._from_child):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self._signal_group(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                self.process.wait()
+        # Whatever the handler started in the worker's group goes with it.
+        self._signal_group(signal.SIGKILL)
+
+    def kill(self) -> None:
+        self._signal_group(signal.SIGKILL)
+        self.stop(grace=1.0)
+
+    def _signal_group(self, signum: int) -> None:
+        try:
+            os.killpg(self.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "state": "busy" if self.busy else "idle",
+            "invocations": self.invocations,
+            "initMs": None if self.init_ms is None else round(self.init_ms, 1),
+            "startedAt": round(self.started_at, 3),
+        }
+
+
+class FunctionPool:
+    """The execution environments of one function."""
+
+    def __init__(self, spec: FunctionSpec, log: Callable[[str, str], None], max_workers: int = 10) -> None:
+        self.spec = spec
+        self._log = log
+        self._max = max_workers
+        self._idle: list[Worker] = []
+        self._all: list[Worker] = []
+        self._starting = 0
+        self._closed = False
+        self._condition = threading.Condition()
+
+    def _acquire(self) -> tuple[Worker, bool]:
+        with self._condition:
+            while True:
+                if self._closed:
+                    raise WorkerDied("the stack is stopping")
+                if self._idle:
+                    worker = self._idle.pop()  # the most recently used: warm
+                    worker.busy = True
+                    return worker, False
+                if len(self._all) + self._starting < self._max:
+                    self._starting += 1
+                    break
+                self._condition.wait()
+        worker = None
+        try:
+            worker = Worker(self.spec, self._log)
+            with self._condition:
+                self._all.append(worker)
+                worker.busy = True
+            worker.init()
+            return worker, True
+        except BaseException:
+            if worker is not None:
+                self._discard(worker)
+            raise
+        finally:
+            with self._condition:
+                self._starting -= 1
+                self._condition.notify_all()
+
+    def _release(self, worker: Worker) -> None:
+        with self._condition:
+            worker.busy = False
+            if self._closed:
+                stop = True
+            else:
+                stop = False
+                self._idle.append(worker)
+            self._condition.notify_all()
+        if stop:
+            worker.stop()
+
+    def _discard(self, worker: Worker) -> None:
+        with self._condition:
+            if worker in self._all:
+                self._all.remove(worker)
+            if worker in self._idle:
+                self._idle.remove(worker)
+            self._condition.notify_all()
+        worker.kill()
+
+    def invoke(self, event: dict[str, Any]) -> Outcome:
+        worker, cold = self._acquire()
+        started = time.perf_counter()
+        try:
+            payload = worker.invoke(event)
+        except InvocationError:
+            self._release(worker)  # the handler raised: the environment stays, as on Lambda
+            raise
+        except (InvocationTimeout, WorkerDied):
+            self._discard(worker)  # replaced on the next invocation
+            raise
+        except BaseException:
+            self._discard(worker)
+            raise
+        duration = (time.perf_counter() - started) * 1000
+        self._release(worker)
+        return Outcome(payload, cold, duration, worker.init_ms if cold else None, worker.pid)
+
+    def openapi(self) -> str | None:
+        worker, _ = self._acquire()
+        try:
+            schema = worker.openapi()
+        except BaseException:
+            self._discard(worker)
+            raise
+        self._release(worker)
+        return schema
+
+    def describe(self) -> list[dict[str, Any]]:
+        with self._condition:
+            return [worker.describe() for worker in self._all]
+
+    def pids(self) -> list[int]:
+        with self._condition:
+            return [worker.pid for worker in self._all]
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            workers = list(self._all)
+            self._all.clear()
+            self._idle.clear()
+            self._condition.notify_all()
+        threads = [threading.Thread(target=worker.stop, daemon=True) for worker in workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def kill_now(self) -> None:
+        """Last resort (a second Ctrl-C): SIGKILL every worker's process group."""
+        with self._condition:
+            workers = list(self._all)
+        for worker in workers:
+            worker._signal_group(signal.SIGKILL)
