@@ -82,7 +82,7 @@ def wheel_tag_problems(site: Path, target: frozenset[Tag] = LAMBDA_TAGS) -> list
 
 
 def files_under(root: Path) -> dict[str, bytes]:
-    """Relative POSIX path -> content of each file under root, bytecode caches left out."""
+    """Relative POSIX path -> content of each file under root, bytecode left out."""
     return {
         path.relative_to(root).as_posix(): path.read_bytes()
         for path in root.rglob("*")

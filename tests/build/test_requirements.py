@@ -23,7 +23,13 @@ def test_deps_requirements_match_a_fresh_export_of_the_lock(tmp_path: Path) -> N
     for name in ("Makefile", "pyproject.toml", "uv.lock", ".python-version"):
         shutil.copy2(ROOT / name, tmp_path / name)
     (tmp_path / "layers/deps").mkdir(parents=True)
-    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_OFFLINE": "1"}
+    env = {
+        **{
+            key: value for key, value in os.environ.items() if key not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}
+        },
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_OFFLINE": "1",
+    }
     result = subprocess.run(
         ["make", "-s", "--no-print-directory", "requirements"],
         cwd=tmp_path,

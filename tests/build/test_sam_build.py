@@ -119,7 +119,11 @@ def test_deps_layer_has_no_bytecode_or_records_but_keeps_metadata(sam_build: Bui
 
 def test_orders_layer_holds_exactly_the_domain_package(sam_build: Build) -> None:
     source = files_under(ROOT / "layers/orders/python/orders")
-    expected = {f"python/orders/{rel}": content for rel, content in source.items() if rel.endswith(".py")}
+    expected = {
+        f"python/orders/{rel}": content
+        for rel, content in source.items()
+        if not any(part.startswith(".") for part in rel.split("/"))
+    }
     assert "python/orders/__init__.py" in expected
     built = files_under(sam_build.artifact("OrdersLayer"))
     assert sorted(built) == sorted(expected)
