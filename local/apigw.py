@@ -65,7 +65,9 @@ def build_event(
     host: str,
     port: int,
 ) -> dict[str, Any]:
-    headers = _joined(((name, value) for name, value in request.headers if name.lower() != "cookie"), lower=True)
+    headers = _joined(
+        ((name, value) for name, value in request.headers if name.lower() != "cookie"), lower=True
+    )
     cookie_header = "; ".join(value for name, value in request.headers if name.lower() == "cookie")
     headers.setdefault("host", host)
     headers["x-forwarded-for"] = request.source_ip
@@ -84,7 +86,9 @@ def build_event(
         event["cookies"] = [cookie.strip() for cookie in cookie_header.split(";") if cookie.strip()]
     event["headers"] = headers
     if request.raw_query:
-        event["queryStringParameters"] = _joined(parse_qsl(request.raw_query, keep_blank_values=True), lower=False)
+        event["queryStringParameters"] = _joined(
+            parse_qsl(request.raw_query, keep_blank_values=True), lower=False
+        )
     request_context: dict[str, Any] = {
         "accountId": ACCOUNT,
         "apiId": API_ID,
@@ -163,7 +167,11 @@ def map_response(payload: str) -> OutgoingResponse:
             headers.append((str(name), _header_value(value)))
     for cookie in result.get("cookies") or []:
         headers.append(("Set-Cookie", str(cookie)))
-    headers = [(name, value) for name, value in headers if name.lower() not in ("content-length", "transfer-encoding")]
+    headers = [
+        (name, value)
+        for name, value in headers
+        if name.lower() not in ("content-length", "transfer-encoding")
+    ]
     body = result.get("body")
     if body is None:
         raw = b""
@@ -186,7 +194,9 @@ def _header_value(value: Any) -> str:
 
 
 def unauthorized(detail: str | None = None) -> OutgoingResponse:
-    challenge = "Bearer" if not detail else f'Bearer error="invalid_token", error_description="{_quoted(detail)}"'
+    challenge = (
+        "Bearer" if not detail else f'Bearer error="invalid_token", error_description="{_quoted(detail)}"'
+    )
     return json_response(401, {"message": "Unauthorized"}, [("WWW-Authenticate", challenge)])
 
 

@@ -55,7 +55,9 @@ def _thumbprint(public_key: rsa.RSAPublicKey) -> str:
     import hashlib
 
     jwk = RSAAlgorithm.to_jwk(public_key, as_dict=True)
-    canonical = json.dumps({"e": jwk["e"], "kty": "RSA", "n": jwk["n"]}, separators=(",", ":"), sort_keys=True)
+    canonical = json.dumps(
+        {"e": jwk["e"], "kty": "RSA", "n": jwk["n"]}, separators=(",", ":"), sort_keys=True
+    )
     return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
 
 
@@ -86,7 +88,7 @@ def signing_key(directory: Path | None = None) -> SigningKey:
         _create_key_file(path)
     private_key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(private_key, rsa.RSAPrivateKey):
-        raise ValueError(f"{path} does not hold an RSA private key")
+        raise TypeError(f"{path} does not hold an RSA private key")
     return SigningKey(kid=_thumbprint(private_key.public_key()), private_key=private_key)
 
 

@@ -16,7 +16,9 @@ class EventLog:
         self._limit = limit
         self._lock = threading.Lock()
 
-    def append(self, detail_type: str, source: str, detail: Any, time: str | None = None, **extra: Any) -> None:
+    def append(
+        self, detail_type: str, source: str, detail: Any, time: str | None = None, **extra: Any
+    ) -> None:
         entry = {
             "detail-type": detail_type,
             "source": source,

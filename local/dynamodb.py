@@ -54,6 +54,8 @@ def ensure_tables(endpoint: str, template: dict[str, Any], physical_ids: dict[st
         name = physical_ids[logical_id]
         if name not in existing:
             dynamodb.create_table(**create_table_request(name, logical_id, template))
-            dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+            dynamodb.get_waiter("table_exists").wait(
+                TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50}
+            )
         names.append(name)
     return names

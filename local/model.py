@@ -77,7 +77,12 @@ def local_resources(template: dict[str, Any], secret_values: dict[str, str] | No
         properties = resource.get("Properties") or {}
         name = logical_id
         explicit = next(
-            (properties[key] for key in ("TableName", "Name", "QueueName", "LogGroupName") if key in properties), None
+            (
+                properties[key]
+                for key in ("TableName", "Name", "QueueName", "LogGroupName")
+                if key in properties
+            ),
+            None,
         )
         if explicit is not None:
             try:
@@ -161,7 +166,9 @@ def function_environment(
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-        "AWS_LAMBDA_LOG_GROUP_NAME": str(resources.resolve(log_group)) if log_group else f"/aws/lambda/{logical_id}",
+        "AWS_LAMBDA_LOG_GROUP_NAME": str(resources.resolve(log_group))
+        if log_group
+        else f"/aws/lambda/{logical_id}",
         "AWS_LAMBDA_LOG_STREAM_NAME": "local",
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
@@ -246,10 +253,14 @@ def ungroup(group: str) -> str:
     return re.sub(r"_([0-9a-f]+)_", lambda match: chr(int(match.group(1), 16)), group.removeprefix("p_"))
 
 
-def _authorizers(resources: LocalResources, event_properties: dict[str, Any]) -> dict[str, auth.JwtAuthorizer]:
+def _authorizers(
+    resources: LocalResources, event_properties: dict[str, Any]
+) -> dict[str, auth.JwtAuthorizer]:
     """The API's JWT authorizers, with the local issuer and audience in place of the template's."""
     authorizers = {}
-    for name, definition in (http_api_auth(resources.template, event_properties).get("Authorizers") or {}).items():
+    for name, definition in (
+        http_api_auth(resources.template, event_properties).get("Authorizers") or {}
+    ).items():
         if "JwtConfiguration" not in definition:
             continue  # Lambda authorizers are not emulated
         authorizers[name] = auth.JwtAuthorizer(
@@ -272,7 +283,9 @@ def http_routes(resources: LocalResources) -> list[Route]:
                 raise ValueError(f"{logical_id}: authorizer {name!r} is not a JWT authorizer of its API")
         method = str(event.get("Method", "ANY")).upper()
         method = "ANY" if method in ("ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD", "*") else method
-        routes.append(Route(method, str(event.get("Path", "$default")), logical_id, authorizer, tuple(scopes)))
+        routes.append(
+            Route(method, str(event.get("Path", "$default")), logical_id, authorizer, tuple(scopes))
+        )
     return routes
 
 
@@ -285,7 +298,9 @@ class StackModel:
 
 
 def stack_model(
-    services: dict[str, str], template: dict[str, Any] | None = None, secret_values: dict[str, str] | None = None
+    services: dict[str, str],
+    template: dict[str, Any] | None = None,
+    secret_values: dict[str, str] | None = None,
 ) -> StackModel:
     template = template or load_template()
     resources = local_resources(template, secret_values)

@@ -42,7 +42,7 @@ def merged_document(model: StackModel, schemas: dict[str, str | None], base_url:
         "paths": {},
         "components": {"schemas": {}, "securitySchemes": {}},
     }
-    for function, text in schemas.items():
+    for text in schemas.values():
         if not text:
             continue
         schema = json.loads(text)
@@ -50,18 +50,26 @@ def merged_document(model: StackModel, schemas: dict[str, str | None], base_url:
             document["paths"].setdefault(path, {}).update(operations)
         for name, definition in ((schema.get("components") or {}).get("schemas") or {}).items():
             document["components"]["schemas"].setdefault(name, definition)
-    shapes = {(_shape(path), method): (path, method) for path, ops in document["paths"].items() for method in ops}
+    shapes = {
+        (_shape(path), method): (path, method) for path, ops in document["paths"].items() for method in ops
+    }
     for route in model.routes:
-        methods = ["get", "post", "put", "patch", "delete"] if route.method == "ANY" else [route.method.lower()]
+        methods = (
+            ["get", "post", "put", "patch", "delete"] if route.method == "ANY" else [route.method.lower()]
+        )
         for method in methods:
             path, _ = shapes.get((_shape(route.path), method), (route.path, method))
-            operation = document["paths"].setdefault(path, {}).setdefault(
-                method,
-                {
-                    "summary": f"{route.method} {route.path}",
-                    "description": model.functions[route.function].description,
-                    "responses": {"200": {"description": "Successful Response"}},
-                },
+            operation = (
+                document["paths"]
+                .setdefault(path, {})
+                .setdefault(
+                    method,
+                    {
+                        "summary": f"{route.method} {route.path}",
+                        "description": model.functions[route.function].description,
+                        "responses": {"200": {"description": "Successful Response"}},
+                    },
+                )
             )
             operation["x-function"] = route.function
             if route.authorizer is not None:

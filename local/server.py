@@ -8,7 +8,6 @@ in this process (or `DYNAMODB_ENDPOINT`). Ctrl-C stops everything.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import signal
 import socket
@@ -49,7 +48,9 @@ class LocalStack:
         self.base_url = base_url
         self.port = port
         self.events = EventLog()
-        self.pools = {name: FunctionPool(spec, function_log, max_workers) for name, spec in model.functions.items()}
+        self.pools = {
+            name: FunctionPool(spec, function_log, max_workers) for name, spec in model.functions.items()
+        }
         self._public_keys = auth.public_keys()
         self._openapi: dict[str, Any] | None = None
         self._openapi_lock = threading.Lock()
@@ -74,7 +75,7 @@ class LocalStack:
 
     def dispatch(self, request: Request) -> tuple[apigw.OutgoingResponse, str]:
         path = request.path
-        if path.startswith("/_local/") or path.startswith("/.well-known/"):
+        if path.startswith(("/_local/", "/.well-known/")):
             local = self.local_endpoint(request.method, path)
             if local is not None:
                 return local, ""
@@ -107,7 +108,9 @@ class LocalStack:
                 claims = route.authorizer.verify(token, self._public_keys, route.scopes)
             except auth.Unauthorized as error:
                 detail = str(error)
-                return apigw.unauthorized(None if detail == "no token" else detail), f"unauthorized: {detail} "
+                return apigw.unauthorized(
+                    None if detail == "no token" else detail
+                ), f"unauthorized: {detail} "
             except auth.Forbidden as error:
                 return apigw.forbidden(), f"forbidden: {error} "
             authorizer_context = {
@@ -123,13 +126,17 @@ class LocalStack:
             response = apigw.map_response(outcome.payload)
         except InvocationTimeout:
             say(f"[{route.function}] Task timed out after {pool.spec.timeout:.2f} seconds", sys.stderr)
-            return self._with_request_id(apigw.service_unavailable(), request_id), f"{route.function} timeout "
+            return self._with_request_id(
+                apigw.service_unavailable(), request_id
+            ), f"{route.function} timeout "
         except (InvocationError, WorkerDied, apigw.MalformedResponse) as error:
             if isinstance(error, apigw.MalformedResponse):
                 say(f"[{route.function}] malformed Lambda proxy response: {error}", sys.stderr)
             return self._with_request_id(apigw.internal_error(), request_id), f"{route.function} failed "
         state = f"cold, init {outcome.init_ms:.0f} ms" if outcome.cold and outcome.init_ms else "warm"
-        return self._with_request_id(response, request_id), f"{route.function} {outcome.duration_ms:.0f} ms {state} "
+        return self._with_request_id(
+            response, request_id
+        ), f"{route.function} {outcome.duration_ms:.0f} ms {state} "
 
     @staticmethod
     def _with_request_id(response: apigw.OutgoingResponse, request_id: str) -> apigw.OutgoingResponse:
@@ -290,10 +297,16 @@ def main(argv: list[str] | None = None) -> int:
         base_url = f"http://{shown_host}:{port}"
         max_workers = int(os.environ.get("LOCAL_MAX_WORKERS") or 10)
         stack = LocalStack(model, base_url, port, max_workers)
-        server = make_server(host, port, stack, threaded=True, request_handler=_RequestHandler, fd=listener.fileno())
+        server = make_server(
+            host, port, stack, threaded=True, request_handler=_RequestHandler, fd=listener.fileno()
+        )
         listener.close()  # the server holds its own duplicate
         _stop_on_signals(server, stack)
-        say(stack.banner(endpoint + ("" if external else " (moto, in process)"), tables, upstream, stubs is not None))
+        say(
+            stack.banner(
+                endpoint + ("" if external else " (moto, in process)"), tables, upstream, stubs is not None
+            )
+        )
         server.serve_forever(poll_interval=0.2)
     finally:
         if server is not None:
@@ -312,14 +325,23 @@ def main(argv: list[str] | None = None) -> int:
 def _start_upstream_stubs() -> tuple[Any, dict[str, str]]:
     """The user and inventory services: `USERS_API_URL` / `INVENTORY_API_URL` if set, else the seeded
     stubs (local/upstream_stubs.py) on a free loopback port."""
-    upstream = {name: os.environ[name] for name in ("USERS_API_URL", "INVENTORY_API_URL") if os.environ.get(name)}
+    upstream = {
+        name: os.environ[name] for name in ("USERS_API_URL", "INVENTORY_API_URL") if os.environ.get(name)
+    }
     if len(upstream) == 2:
         return None, upstream
     try:
         from local.upstream_stubs import StubServer
     except ImportError:  # no stubs in this checkout: the functions will fail to reach upstream
-        say("warning: no upstream stubs (local/upstream_stubs.py); set USERS_API_URL and INVENTORY_API_URL", sys.stderr)
-        return None, {"USERS_API_URL": "http://127.0.0.1:9", "INVENTORY_API_URL": "http://127.0.0.1:9", **upstream}
+        say(
+            "warning: no upstream stubs (local/upstream_stubs.py); set USERS_API_URL and INVENTORY_API_URL",
+            sys.stderr,
+        )
+        return None, {
+            "USERS_API_URL": "http://127.0.0.1:9",
+            "INVENTORY_API_URL": "http://127.0.0.1:9",
+            **upstream,
+        }
     stubs = StubServer().start()
     return stubs, {"USERS_API_URL": stubs.url, "INVENTORY_API_URL": stubs.url, **upstream}
 

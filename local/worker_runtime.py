@@ -51,7 +51,7 @@ def write_message(fd, message):
     body = json.dumps(message, separators=(",", ":")).encode()
     data = _HEADER.pack(len(body)) + body
     while data:
-        data = data[os.write(fd, data):]
+        data = data[os.write(fd, data) :]
 
 
 class LambdaContext:

@@ -82,7 +82,9 @@ class Worker:
             os.close(parent_to_child)
             os.close(child_to_parent)
         self.pid = self.process.pid
-        threading.Thread(target=self._pump_log, args=(log,), name=f"log-{spec.logical_id}", daemon=True).start()
+        threading.Thread(
+            target=self._pump_log, args=(log,), name=f"log-{spec.logical_id}", daemon=True
+        ).start()
 
     def _pump_log(self, log: Callable[[str, str], None]) -> None:
         assert self.process.stdout is not None
