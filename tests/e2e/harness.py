@@ -1,0 +1,145 @@
+"""Start `python -m local` as a subprocess on a free port and talk to it over real HTTP."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+# Variables the stack reads; everything else it is given comes from template.yaml.
+STACK_VARIABLES = ("PORT", "HOST", "DYNAMODB_ENDPOINT", "LOCAL_KEYS_DIR", "LOCAL_MAX_WORKERS")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stack_environment(port: int, keys_dir: Path) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if name not in STACK_VARIABLES}
+    env.update(PORT=str(port), LOCAL_KEYS_DIR=str(keys_dir), PYTHONUNBUFFERED="1")
+    return env
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: http.client.HTTPMessage
+    raw: bytes
+
+    @property
+    def text(self) -> str:
+        return self.raw.decode()
+
+    def json(self) -> Any:
+        return json.loads(self.raw, parse_float=Decimal)
+
+
+def http_request(
+    port: int,
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    body: str | bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30,
+) -> Reply:
+    connection = http.client.HTTPConnection("localhost", port, timeout=timeout)
+    try:
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        if body is not None and "Content-Type" not in all_headers:
+            all_headers["Content-Type"] = "application/json"
+        connection.request(method, path, body=body, headers=all_headers)
+        response = connection.getresponse()
+        return Reply(response.status, response.headers, response.read())
+    finally:
+        connection.close()
+
+
+class RunningStack:
+    def __init__(self, port: int, keys_dir: Path, log_path: Path) -> None:
+        self.port = port
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "local"],
+            cwd=ROOT,
+            env=stack_environment(port, keys_dir),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 30) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the stack exited ({self.process.returncode}):\n{self.log}")
+            try:
+                if self.request("GET", "/_local/routes", timeout=1).status == 200:
+                    return time.monotonic() - started
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"the stack did not start in {timeout} s:\n{self.log}")
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Reply:
+        return http_request(self.port, method, path, **kwargs)
+
+    def stop(self, timeout: float = 15) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rpartition(")")[2].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found: set[int] = set()
+    pending = [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
