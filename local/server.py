@@ -83,7 +83,9 @@ class LocalStack:
         raw_path = raw_uri.split("?", 1)[0]
         if "://" in raw_path:  # absolute-form request target
             raw_path = "/" + raw_path.split("://", 1)[1].partition("/")[2]
-        matched = match_route(self.model.routes, request.method, path)
+        # Matched on the path as sent, so that an encoded slash stays inside its segment (`{id}`);
+        # path parameter values are decoded when the event is built.
+        matched = match_route(self.model.routes, request.method, raw_path)
         if matched is None:
             return apigw.not_found(), ""
         route, path_parameters = matched

@@ -115,6 +115,12 @@ def test_bodies_text_or_base64(fixture_stack):
     assert event["requestContext"]["http"]["method"] == "PUT"
 
 
+def test_path_parameters_are_decoded_once(fixture_stack):
+    _, event = echo(fixture_stack, "GET", "/echo/a%2Fb%2541")
+    assert event["pathParameters"] == {"name": "a/b%41"}
+    assert event["rawPath"] == "/echo/a%2Fb%2541"
+
+
 def test_greedy_path_parameter(fixture_stack):
     _, event = echo(fixture_stack, "GET", "/files/a/b/c.txt")
     assert event["routeKey"] == "GET /files/{path+}"
