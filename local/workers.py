@@ -63,6 +63,7 @@ class Worker:
         self.busy = False
         self.started_at = time.time()
         self.init_ms: float | None = None
+        self._closed = False
         parent_to_child, self._to_child = os.pipe()
         self._from_child, child_to_parent = os.pipe()
         try:
@@ -112,10 +113,13 @@ class Worker:
             wait = deadline - time.monotonic()
             if wait <= 0:
                 raise InvocationTimeout()
-            ready, _, _ = select.select([self._from_child], [], [], wait)
-            if not ready:
-                raise InvocationTimeout()
-            chunk = os.read(self._from_child, remaining)
+            try:
+                ready, _, _ = select.select([self._from_child], [], [], wait)
+                if not ready:
+                    raise InvocationTimeout()
+                chunk = os.read(self._from_child, remaining)
+            except (OSError, ValueError) as error:  # its pipe was closed: the stack is stopping
+                raise WorkerDied(str(error)) from None
             if not chunk:
                 raise WorkerDied(f"exit code {self.process.wait()}")
             chunks.append(chunk)
@@ -164,11 +168,13 @@ class Worker:
 
     def stop(self, grace: float = 1.0) -> None:
         """Close its input (it exits when idle), then SIGTERM, then SIGKILL its whole process group."""
-        for fd in (self._to_child, self._from_child):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        if not self._closed:
+            self._closed = True
+            for fd in (self._to_child, self._from_child):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
         try:
             self.process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
@@ -184,6 +190,10 @@ class Worker:
     def kill(self) -> None:
         self._signal_group(signal.SIGKILL)
         self.stop(grace=1.0)
+
+    def kill_group_and_wait(self) -> None:
+        self._signal_group(signal.SIGKILL)
+        self.process.wait()
 
     def _signal_group(self, signum: int) -> None:
         try:
@@ -231,6 +241,8 @@ class FunctionPool:
         try:
             worker = Worker(self.spec, self._log)
             with self._condition:
+                if self._closed:
+                    raise WorkerDied("the stack is stopping")
                 self._all.append(worker)
                 worker.busy = True
             worker.init()
@@ -308,7 +320,14 @@ class FunctionPool:
             self._all.clear()
             self._idle.clear()
             self._condition.notify_all()
-        threads = [threading.Thread(target=worker.stop, daemon=True) for worker in workers]
+        # Idle workers are asked to leave; busy ones are killed (their invocation then fails and its
+        # thread closes the pipes).
+        threads = [
+            threading.Thread(
+                target=worker.stop if not worker.busy else worker.kill_group_and_wait, daemon=True
+            )
+            for worker in workers
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
