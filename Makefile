@@ -22,8 +22,6 @@ STAMP := $(VENV)/.synced
 PORT ?= 3001
 ENV ?= dev
 PYTEST_ARGS ?=
-# pytest's default norecursedirs skips any folder named `build`; tests/build must be collected too.
-PYTEST_COLLECT := -o 'norecursedirs=.* *.egg _darcs CVS dist node_modules venv {arch} __pycache__'
 
 # Quiet tools under `make -s` (so that `make -s token` prints the token and nothing else).
 ifneq ($(findstring s,$(firstword -$(MAKEFLAGS))),)
@@ -54,7 +52,7 @@ dev: $(STAMP) ## Run the local stack (no Docker) on http://localhost:$(PORT) unt
 	PORT=$(PORT) $(PY) -m local
 
 test: $(STAMP) ## Run the whole test suite (unit, integration, e2e, build); PYTEST_ARGS=... to narrow
-	$(PY) -m pytest $(PYTEST_COLLECT) $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 token: $(STAMP) ## Print a JWT from the local issuer: make -s token USER=<id> [ADMIN=1]
 	@$(PY) -m local.token --user $(USER) $(if $(ADMIN),--admin)

@@ -4,6 +4,7 @@ the one place that maps errors to RFC 9457 problem+json responses."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from http import HTTPStatus
@@ -31,6 +32,7 @@ MAX_BODY_BYTES = 64 * 1024
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "urn:problem-type:orders:"
+_VERSION = re.compile(r"[0-9]{1,18}")  # ASCII only: str.isdigit() would let "²" through to int()
 
 
 # ---------------------------------------------------------------------------------------- JSON
@@ -101,7 +103,7 @@ def parse_if_match(value: str | None) -> int | None:
     if value is None or value.strip() == "*":
         return None
     text = value.strip().removeprefix("W/").strip('"')
-    if not text.isdigit() or len(text) > 18:
+    if not _VERSION.fullmatch(text):
         raise InvalidPrecondition('If-Match must be an ETag this API returned, such as "3".')
     return int(text)
 
