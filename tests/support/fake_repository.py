@@ -1,0 +1,115 @@
+"""An in-memory stand-in for `orders.repository.OrderRepository`, for service unit tests.
+
+It keeps the repository's contract, written here from DESIGN.md rather than copied from the real
+class: `put_new` never overwrites; `get` returns None for an absent order; `list_by_user` is newest
+first with an opaque "position after the last item" (None on the last page); `change_status` is one
+atomic conditional update (allowed sources, owner for customers, version for If-Match) that raises
+`TransitionRejected(current)` with the order as it stood (None when there is none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from orders.models import Order, StatusChange
+from orders.repository import TransitionRejected
+from orders.status import OrderStatus
+
+
+class DuplicateOrderId(Exception):
+    pass
+
+
+@dataclass
+class FakeOrderRepository:
+    orders: dict[str, Order] = field(default_factory=dict)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ contract
+    def put_new(self, order: Order, correlation_id: str | None = None, **extra: Any) -> None:
+        self.calls.append(("put_new", {"order": order, "correlation_id": correlation_id, **extra}))
+        if order.id in self.orders:
+            raise DuplicateOrderId(order.id)
+        self.orders[order.id] = order
+
+    def get(self, order_id: str) -> Order | None:
+        self.calls.append(("get", {"order_id": order_id}))
+        return self.orders.get(order_id)
+
+    def list_by_user(
+        self, user_id: str, *, status: OrderStatus | None, limit: int, after: str | None
+    ) -> tuple[list[Order], str | None]:
+        self.calls.append(
+            ("list_by_user", {"user_id": user_id, "status": status, "limit": limit, "after": after})
+        )
+        mine = [
+            order
+            for order in self.orders.values()
+            if order.user_id == user_id and (status is None or order.status == status)
+        ]
+        mine.sort(key=lambda order: (order.created_at, order.id), reverse=True)
+        start = 0
+        if after is not None:
+            start = next(index for index, order in enumerate(mine) if order.id == after) + 1
+        page = mine[start : start + limit]
+        more = len(mine) > start + limit
+        return page, (page[-1].id if more and page else None)
+
+    def change_status(
+        self,
+        order_id: str,
+        *,
+        target: OrderStatus,
+        allowed_sources: Collection[OrderStatus],
+        change: StatusChange,
+        owner: str | None = None,
+        expected_version: int | None = None,
+        **extra: Any,
+    ) -> Order:
+        self.calls.append(
+            (
+                "change_status",
+                {
+                    "order_id": order_id,
+                    "target": target,
+                    "allowed_sources": frozenset(allowed_sources),
+                    "change": change,
+                    "owner": owner,
+                    "expected_version": expected_version,
+                    **extra,
+                },
+            )
+        )
+        current = self.orders.get(order_id)
+        if (
+            current is None
+            or current.status not in allowed_sources
+            or (owner is not None and current.user_id != owner)
+            or (expected_version is not None and current.version != expected_version)
+        ):
+            raise TransitionRejected(current)
+        updated = current.model_copy(
+            update={
+                "status": target,
+                "updated_at": change.at,
+                "version": current.version + 1,
+                "status_history": [*current.status_history, change],
+            }
+        )
+        self.orders[order_id] = updated
+        return updated
+
+    # ------------------------------------------------------------------ test helpers
+    def operations(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def last(self, operation: str) -> dict[str, Any]:
+        return next(arguments for name, arguments in reversed(self.calls) if name == operation)
+
+    def force_status(self, order_id: str, status: OrderStatus) -> Order:
+        """Put an order in any status directly (as an earlier history of moves would have)."""
+        order = self.orders[order_id].model_copy(update={"status": status})
+        self.orders[order_id] = order
+        return order
