@@ -1,0 +1,195 @@
+"""PATCH /api/orders/{id}/status through the real handler: allowed moves, conflicts, If-Match, and who
+may move what."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from tests.support import api_calls as calls
+from tests.support.api_calls import ADMIN_USER, OTHER_USER, SAMPLE_USER, assert_problem
+from tests.support.dynamo import raw_order_item, snapshot
+from tests.support.fixtures import *
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+
+STATUSES = ["pending", "confirmed", "processing", "shipped", "delivered", "cancelled"]
+FORWARD = STATUSES[:5]
+
+
+def allowed(current: str, target: str) -> bool:
+    """DESIGN.md's rules, restated independently of the code."""
+    if current == target or current in ("delivered", "cancelled"):
+        return False
+    if target == "cancelled":
+        return current in ("pending", "confirmed", "processing")
+    return FORWARD.index(target) > FORWARD.index(current)
+
+
+def admin_move(order_id: str, status: str, **kwargs):
+    return calls.change_status(order_id, status, ADMIN_USER, admin=True, **kwargs)
+
+
+def order_in(status: str) -> str:
+    """A new order of user-123 brought to `status` by an admin in one move."""
+    order_id = calls.create_ok()["id"]
+    if status != "pending":
+        assert admin_move(order_id, status).status == 200
+    return order_id
+
+
+def test_cancel_by_owner_appends_history_and_bumps_version(api):
+    created = calls.create_ok()
+    result = calls.change_status(created["id"], "cancelled")
+    assert result.status == 200, result.raw_body
+    order = result.body
+    assert order["status"] == "cancelled"
+    assert order["version"] == 2
+    assert result.headers["ETag"] == '"2"'
+    assert order["statusHistory"][0] == created["statusHistory"][0]
+    assert len(order["statusHistory"]) == 2
+    entry = order["statusHistory"][1]
+    assert set(entry) == {"status", "at", "by"}
+    assert entry["status"] == "cancelled" and entry["by"] == SAMPLE_USER
+    assert entry["at"] >= created["createdAt"]
+    assert order["updatedAt"] == entry["at"]
+    assert order["createdAt"] == created["createdAt"]
+    assert order["items"] == created["items"] and order["total"] == created["total"]
+    stored = raw_order_item(api, created["id"])
+    assert stored["status"] == {"S": "cancelled"}
+    assert stored["version"] == {"N": "2"}
+
+
+def test_full_forward_path_by_admin(api):
+    order_id = calls.create_ok()["id"]
+    for version, status in enumerate(FORWARD[1:], start=2):
+        result = admin_move(order_id, status)
+        assert result.status == 200, result.raw_body
+        assert result.body["version"] == version
+        assert [entry["status"] for entry in result.body["statusHistory"]] == FORWARD[:version]
+        assert result.body["statusHistory"][-1]["by"] == ADMIN_USER
+
+
+@pytest.mark.parametrize(("current", "target"), list(itertools.product(STATUSES, STATUSES)))
+def test_every_move_by_an_admin(api, current, target):
+    order_id = order_in(current)
+    before = calls.get(order_id).body
+    result = admin_move(order_id, target)
+    if allowed(current, target):
+        assert result.status == 200, result.raw_body
+        assert result.body["status"] == target
+        assert result.body["version"] == before["version"] + 1
+        assert result.body["statusHistory"][:-1] == before["statusHistory"]
+    else:
+        problem = assert_problem(result, 409)
+        assert problem["currentStatus"] == current
+        assert problem["requestedStatus"] == target
+        assert calls.get(order_id).body == before
+
+
+@pytest.mark.parametrize("current", ["shipped", "delivered", "cancelled"])
+def test_owner_cancelling_too_late_is_409(api, current):
+    order_id = order_in(current)
+    problem = assert_problem(calls.change_status(order_id, "cancelled"), 409)
+    assert (problem["currentStatus"], problem["requestedStatus"]) == (current, "cancelled")
+
+
+@pytest.mark.parametrize("target", ["pending", "confirmed", "processing", "shipped", "delivered"])
+def test_customer_may_only_cancel(api, target):
+    order_id = order_in("pending")
+    before = snapshot(api)
+    assert_problem(calls.change_status(order_id, target), 403)
+    assert snapshot(api) == before
+
+
+@pytest.mark.parametrize("target", STATUSES)
+def test_another_customers_order_is_404_whatever_the_target(api, target):
+    order_id = order_in("pending")
+    before = snapshot(api)
+    result = calls.change_status(order_id, target, OTHER_USER)
+    assert_problem(result, 404)
+    assert order_id not in result.raw_body
+    assert snapshot(api) == before
+
+
+def test_absent_order_is_404(api):
+    assert_problem(admin_move("019ac0a1-2b3c-7d4e-8f60-123456789abc", "confirmed"), 404)
+    assert_problem(calls.change_status("019ac0a1-2b3c-7d4e-8f60-123456789abc", "cancelled"), 404)
+
+
+# ------------------------------------------------------------------ If-Match
+def test_if_match_current_version_succeeds(api):
+    order_id = order_in("pending")
+    result = calls.change_status(order_id, "cancelled", if_match='"1"')
+    assert result.status == 200, result.raw_body
+    assert result.headers["ETag"] == '"2"'
+
+
+def test_if_match_from_the_previous_answer_chains(api):
+    order_id = order_in("pending")
+    etag = calls.get(order_id).headers["ETag"]
+    for status in ("confirmed", "processing", "shipped"):
+        result = admin_move(order_id, status, if_match=etag)
+        assert result.status == 200, result.raw_body
+        etag = result.headers["ETag"]
+    assert etag == '"4"'
+
+
+def test_stale_if_match_is_412_and_changes_nothing(api):
+    order_id = order_in("confirmed")  # version 2
+    before = snapshot(api)
+    problem = assert_problem(calls.change_status(order_id, "cancelled", if_match='"1"'), 412)
+    assert problem.get("currentVersion") == 2
+    assert snapshot(api) == before
+
+
+def test_if_match_star_means_no_condition(api):
+    order_id = order_in("confirmed")
+    assert calls.change_status(order_id, "cancelled", if_match="*").status == 200
+
+
+@pytest.mark.parametrize("header", ['"abc"', "-1", '"1.0"', '"1", "2"', '"²"', "x" * 65])
+def test_malformed_if_match_is_400(api, header):
+    order_id = order_in("pending")
+    before = snapshot(api)
+    assert_problem(calls.change_status(order_id, "cancelled", if_match=header), 400)
+    assert snapshot(api) == before
+
+
+# ------------------------------------------------------------------ bodies
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"status": "lost"},
+        {"status": "CANCELLED"},
+        {},
+        {"status": "cancelled", "reason": "x"},
+        {"status": None},
+    ],
+    ids=["unknown", "upper-case", "missing", "extra-field", "null"],
+)
+def test_invalid_bodies_are_400_with_pointers(api, body):
+    order_id = order_in("pending")
+    problem = assert_problem(calls.change_status(order_id, None, body=body), 400)
+    assert problem["errors"] and all(error["pointer"].startswith("/") for error in problem["errors"])
+    assert calls.get(order_id).body["status"] == "pending"
+
+
+@pytest.mark.parametrize("raw", ["{", "cancelled", '{"status": "cancelled"', "[" * 30_000])
+def test_malformed_json_is_400(api, raw):
+    order_id = order_in("pending")
+    assert_problem(calls.change_status(order_id, None, body=raw), 400)
+    assert calls.get(order_id).body["status"] == "pending"
+
+
+def test_an_array_body_is_refused(api):
+    order_id = order_in("pending")
+    assert_problem(calls.change_status(order_id, None, body='[{"status": "cancelled"}]'), 400)
+    assert calls.get(order_id).body["status"] == "pending"
+
+
+def test_no_claims_is_401(api):
+    order_id = order_in("pending")
+    assert_problem(calls.change_status(order_id, "cancelled", None), 401)
+    assert calls.get(order_id).body["status"] == "pending"
