@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from http import HTTPStatus
@@ -21,12 +22,14 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from orders import config
 from orders.caller import Caller, caller_from_claims
 from orders.cursor import CursorCodec
-from orders.errors import InvalidPrecondition, OrderError, PayloadTooLarge
+from orders.errors import BodyNotAnObject, InvalidPrecondition, OrderError, PayloadTooLarge
 from orders.models import Order
 from orders.repository import OrderRepository
 from orders.service import OrderService
 
 logger = Logger(child=True)
+# Read-only endpoints publish no business metric; Powertools would warn about that on every request.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 MAX_BODY_BYTES = 64 * 1024
 JSON = "application/json"
@@ -41,15 +44,21 @@ def dumps(value: Any) -> str:
     return simplejson.dumps(value, use_decimal=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def loads_body(text: str) -> Any:
-    """Request bodies: numbers with a fraction are parsed as `Decimal`; oversized bodies refused first."""
+def loads_body(text: str) -> dict[str, Any]:
+    """Request bodies: a JSON object, numbers with a fraction parsed as `Decimal`; oversized refused first."""
     if len(text) > MAX_BODY_BYTES or len(text.encode()) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The body is over {MAX_BODY_BYTES // 1024} KB.")
     try:
-        return simplejson.loads(text, use_decimal=True)
+        body = simplejson.loads(text, use_decimal=True)
     except simplejson.JSONDecodeError as error:
         # Powertools' validation turns the standard library's error into a 400 problem.
         raise json.JSONDecodeError(error.msg, error.doc, error.pos) from None
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text[:64], 0) from None
+    if not isinstance(body, dict):
+        # Powertools would otherwise validate the first element of a top-level array as the body.
+        raise BodyNotAnObject("The body must be a JSON object.")
+    return body
 
 
 # ---------------------------------------------------------------------------------------- responses

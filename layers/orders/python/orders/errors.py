@@ -64,5 +64,9 @@ class InvalidPrecondition(OrderError):
     status, slug, title = 400, "invalid-if-match", "Invalid If-Match header"
 
 
+class BodyNotAnObject(OrderError):
+    status, slug, title = 400, "validation-error", "Invalid request"
+
+
 class PayloadTooLarge(OrderError):
     status, slug, title = 413, "payload-too-large", "Request body too large"
