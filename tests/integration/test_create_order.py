@@ -161,21 +161,26 @@ def test_validation_problems_do_not_echo_the_input(api):
     assert "Secret Lane" not in result.raw_body
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [
-        calls.json_text(body_with(items=[valid_item(), valid_item(quantity=5)])),  # one product twice
-        calls.json_text([order_body()]),  # an array, not an object
-        '"just a string"',
-        "null",
-    ],
-    ids=["repeated-product", "array", "string", "null"],
-)
-def test_body_level_errors_point_at_the_document_or_the_items(api, raw):
+def test_a_repeated_product_is_a_400_pointing_at_the_items(api):
+    raw = calls.json_text(body_with(items=[valid_item(), valid_item(quantity=5)]))
     problem = assert_problem(calls.create(SAMPLE_USER, raw), 400)
-    # RFC 6901: the whole document is "" ("/" is a member whose name is empty).
+    assert problem["errors"]
+    # RFC 6901: the whole document is "" ("/" names a member whose name is empty).
     for error in problem["errors"]:
         assert error["pointer"] == "" or error["pointer"].startswith("/items"), problem["errors"]
+    assert order_items(api) == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [calls.json_text([order_body()]), '"just a string"', "null", "42"],
+    ids=["array", "string", "null", "number"],
+)
+def test_a_body_that_is_not_an_object_is_a_400(api, raw):
+    problem = assert_problem(calls.create(SAMPLE_USER, raw), 400)
+    for error in problem.get("errors", []):
+        assert error["pointer"] == "", problem["errors"]  # RFC 6901: "" is the whole document
+    assert order_items(api) == []
 
 
 @pytest.mark.parametrize(
