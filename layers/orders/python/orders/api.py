@@ -76,7 +76,8 @@ def problem(status: int, slug: str, title: str, detail: str, **extensions: Any) 
 
 
 def _pointer(location: Iterable[Any]) -> str:
-    return "/" + "/".join(str(part).replace("~", "~0").replace("/", "~1") for part in location)
+    """RFC 6901: "" is the whole document, "/items/0/quantity" a member of it."""
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in location)
 
 
 def validation_problem(errors: list[dict[str, Any]]) -> Response:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
 
 from orders.caller import MAX_USER_ID_LENGTH, USER_ID_PATTERN
@@ -72,16 +72,17 @@ class CreateOrderRequest(_WireModel):
     items: Annotated[list[OrderItemRequest], Field(min_length=1, max_length=MAX_ITEMS)]
     shipping_address: ShippingAddress
 
-    @model_validator(mode="after")
-    def _product_ids_are_unique(self) -> CreateOrderRequest:
+    @field_validator("items")
+    @classmethod
+    def _product_ids_are_unique(cls, items: list[OrderItemRequest]) -> list[OrderItemRequest]:
         # Repeated products are rejected rather than merged: two lines of one product with different
         # prices have no single right merge, and a client that sends them has a bug worth surfacing.
         seen: set[str] = set()
-        for item in self.items:
+        for item in items:
             if item.product_id in seen:
                 raise ValueError(f"productId {item.product_id!r} appears more than once; send one line per product")
             seen.add(item.product_id)
-        return self
+        return items
 
 
 class StatusChangeRequest(_WireModel):
