@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from local import auth
+from local.event_source_mapping import StreamMappingConfig
 from local.template import (
     PSEUDO_PARAMETERS,
     ROOT,
+    TemplateError,
+    Unresolvable,
     function_properties,
     http_api_auth,
     http_api_events,
@@ -24,6 +27,7 @@ from local.template import (
     resolve,
     resources_of_type,
     route_authorizer,
+    stream_events,
 )
 
 REGION = PSEUDO_PARAMETERS["AWS::Region"]
@@ -61,12 +65,29 @@ class LocalResources:
     physical_ids: dict[str, str]
     attributes: dict[tuple[str, str], str]
     secrets: dict[str, str] = field(default_factory=dict)  # logical id of a secret → local value
+    base_dir: Path = ROOT  # the template's folder: CodeUri and ContentUri are relative to it
 
     def resolve(self, value: Any) -> Any:
         return resolve(value, self.template, self.physical_ids, self.attributes, self.parameters)
 
+    def resolve_for(self, where: str, value: Any) -> Any:
+        """`resolve`, with a failure reported as a TemplateError naming `where` (resource and property)."""
+        try:
+            return self.resolve(value)
+        except Unresolvable as error:
+            raise TemplateError(f"{where}: {error}") from None
+        except (KeyError, TypeError, ValueError, IndexError) as error:
+            raise TemplateError(f"{where}: cannot evaluate {_short(value)} ({error!r})") from None
 
-def local_resources(template: dict[str, Any], secret_values: dict[str, str] | None = None) -> LocalResources:
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def local_resources(
+    template: dict[str, Any], secret_values: dict[str, str] | None = None, base_dir: Path | None = None
+) -> LocalResources:
     parameters = parameter_values(template)
     physical_ids: dict[str, str] = {}
     attributes: dict[tuple[str, str], str] = {}
@@ -102,7 +123,7 @@ def local_resources(template: dict[str, Any], secret_values: dict[str, str] | No
         logical_id: (secret_values or {}).get(logical_id) or f"local-{logical_id}-secret-value-0123456789"
         for logical_id in resources_of_type(template, "AWS::SecretsManager::Secret")
     }
-    return LocalResources(template, parameters, physical_ids, attributes, secrets)
+    return LocalResources(template, parameters, physical_ids, attributes, secrets, base_dir or ROOT)
 
 
 # ---------------------------------------------------------------------------------------- functions
@@ -126,14 +147,14 @@ class FunctionSpec:
         return self.handler.rpartition(".")[2]
 
 
-def _layer_paths(template: dict[str, Any], layers: list[Any]) -> tuple[Path, ...]:
+def _layer_paths(template: dict[str, Any], layers: list[Any], base_dir: Path = ROOT) -> tuple[Path, ...]:
     paths = []
     for layer in layers:
         if isinstance(layer, dict) and "Ref" in layer:
             resource = template["Resources"].get(layer["Ref"]) or {}
             content_uri = (resource.get("Properties") or {}).get("ContentUri")
-            if isinstance(content_uri, str) and (ROOT / content_uri / "python").is_dir():
-                paths.append((ROOT / content_uri / "python").resolve())
+            if isinstance(content_uri, str) and (base_dir / content_uri / "python").is_dir():
+                paths.append((base_dir / content_uri / "python").resolve())
         # Layers built elsewhere (ARNs) or without a local python/ folder (the third-party layer) are
         # stood in for by the virtual environment's site-packages.
     return tuple(paths)
@@ -152,7 +173,7 @@ def function_environment(
     resources: `!Ref` of a table → its local name; a `*_ARN` variable naming a Secrets Manager secret →
     the secret's value in the variable without `_ARN` (e.g. CURSOR_SECRET), since there is no Secrets
     Manager locally; `services` (e.g. DYNAMODB_ENDPOINT) are added last."""
-    code_uri = (ROOT / properties["CodeUri"]).resolve()
+    code_uri = (resources.base_dir / properties["CodeUri"]).resolve()
     memory = int(properties.get("MemorySize", 128))
     log_group = properties.get("LoggingConfig", {}).get("LogGroup")
     environment = {
@@ -166,7 +187,9 @@ def function_environment(
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-        "AWS_LAMBDA_LOG_GROUP_NAME": str(resources.resolve(log_group))
+        "AWS_LAMBDA_LOG_GROUP_NAME": str(
+            resources.resolve_for(f"{logical_id}: LoggingConfig.LogGroup", log_group)
+        )
         if log_group
         else f"/aws/lambda/{logical_id}",
         "AWS_LAMBDA_LOG_STREAM_NAME": "local",
@@ -182,20 +205,47 @@ def function_environment(
         if ref in resources.secrets and name.endswith("_ARN"):
             environment[name.removesuffix("_ARN")] = resources.secrets[ref]
             continue
-        resolved = resources.resolve(value)
+        resolved = resources.resolve_for(f"{logical_id}: Environment.Variables.{name}", value)
         if resolved is not None:
             environment[name] = ",".join(map(str, resolved)) if isinstance(resolved, list) else str(resolved)
     environment.update(services)
     return environment
 
 
+def check_function(resources: LocalResources, logical_id: str, properties: dict[str, Any]) -> None:
+    """Raise a TemplateError (naming the function and the reason) if the local stack cannot run it."""
+    if properties.get("PackageType") == "Image":
+        raise TemplateError(f"{logical_id}: PackageType Image cannot run locally (zip functions only)")
+    runtime = properties.get("Runtime")
+    if not isinstance(runtime, str) or not runtime.startswith("python3"):
+        raise TemplateError(
+            f"{logical_id}: Runtime {runtime!r} cannot run locally (the local stack runs python3.x functions)"
+        )
+    code_uri = properties.get("CodeUri")
+    if "InlineCode" in properties:
+        raise TemplateError(f"{logical_id}: InlineCode is not supported locally (use a CodeUri folder)")
+    if not isinstance(code_uri, str):
+        raise TemplateError(f"{logical_id}: CodeUri must be a local folder, not {_short(code_uri)}")
+    if not (resources.base_dir / code_uri).is_dir():
+        raise TemplateError(f"{logical_id}: CodeUri {code_uri} is not a folder (under {resources.base_dir})")
+    handler = properties.get("Handler")
+    if not isinstance(handler, str) or "." not in handler.strip(".") or " " in handler:
+        raise TemplateError(f"{logical_id}: Handler {handler!r} is not `module.function`")
+    for layer in properties.get("Layers") or []:
+        if isinstance(layer, dict) and "Ref" in layer and layer["Ref"] not in resources.template["Resources"]:
+            raise TemplateError(f"{logical_id}: Layers: !Ref {layer['Ref']}: no such resource")
+
+
 def function_spec(resources: LocalResources, logical_id: str, services: dict[str, str]) -> FunctionSpec:
     properties = function_properties(resources.template, logical_id)
+    check_function(resources, logical_id, properties)
     return FunctionSpec(
         logical_id=logical_id,
-        code_uri=(ROOT / properties["CodeUri"]).resolve(),
+        code_uri=(resources.base_dir / properties["CodeUri"]).resolve(),
         handler=properties["Handler"],
-        layer_paths=_layer_paths(resources.template, list(properties.get("Layers") or [])),
+        layer_paths=_layer_paths(
+            resources.template, list(properties.get("Layers") or []), resources.base_dir
+        ),
         timeout=float(properties.get("Timeout", 3)),
         memory_mb=int(properties.get("MemorySize", 128)),
         environment=function_environment(resources, logical_id, properties, services),
@@ -280,7 +330,7 @@ def http_routes(resources: LocalResources) -> list[Route]:
         if name is not None:
             authorizer = _authorizers(resources, event).get(name)
             if authorizer is None:
-                raise ValueError(f"{logical_id}: authorizer {name!r} is not a JWT authorizer of its API")
+                raise TemplateError(f"{logical_id}: authorizer {name!r} is not a JWT authorizer of its API")
         method = str(event.get("Method", "ANY")).upper()
         method = "ANY" if method in ("ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD", "*") else method
         routes.append(
@@ -289,25 +339,91 @@ def http_routes(resources: LocalResources) -> list[Route]:
     return routes
 
 
+# ---------------------------------------------------------------------------------------- table streams
+@dataclass(frozen=True)
+class StreamSubscription:
+    """A function's `Type: DynamoDB` event on a table of the template: what the stack polls and feeds it."""
+
+    function: str  # logical id
+    event: str  # the event's name in the template
+    table: str  # the table's logical id
+    table_name: str  # its local name
+    config: StreamMappingConfig
+    destination: str | None  # ARN of the on-failure destination (DestinationConfig.OnFailure)
+
+    @property
+    def name(self) -> str:
+        return f"{self.function}.{self.event}"
+
+
+def stream_subscriptions(resources: LocalResources) -> tuple[list[StreamSubscription], list[str]]:
+    """The template's table-stream events the stack can feed, and a warning for each it cannot."""
+    template = resources.template
+    tables = resources_of_type(template, "AWS::DynamoDB::Table")
+    stream_arns = {resources.attributes[(table, "StreamArn")]: table for table in tables}
+    subscriptions, warnings = [], []
+    for function, event, properties in stream_events(template):
+        where = f"{function}: Events.{event}"
+        if resources.resolve_for(f"{where}.Enabled", properties.get("Enabled", True)) in (False, "false"):
+            continue
+        try:
+            stream = resources.resolve(properties.get("Stream"))
+        except Unresolvable as error:
+            warnings.append(f"{where}: its Stream ({error}) is not a table of this template; not polled")
+            continue
+        table = stream_arns.get(stream)
+        if table is None:
+            warnings.append(f"{where}: its Stream {stream!r} is not a table of this template; not polled")
+            continue
+        if not (tables[table].get("Properties") or {}).get("StreamSpecification"):
+            raise TemplateError(f"{where}: table {table} has no StreamSpecification, so no stream to read")
+        resolved = resources.resolve_for(where, properties)
+        try:
+            config = StreamMappingConfig.from_event_properties(resolved)
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            raise TemplateError(f"{where}: {error}") from None
+        if config.starting_position not in ("TRIM_HORIZON", "LATEST"):
+            raise TemplateError(
+                f"{where}: StartingPosition {config.starting_position!r} (TRIM_HORIZON or LATEST for a table)"
+            )
+        destination = ((resolved.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        subscriptions.append(
+            StreamSubscription(function, event, table, resources.physical_ids[table], config, destination)
+        )
+    return subscriptions, warnings
+
+
 @dataclass(frozen=True)
 class StackModel:
     resources: LocalResources
     routes: list[Route]
-    functions: dict[str, FunctionSpec]  # the functions behind routes, by logical id
+    functions: dict[str, FunctionSpec]  # every function of the template, by logical id
     description: str
+    streams: list[StreamSubscription] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what the stack will not do, one line each
+
+    @property
+    def api_functions(self) -> list[str]:
+        """The functions behind routes, in route order, each once."""
+        return list(dict.fromkeys(route.function for route in self.routes))
 
 
 def stack_model(
     services: dict[str, str],
     template: dict[str, Any] | None = None,
     secret_values: dict[str, str] | None = None,
+    base_dir: Path | None = None,
 ) -> StackModel:
     template = template or load_template()
-    resources = local_resources(template, secret_values)
+    resources = local_resources(template, secret_values, base_dir)
     routes = http_routes(resources)
-    functions = {route.function: function_spec(resources, route.function, services) for route in routes}
+    functions = {
+        logical_id: function_spec(resources, logical_id, services)
+        for logical_id in resources_of_type(template, "AWS::Serverless::Function")
+    }
+    streams, warnings = stream_subscriptions(resources)
     description = " ".join(str(template.get("Description") or "").split())
-    return StackModel(resources, routes, functions, description)
+    return StackModel(resources, routes, functions, description, streams, warnings)
 
 
 def match_route(routes: list[Route], method: str, path: str) -> tuple[Route, dict[str, str]] | None:

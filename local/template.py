@@ -12,12 +12,36 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = ROOT / "template.yaml"
 
 
+class TemplateError(ValueError):
+    """The local stack cannot run this template; the message names the resource and says why, on one line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
 @cache
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     # SAM CLI's own loader knows CloudFormation's short-form tags (!Ref, !GetAtt, !Sub, ...).
     from samcli.yamlhelper import yaml_parse
 
-    return yaml_parse(path.read_text())
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise TemplateError(f"no template at {path}") from None
+    except OSError as error:
+        raise TemplateError(f"cannot read the template: {error.strerror}") from None
+    try:
+        template = yaml_parse(text)
+    except Exception as error:  # noqa: BLE001 - yaml and json parse errors alike
+        raise TemplateError(f"not valid YAML: {error}") from None
+    if not isinstance(template, dict) or not isinstance(template.get("Resources"), dict):
+        raise TemplateError("no Resources section")
+    for logical_id, resource in template["Resources"].items():
+        if not isinstance(resource, dict) or not isinstance(resource.get("Type"), str):
+            raise TemplateError(f"{logical_id}: a resource needs a Type")
+        if not isinstance(resource.get("Properties") or {}, dict):
+            raise TemplateError(f"{logical_id}: Properties must be a map")
+    return template
 
 
 def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
@@ -28,7 +52,9 @@ def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str,
     }
 
 
-def create_table_request(table_name: str, logical_id: str = "OrdersTable", template: dict | None = None) -> dict:
+def create_table_request(
+    table_name: str, logical_id: str = "OrdersTable", template: dict | None = None
+) -> dict:
     """boto3 `create_table` arguments for the template's table (keys, indexes, stream)."""
     properties = (template or load_template())["Resources"][logical_id]["Properties"]
     request: dict[str, Any] = {
@@ -131,7 +157,7 @@ def resolve(
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (key, argument), = node.items()
+            ((key, argument),) = node.items()
             if key == "Ref":
                 return ref(argument)
             if key == "Fn::GetAtt":
@@ -199,6 +225,18 @@ def http_api_events(template: dict[str, Any]) -> list[tuple[str, str, dict[str, 
     return events
 
 
+def stream_events(template: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every `DynamoDB` (table stream) event of every `AWS::Serverless::Function`: (function logical id,
+    event name, event properties), in template order."""
+    events = []
+    for logical_id in resources_of_type(template, "AWS::Serverless::Function"):
+        properties = function_properties(template, logical_id)
+        for event_name, event in (properties.get("Events") or {}).items():
+            if event.get("Type") == "DynamoDB":
+                events.append((logical_id, event_name, dict(event.get("Properties") or {})))
+    return events
+
+
 def http_api_auth(template: dict[str, Any], event_properties: dict[str, Any]) -> dict[str, Any]:
     """The `Auth` block of the HttpApi an event belongs to (its `ApiId`, else the implicit API, whose
     settings come from `Globals.HttpApi`)."""
@@ -210,7 +248,9 @@ def http_api_auth(template: dict[str, Any], event_properties: dict[str, Any]) ->
     return dict(api.get("Auth") or {})
 
 
-def route_authorizer(template: dict[str, Any], event_properties: dict[str, Any]) -> tuple[str | None, list[str]]:
+def route_authorizer(
+    template: dict[str, Any], event_properties: dict[str, Any]
+) -> tuple[str | None, list[str]]:
     """(authorizer name or None, required scopes) for one HttpApi event: the event's `Auth.Authorizer`
     (`NONE` means open), else the API's `DefaultAuthorizer`."""
     api_auth = http_api_auth(template, event_properties)
