@@ -5,10 +5,15 @@ imports the handler once (cold start) and then keeps its module state between in
 function's pool reuses its most recently used idle worker and starts another only when all are busy.
 A worker that times out or dies is killed (with anything it started) and replaced on the next call; one
 whose handler raised is kept, as Lambda keeps the environment after a function error.
+
+Hot reload: before each invocation the pool compares the files under the function's CodeUri and its
+layers' `python/` folders with what its workers started from; after an edit, idle workers are stopped,
+busy ones finish their invocation and leave, and the invocation starts a fresh (cold) worker.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import select
@@ -56,14 +61,65 @@ class Outcome:
     pid: int
 
 
+class CodeWatcher:
+    """The state of a function's code (its CodeUri and layer folders): path → (mtime, size) of every file
+    but bytecode caches and hidden folders."""
+
+    def __init__(self, roots: tuple[Path, ...]) -> None:
+        self.roots = roots
+        self._lock = threading.Lock()
+        self._files = self._scan()
+
+    def _scan(self) -> dict[str, tuple[int, int]]:
+        files: dict[str, tuple[int, int]] = {}
+        pending = [str(root) for root in self.roots]
+        while pending:
+            try:
+                entries = list(os.scandir(pending.pop()))
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.name.startswith(".") or entry.name == "__pycache__":
+                    continue
+                try:
+                    if entry.is_dir(follow_symlinks=True):
+                        pending.append(entry.path)
+                    elif not entry.name.endswith((".pyc", ".pyo")):
+                        stat = entry.stat()
+                        files[entry.path] = (stat.st_mtime_ns, stat.st_size)
+                except OSError:
+                    continue
+        return files
+
+    def changes(self) -> list[str]:
+        """The files added, changed or removed since the last call (or since the watcher was made)."""
+        with self._lock:
+            files = self._scan()
+            changed = sorted(
+                path for path in files.keys() | self._files.keys() if files.get(path) != self._files.get(path)
+            )
+            self._files = files
+        for path in changed:
+            if path.endswith(".py"):
+                # An edit within the same second that keeps the size leaves the cached bytecode looking
+                # valid (it records whole seconds and the size): drop it so the new worker compiles anew.
+                try:
+                    Path(importlib.util.cache_from_source(path)).unlink(missing_ok=True)
+                except (OSError, ValueError, NotImplementedError):
+                    pass
+        return changed
+
+
 class Worker:
-    def __init__(self, spec: FunctionSpec, log: Callable[[str, str], None]) -> None:
+    def __init__(self, spec: FunctionSpec, log: Callable[[str, str], None], generation: int = 0) -> None:
         self.spec = spec
+        self.generation = generation  # the version of the code it was started with
         self.invocations = 0
         self.busy = False
         self.started_at = time.time()
         self.init_ms: float | None = None
         self._closed = False
+        self._close_lock = threading.Lock()
         parent_to_child, self._to_child = os.pipe()
         self._from_child, child_to_parent = os.pipe()
         try:
@@ -168,13 +224,14 @@ class Worker:
 
     def stop(self, grace: float = 1.0) -> None:
         """Close its input (it exits when idle), then SIGTERM, then SIGKILL its whole process group."""
-        if not self._closed:
-            self._closed = True
-            for fd in (self._to_child, self._from_child):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        with self._close_lock:  # stop() may run from two threads (retired, then the stack stopping)
+            if not self._closed:
+                self._closed = True
+                for fd in (self._to_child, self._from_child):
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
         try:
             self.process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
@@ -214,17 +271,64 @@ class Worker:
 class FunctionPool:
     """The execution environments of one function."""
 
-    def __init__(self, spec: FunctionSpec, log: Callable[[str, str], None], max_workers: int = 10) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        log: Callable[[str, str], None],
+        max_workers: int = 10,
+        reload: bool = True,
+    ) -> None:
         self.spec = spec
         self._log = log
         self._max = max_workers
         self._idle: list[Worker] = []
         self._all: list[Worker] = []
+        self._retiring: list[Worker] = []  # stale workers on their way out
         self._starting = 0
         self._closed = False
+        self._generation = 0
         self._condition = threading.Condition()
+        self._watcher = CodeWatcher((spec.code_uri, *spec.layer_paths)) if reload else None
+
+    def _check_code(self) -> None:
+        """Retire every worker started from older code if the function's files changed."""
+        if self._watcher is None:
+            return
+        changed = self._watcher.changes()
+        if not changed:
+            return
+        with self._condition:
+            self._generation += 1
+            stale = list(self._idle)
+            self._idle.clear()
+            for worker in stale:
+                self._all.remove(worker)
+            busy = sum(1 for worker in self._all if worker.generation != self._generation)
+        shown = ", ".join(_relative(path) for path in changed[:3]) + (" ..." if len(changed) > 3 else "")
+        self._log(
+            self.spec.logical_id,
+            f"[reload] {shown} changed: {len(stale) + busy} worker(s) retired, the next invocation starts cold",
+        )
+        for worker in stale:
+            self._retire(worker)
+
+    def _retire(self, worker: Worker) -> None:
+        """Stop a stale worker in the background (close() still waits for it)."""
+        with self._condition:
+            self._retiring.append(worker)
+
+        def stop() -> None:
+            try:
+                worker.stop()
+            finally:
+                with self._condition:
+                    if worker in self._retiring:
+                        self._retiring.remove(worker)
+
+        threading.Thread(target=stop, name=f"retire-{worker.pid}", daemon=True).start()
 
     def _acquire(self) -> tuple[Worker, bool]:
+        self._check_code()
         with self._condition:
             while True:
                 if self._closed:
@@ -235,11 +339,12 @@ class FunctionPool:
                     return worker, False
                 if len(self._all) + self._starting < self._max:
                     self._starting += 1
+                    generation = self._generation
                     break
                 self._condition.wait()
         worker = None
         try:
-            worker = Worker(self.spec, self._log)
+            worker = Worker(self.spec, self._log, generation)
             with self._condition:
                 if self._closed:
                     raise WorkerDied("the stack is stopping")
@@ -259,14 +364,21 @@ class FunctionPool:
     def _release(self, worker: Worker) -> None:
         with self._condition:
             worker.busy = False
+            stale = worker.generation != self._generation
             if self._closed:
                 stop = True
+            elif stale:
+                stop = False
+                if worker in self._all:
+                    self._all.remove(worker)
             else:
                 stop = False
                 self._idle.append(worker)
             self._condition.notify_all()
         if stop:
             worker.stop()
+        elif stale:
+            self._retire(worker)
 
     def _discard(self, worker: Worker) -> None:
         with self._condition:
@@ -316,7 +428,7 @@ class FunctionPool:
     def close(self) -> None:
         with self._condition:
             self._closed = True
-            workers = list(self._all)
+            workers = list(self._all) + [worker for worker in self._retiring if worker not in self._all]
             self._all.clear()
             self._idle.clear()
             self._condition.notify_all()
@@ -336,6 +448,15 @@ class FunctionPool:
     def kill_now(self) -> None:
         """Last resort (a second Ctrl-C): SIGKILL every worker's process group."""
         with self._condition:
-            workers = list(self._all)
+            workers = list(self._all) + list(self._retiring)
         for worker in workers:
             worker._signal_group(signal.SIGKILL)
+
+
+def _relative(path: str) -> str:
+    from local.template import ROOT
+
+    try:
+        return str(Path(path).relative_to(ROOT))
+    except ValueError:
+        return path
