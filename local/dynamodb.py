@@ -1,48 +1,110 @@
-"""DynamoDB for the local stack: moto's server in this process on a free loopback port, or any
-DynamoDB-compatible endpoint named by `DYNAMODB_ENDPOINT` (DynamoDB Local, LocalStack, ...). Tables are
-created from template.yaml's definitions (`local.template.create_table_request`)."""
+"""AWS for the local stack: moto's server in this process (DynamoDB with its streams, EventBridge, SQS and
+every other moto service) on a loopback port, and the template's tables, queues and event buses in it.
+DynamoDB may instead be any DynamoDB-compatible endpoint named by `DYNAMODB_ENDPOINT` (DynamoDB Local,
+LocalStack, ...); tables are created from template.yaml's definitions (`local.template.create_table_request`).
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
-from local.model import FAKE_CREDENTIALS, REGION
-from local.template import create_table_request, resources_of_type
+from local.model import ACCOUNT, FAKE_CREDENTIALS, REGION, LocalResources
+from local.net import bind
+from local.template import TemplateError, create_table_request, resources_of_type
 
 
-class EmbeddedDynamoDB:
-    """moto's ThreadedMotoServer (every moto service, DynamoDB and its streams included)."""
+class EmbeddedAws:
+    """moto's server on `host:port` (0: a free port), in a thread of this process."""
 
-    def __init__(self) -> None:
-        from moto.server import ThreadedMotoServer
-
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         # moto's server logs every request through werkzeug's logger.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._host = host
+        self._port = port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
         self.endpoint: str | None = None
 
     def start(self) -> str:
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
+        """Listen (OSError if the port is taken) and serve; the endpoint URL."""
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        listener = bind(self._host, self._port)
+        try:
+            port = listener.getsockname()[1]
+            self._server = make_server(
+                self._host,
+                port,
+                DomainDispatcherApplication(create_backend_app),
+                threaded=True,
+                request_handler=MotoRequestHandler,
+                fd=listener.fileno(),
+            )
+        finally:
+            listener.close()  # the server holds its own duplicate
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
+        shown = "127.0.0.1" if self._host in ("0.0.0.0", "::") else self._host
+        self.endpoint = f"http://{shown}:{port}"
         return self.endpoint
 
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
     def stop(self) -> None:
-        self._server.stop()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    @staticmethod
+    def forget_shard_iterator(iterator: str) -> None:
+        """moto keeps every shard iterator it ever handed out (one per GetRecords call): forget one the
+        poller has moved past, or a stack polling all day grows by tens of megabytes an hour."""
+        try:
+            from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+            dynamodbstreams_backends[ACCOUNT][REGION].shard_iterators.pop(iterator, None)
+        except Exception:  # noqa: BLE001, S110 - housekeeping only
+            pass
 
 
-def client(endpoint: str) -> Any:
+EmbeddedDynamoDB = EmbeddedAws  # its former name
+
+
+def aws_client(service: str, endpoint: str) -> Any:
     import boto3
+    from botocore.config import Config
 
     return boto3.client(
-        "dynamodb",
+        service,
         endpoint_url=endpoint,
         region_name=REGION,
         aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+        config=Config(connect_timeout=2, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}),
     )
+
+
+def client(endpoint: str) -> Any:
+    return aws_client("dynamodb", endpoint)
+
+
+def _reason(error: Exception) -> str:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict) and "Error" in response:
+        return f"{response['Error'].get('Code')}: {response['Error'].get('Message')}"
+    return str(error)
 
 
 def ensure_tables(endpoint: str, template: dict[str, Any], physical_ids: dict[str, str]) -> list[str]:
@@ -53,9 +115,55 @@ def ensure_tables(endpoint: str, template: dict[str, Any], physical_ids: dict[st
     for logical_id in resources_of_type(template, "AWS::DynamoDB::Table"):
         name = physical_ids[logical_id]
         if name not in existing:
-            dynamodb.create_table(**create_table_request(name, logical_id, template))
+            try:
+                request = create_table_request(name, logical_id, template)
+            except (KeyError, TypeError) as error:
+                raise TemplateError(f"{logical_id}: cannot read the table's definition ({error!r})") from None
+            try:
+                dynamodb.create_table(**request)
+            except Exception as error:  # noqa: BLE001 - botocore's ClientError / ParamValidationError
+                raise TemplateError(
+                    f"{logical_id}: cannot create the table locally: {_reason(error)}"
+                ) from None
             dynamodb.get_waiter("table_exists").wait(
                 TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50}
             )
         names.append(name)
+    return names
+
+
+def ensure_queues(endpoint: str, resources: LocalResources) -> dict[str, str]:
+    """Create the template's SQS queues; queue ARN (as the template names it) → local queue URL."""
+    sqs = aws_client("sqs", endpoint)
+    queues = {}
+    for logical_id, resource in resources_of_type(resources.template, "AWS::SQS::Queue").items():
+        name = resources.attributes[(logical_id, "QueueName")]
+        attributes = {}
+        if (resource.get("Properties") or {}).get("FifoQueue") in (True, "true"):
+            attributes["FifoQueue"] = "true"
+        try:
+            url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        except Exception as error:  # noqa: BLE001
+            raise TemplateError(f"{logical_id}: cannot create the queue locally: {_reason(error)}") from None
+        queues[resources.attributes[(logical_id, "Arn")]] = url
+    return queues
+
+
+def ensure_event_buses(endpoint: str, resources: LocalResources) -> list[str]:
+    """Create the template's EventBridge buses (named as the template names them); their names, and
+    `default`, which always exists."""
+    events = aws_client("events", endpoint)
+    existing = {bus["Name"] for bus in events.list_event_buses().get("EventBuses", [])}
+    names = ["default"]
+    for logical_id in resources_of_type(resources.template, "AWS::Events::EventBus"):
+        name = resources.physical_ids[logical_id]
+        if name not in existing:
+            try:
+                events.create_event_bus(Name=name)
+            except Exception as error:  # noqa: BLE001
+                raise TemplateError(
+                    f"{logical_id}: cannot create the event bus locally: {_reason(error)}"
+                ) from None
+        if name not in names:
+            names.append(name)
     return names
