@@ -1,0 +1,417 @@
+"""Table streams → functions: what Lambda's event source mapping does for a `Type: DynamoDB` event.
+
+One thread per subscription reads the table's stream through the DynamoDB Streams API (DescribeTable →
+LatestStreamArn, DescribeStream → shards, GetShardIterator, GetRecords every `interval` seconds) and
+feeds each shard, in order, to the function through `local.event_source_mapping` (a `ShardFeed` per
+shard: filter, batch size, batching window, partial batch failures, bisection, retries, record age).
+Records reach the function exactly as the stream API returns them (wire format, not boto3's parsed
+types) plus `eventSourceARN`, as Lambda delivers them. A child shard is read once its parent is done.
+
+A batch given up on becomes the record Lambda sends to the on-failure destination
+(`requestContext`, `responseContext`, `DDBStreamBatchInfo`), sent to the template's SQS queue and kept for
+`GET /_local/dead-letters`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from local.event_source_mapping import (
+    FailedBatch,
+    InvocationAbandoned,
+    ShardFeed,
+    StreamMapping,
+)
+from local.model import ACCOUNT, REGION, StreamSubscription
+from local.workers import InvocationError, InvocationTimeout, Outcome, WorkerDied
+
+PAGE = 1000  # GetRecords' maximum
+DISCOVERY_INTERVAL = 10.0  # seconds between DescribeStream calls while nothing changes
+
+
+def _short_sequence(sequence: str) -> str:
+    return f"…{sequence[-6:]}" if len(sequence) > 8 else sequence
+
+
+def _iso(epoch: Any) -> str | None:
+    if not isinstance(epoch, (int, float)):
+        return None
+    return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def failure_record(
+    subscription: StreamSubscription, shard_id: str, stream_arn: str, batch: FailedBatch
+) -> dict[str, Any]:
+    """The message Lambda sends to a stream mapping's on-failure destination (the records themselves are
+    not in it: the batch info says where to read them)."""
+    response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+    if batch.error is not None:
+        response["functionError"] = "Unhandled"
+    first, last = batch[0]["dynamodb"], batch[-1]["dynamodb"]
+    return {
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{subscription.function}",
+            "condition": batch.condition,
+            "approximateInvokeCount": batch.attempts,
+        },
+        "responseContext": response,
+        "version": "1.0",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "DDBStreamBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": str(first["SequenceNumber"]),
+            "endSequenceNumber": str(last["SequenceNumber"]),
+            "approximateArrivalOfFirstRecord": _iso(first.get("ApproximateCreationDateTime")),
+            "approximateArrivalOfLastRecord": _iso(last.get("ApproximateCreationDateTime")),
+            "batchSize": len(batch),
+            "streamArn": stream_arn,
+        },
+    }
+
+
+@dataclass
+class _Shard:
+    id: str
+    parent: str | None
+    feed: ShardFeed
+    position: str  # where its first iterator starts: TRIM_HORIZON or LATEST
+    iterator: str | None = None
+    closed: bool = False  # the stream said there is nothing more after this shard's last record
+    last_read: str | None = None  # sequence number of the last record read
+
+
+@dataclass
+class StreamStatus:
+    state: str = "starting"
+    stream_arn: str | None = None
+    records_read: int = 0
+    error: str | None = None
+    errors: int = 0
+    shards: dict[str, _Shard] = field(default_factory=dict)
+
+
+class StreamPoller:
+    """Polls one subscription's table stream and feeds its function (one thread)."""
+
+    def __init__(
+        self,
+        subscription: StreamSubscription,
+        dynamodb_endpoint: str,
+        invoke: Callable[[dict], Outcome],
+        on_failure: Callable[[StreamSubscription, str, str, FailedBatch], None],
+        say: Callable[[str], None],
+        interval: float = 0.2,
+        forget_iterator: Callable[[str], None] | None = None,
+    ) -> None:
+        from local.dynamodb import aws_client
+
+        self.subscription = subscription
+        self._dynamodb = aws_client("dynamodb", dynamodb_endpoint)
+        self._streams = aws_client("dynamodbstreams", dynamodb_endpoint)
+        # Records as the wire carries them (what Lambda passes on), not boto3's datetimes and bytes.
+        self._streams.meta.events.register("after-call.dynamodbstreams.GetRecords", _wire_records)
+        self._invoke_function = invoke
+        self._on_failure = on_failure
+        self._say = say
+        self._interval = interval
+        self._forget_iterator = forget_iterator or (lambda iterator: None)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._current_shard = ""
+        self._finished: set[str] = set()  # shards read to their end and fed
+        self._discovered = False
+        self.mapping = StreamMapping(subscription.config, self._invoke, self._failed)
+        self.status = StreamStatus()
+        self._lock = threading.Lock()
+
+    # -------------------------------------------------------------------------------- lifecycle
+    def start(self) -> StreamPoller:
+        self._thread = threading.Thread(
+            target=self._run, name=f"stream-{self.subscription.name}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, wait: bool = True) -> None:
+        """Stop polling; an invocation in progress ends with its worker (the pools are closed next)."""
+        self._stop.set()
+        if wait:
+            self.join()
+
+    def join(self, timeout: float = 10) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def describe(self) -> dict[str, Any]:
+        with self._lock:
+            status = self.status
+            return {
+                "function": self.subscription.function,
+                "event": self.subscription.event,
+                "table": self.subscription.table_name,
+                "streamArn": status.stream_arn,
+                "state": status.state,
+                "error": status.error,
+                "recordsRead": status.records_read,
+                "invocations": self.mapping.stats.invocations,
+                "retries": self.mapping.stats.retries,
+                "sentToDestination": len(self.mapping.stats.sent_to_destination),
+                "shards": [
+                    {"shardId": shard.id, "lastRead": shard.last_read, "pending": shard.feed.pending}
+                    for shard in status.shards.values()
+                ],
+            }
+
+    # -------------------------------------------------------------------------------- the loop
+    def _run(self) -> None:
+        next_discovery = 0.0
+        while not self._stop.is_set():
+            busy = False
+            try:
+                if self.status.stream_arn is None:
+                    self._find_stream()
+                    next_discovery = 0.0
+                if time.monotonic() >= next_discovery:
+                    self._discover()
+                    next_discovery = time.monotonic() + DISCOVERY_INTERVAL
+                for shard in self._eligible_shards():
+                    busy |= self._read(shard)
+                    self._feed(shard)
+                    if shard.closed and not shard.feed.pending:
+                        with self._lock:
+                            del self.status.shards[shard.id]
+                        self._finished.add(shard.id)
+                        next_discovery = 0.0  # its children are next
+                self._set_state("polling")
+            except InvocationAbandoned:
+                break
+            except Exception as error:  # noqa: BLE001 - say it once, keep trying
+                if self._stop.is_set():
+                    break
+                self._problem(error)
+                self._stop.wait(1.0)
+                continue
+            if not busy:
+                self._stop.wait(self._interval)
+        self._set_state("stopped")
+
+    def _set_state(self, state: str) -> None:
+        with self._lock:
+            if self.status.state != state and state == "polling" and self.status.error:
+                self._say(
+                    f"stream {self.subscription.table_name} -> {self.subscription.function}: polling again"
+                )
+                self.status.error = None
+            self.status.state = state
+
+    def _problem(self, error: Exception) -> None:
+        text = _reason(error)
+        with self._lock:
+            self.status.errors += 1
+            repeated = text == self.status.error
+            self.status.error = text
+            self.status.state = "retrying"
+        if not repeated:
+            self._say(
+                f"stream {self.subscription.table_name} -> {self.subscription.function}: {text} (retrying)"
+            )
+
+    def _find_stream(self) -> None:
+        table = self._dynamodb.describe_table(TableName=self.subscription.table_name)["Table"]
+        arn = table.get("LatestStreamArn")
+        if not arn:
+            raise RuntimeError(f"table {self.subscription.table_name} has no stream")
+        with self._lock:
+            self.status.stream_arn = arn
+
+    def _discover(self) -> None:
+        """Add the stream's shards not seen yet: at start from the mapping's StartingPosition (LATEST skips
+        closed shards), later ones (new children) from their beginning."""
+        shards: list[dict[str, Any]] = []
+        start: str | None = None
+        while True:
+            arguments: dict[str, Any] = {"StreamArn": self.status.stream_arn}
+            if start:
+                arguments["ExclusiveStartShardId"] = start
+            description = self._streams.describe_stream(**arguments)["StreamDescription"]
+            shards.extend(description.get("Shards", []))
+            start = description.get("LastEvaluatedShardId")
+            if not start:
+                break
+        at_start = not self._discovered
+        starting = self.subscription.config.starting_position if at_start else "TRIM_HORIZON"
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            if shard_id in self.status.shards or shard_id in self._finished:
+                continue
+            if (
+                at_start
+                and starting == "LATEST"
+                and "EndingSequenceNumber" in shard.get("SequenceNumberRange", {})
+            ):
+                self._finished.add(shard_id)  # LATEST: nothing of what was already closed
+                continue
+            with self._lock:
+                self.status.shards[shard_id] = _Shard(
+                    shard_id, shard.get("ParentShardId"), self.mapping.shard(), starting
+                )
+        self._discovered = True
+
+    def _eligible_shards(self) -> list[_Shard]:
+        """Open shards whose parent (if known) is done: a shard's children come after all of it."""
+        with self._lock:
+            shards = list(self.status.shards.values())
+        active = {shard.id for shard in shards}
+        return [shard for shard in shards if shard.parent not in active]
+
+    def _read(self, shard: _Shard) -> bool:
+        """One GetRecords call; True if more is waiting (a full page, or a new iterator is needed)."""
+        if shard.closed:
+            return False
+        if shard.iterator is None:
+            shard.iterator = self._iterator(shard)
+        try:
+            page = self._streams.get_records(ShardIterator=shard.iterator, Limit=PAGE)
+        except Exception as error:
+            code = (getattr(error, "response", None) or {}).get("Error", {}).get("Code")
+            if code in ("ExpiredIteratorException", "TrimmedDataAccessException"):
+                shard.iterator = None  # a new one from the last record read
+                return True
+            raise
+        self._forget_iterator(shard.iterator)
+        shard.iterator = page.get("NextShardIterator")
+        records = page.get("Records") or []
+        if records:
+            arn = self.status.stream_arn
+            for record in records:
+                record["eventSourceARN"] = arn
+            with self._lock:
+                shard.last_read = str(records[-1]["dynamodb"]["SequenceNumber"])
+                self.status.records_read += len(records)
+            shard.feed.add(records)
+        if shard.iterator is None:
+            shard.closed = True
+        return len(records) >= PAGE
+
+    def _iterator(self, shard: _Shard) -> str:
+        arguments: dict[str, Any] = {"StreamArn": self.status.stream_arn, "ShardId": shard.id}
+        if shard.last_read is not None:
+            arguments.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=shard.last_read)
+        else:
+            arguments["ShardIteratorType"] = shard.position
+        return self._streams.get_shard_iterator(**arguments)["ShardIterator"]
+
+    def _feed(self, shard: _Shard) -> None:
+        self._current_shard = shard.id
+        while not self._stop.is_set() and shard.feed.ready():
+            shard.feed.step()
+
+    # -------------------------------------------------------------------------------- invocations
+    def _invoke(self, event: dict[str, Any]) -> Any:
+        if self._stop.is_set():
+            raise InvocationAbandoned()
+        records = event["Records"]
+        described = (
+            f"stream {self.subscription.table_name} -> {self.subscription.function}: "
+            f"{len(records)} record{'s' if len(records) != 1 else ''} "
+            f"({_short_sequence(records[0]['dynamodb']['SequenceNumber'])}"
+            + (f"..{_short_sequence(records[-1]['dynamodb']['SequenceNumber'])}" if len(records) > 1 else "")
+            + ")"
+        )
+        try:
+            outcome = self._invoke_function(event)
+        except InvocationTimeout:
+            self._say(f"{described} -> timed out")
+            raise
+        except WorkerDied:
+            if self._stop.is_set():
+                raise InvocationAbandoned() from None
+            self._say(f"{described} -> the worker died")
+            raise
+        except InvocationError as error:
+            self._say(
+                f"{described} -> function error {str(error).splitlines()[0] if str(error) else error!r}"
+            )
+            raise
+        state = f"cold, init {outcome.init_ms:.0f} ms" if outcome.cold and outcome.init_ms else "warm"
+        response = json.loads(outcome.payload)
+        failures = response.get("batchItemFailures") if isinstance(response, dict) else None
+        result = f"{len(failures)} item failure{'s' if len(failures) != 1 else ''}" if failures else "ok"
+        self._say(f"{described} -> {result} {outcome.duration_ms:.0f} ms {state}")
+        return response
+
+    def _failed(self, batch: list[dict]) -> None:
+        failed = batch if isinstance(batch, FailedBatch) else FailedBatch(batch, 0)
+        self._on_failure(self.subscription, self._current_shard, self.status.stream_arn or "", failed)
+
+
+def _wire_records(http_response: Any, parsed: dict[str, Any], **_: Any) -> None:
+    if "Records" in parsed and getattr(http_response, "status_code", 500) < 300:
+        try:
+            parsed["Records"] = json.loads(http_response.content)["Records"]
+        except (ValueError, KeyError, TypeError):
+            pass
+
+
+def _reason(error: BaseException) -> str:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict) and "Error" in response:
+        return f"{response['Error'].get('Code')}: {response['Error'].get('Message')}"
+    return f"{type(error).__name__}: {error}"
+
+
+class FailureDestinations:
+    """Sends the records of given-up batches to their on-failure destinations (the template's SQS queues)
+    and keeps them for `GET /_local/dead-letters`."""
+
+    def __init__(
+        self, endpoint: str | None, queues: dict[str, str], log: Any, say: Callable[[str], None]
+    ) -> None:
+        from local.dynamodb import aws_client
+
+        self._sqs = aws_client("sqs", endpoint) if endpoint else None
+        self._queues = queues  # queue ARN → URL
+        self._log = log
+        self._say = say
+
+    def __call__(
+        self, subscription: StreamSubscription, shard_id: str, stream_arn: str, batch: FailedBatch
+    ) -> None:
+        record = failure_record(subscription, shard_id, stream_arn, batch)
+        destination = subscription.destination
+        url = self._queues.get(destination or "")
+        message_id = None
+        note = ""
+        if url and self._sqs is not None:
+            try:
+                message_id = self._sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))["MessageId"]
+                note = f" -> {destination.rsplit(':', 1)[-1]}"
+            except Exception as error:  # noqa: BLE001
+                note = f" (not sent to {destination}: {_reason(error)})"
+        elif destination:
+            note = f" (not sent: {destination} is not a queue of this template)"
+        else:
+            note = " (no on-failure destination: dropped, as Lambda drops it)"
+        info = record["DDBStreamBatchInfo"]
+        self._say(
+            f"[dead-letter] {subscription.function} gave up on {len(batch)} record"
+            f"{'s' if len(batch) != 1 else ''} ({info['startSequenceNumber']}..{info['endSequenceNumber']}, "
+            f"{batch.condition} after {batch.attempts} invocation{'s' if batch.attempts != 1 else ''}){note}"
+        )
+        self._log.append(
+            {
+                "function": subscription.function,
+                "destination": destination,
+                "queueUrl": url,
+                "messageId": message_id,
+                "message": record,
+            }
+        )
