@@ -1,7 +1,9 @@
 """User and inventory service stubs implementing DESIGN.md's upstream contract, seeded from seed.json,
 with injectable faults (latency, 5xx, timeouts after the work is done, connections reset).
 
-Control endpoints (not part of the contract): `POST /_stubs/faults` sets the fault plan,
+Control endpoints (not part of the contract): `POST /_stubs/faults` sets the fault plan
+(`{"rate", "kinds", "hangSeconds", "slowSeconds", "seed"}`, and `"failNext": n` to fail the next n calls
+whatever the rate, with a kind drawn from `kinds`),
 `GET /_stubs/state` shows users, stock and reservations, `POST /_stubs/reset` reloads the seed,
 `PUT /_stubs/users/<id>` adds or changes a user.
 """
@@ -36,11 +38,28 @@ class FaultPlan:
     slow_seconds: float = 0.2
     seed: int | None = None
     random: random.Random = field(default_factory=random.Random)
+    fail_next: int = 0  # calls that fail whatever the rate, before the rate applies again
+    fail_next_kind: str | None = None  # their kind (else drawn from `kinds`)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def draw(self) -> str | None:
-        if self.rate <= 0 or self.random.random() >= self.rate:
-            return None
-        return self.random.choice(self.kinds)
+        with self._lock:
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return self.fail_next_kind or self.random.choice(self.kinds)
+            if self.rate <= 0 or self.random.random() >= self.rate:
+                return None
+            return self.random.choice(self.kinds)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "rate": self.rate,
+            "kinds": list(self.kinds),
+            "hangSeconds": self.hang_seconds,
+            "slowSeconds": self.slow_seconds,
+            "seed": self.seed,
+            "failNext": self.fail_next,
+        }
 
 
 def _json(status: int, body: Any = None) -> Response:
@@ -61,7 +80,9 @@ class UpstreamStubs:
                 Rule("/api/users/<user_id>", methods=["GET"], endpoint="get_user"),
                 Rule("/api/inventory/reservations", methods=["POST"], endpoint="reserve"),
                 Rule("/api/inventory/reservations/<reservation_id>", methods=["DELETE"], endpoint="release"),
-                Rule("/api/inventory/reservations/<reservation_id>/commit", methods=["POST"], endpoint="commit"),
+                Rule(
+                    "/api/inventory/reservations/<reservation_id>/commit", methods=["POST"], endpoint="commit"
+                ),
                 Rule("/_stubs/faults", methods=["POST"], endpoint="set_faults"),
                 Rule("/_stubs/state", methods=["GET"], endpoint="state"),
                 Rule("/_stubs/reset", methods=["POST"], endpoint="reset_state"),
@@ -84,18 +105,38 @@ class UpstreamStubs:
             self.faults = FaultPlan()
 
     def set_faults(self, **plan: Any) -> None:
+        unexpected = set(plan) - {"rate", "kinds", "hangSeconds", "slowSeconds", "seed", "failNext"}
+        if unexpected:
+            raise ValueError(f"unknown fault plan fields: {sorted(unexpected)}")
         kinds = tuple(plan.get("kinds") or FAULT_KINDS)
         unknown = set(kinds) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
+        rate = float(plan.get("rate", 0.0))
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("rate must be between 0 and 1")
+        fail_next = int(plan.get("failNext", 0))
+        if fail_next < 0:
+            raise ValueError("failNext must not be negative")
         self.faults = FaultPlan(
-            rate=float(plan.get("rate", 0.0)),
+            rate=rate,
             kinds=kinds,
             hang_seconds=float(plan.get("hangSeconds", 5.0)),
             slow_seconds=float(plan.get("slowSeconds", 0.2)),
             seed=plan.get("seed"),
             random=random.Random(plan.get("seed")),
+            fail_next=fail_next,
         )
+
+    def fail_next(self, count: int = 1, kind: str = "error") -> None:
+        """The next `count` contract calls fail with `kind`; the rest of the plan is kept."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind: {kind!r}")
+        if count < 0:
+            raise ValueError("count must not be negative")
+        plan = self.faults
+        with plan._lock:
+            plan.fail_next, plan.fail_next_kind = count, kind
 
     def live_reservations(self) -> dict[str, dict]:
         with self._lock:
@@ -132,8 +173,11 @@ class UpstreamStubs:
             if unknown:
                 return _json(404, {"unknownProducts": unknown})
             short = [
-                {"productId": item["productId"], "requested": item["quantity"],
-                 "available": self.products[item["productId"]]["stock"]}
+                {
+                    "productId": item["productId"],
+                    "requested": item["quantity"],
+                    "available": self.products[item["productId"]]["stock"],
+                }
                 for item in items
                 if self.products[item["productId"]]["stock"] < item["quantity"]
             ]
@@ -144,11 +188,16 @@ class UpstreamStubs:
             answer = {
                 "reservationId": reservation_id,
                 "items": [
-                    {"productId": item["productId"], "quantity": item["quantity"],
-                     "unitPrice": self.products[item["productId"]]["unitPrice"]}
+                    {
+                        "productId": item["productId"],
+                        "quantity": item["quantity"],
+                        "unitPrice": self.products[item["productId"]]["unitPrice"],
+                    }
                     for item in items
                 ],
-                "expiresAt": (datetime.now(UTC) + self.ttl).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "expiresAt": (datetime.now(UTC) + self.ttl)
+                .isoformat(timespec="seconds")
+                .replace("+00:00", "Z"),
             }
             self.reservations[reservation_id] = {"state": "held", "items": items, "answer": answer}
         return _json(201, answer)
@@ -235,7 +284,9 @@ class StubServer:
     def __init__(self, stubs: UpstreamStubs | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
         self.stubs = stubs or UpstreamStubs()
         self._server = make_server(host, port, self.stubs, threaded=True, request_handler=_QuietHandler)
-        self.url = f"http://{host}:{self._server.server_port}"
+        self.port = self._server.server_port
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        self.url = f"http://{shown}:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="upstream-stubs", daemon=True)
 
     def start(self) -> StubServer:
