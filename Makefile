@@ -51,6 +51,9 @@ $(STAMP): uv.lock pyproject.toml | $(UV)
 dev: $(STAMP) ## Run the local stack (no Docker) on http://localhost:$(PORT) until Ctrl-C
 	PORT=$(PORT) $(PY) -m local
 
+services: $(STAMP) ## Embedded services only (ports 3100-3102) + .aws-sam/local-env.json, for sam local start-api
+	$(PY) -m local services
+
 test: $(STAMP) ## Run the whole test suite (unit, integration, e2e, build); PYTEST_ARGS=... to narrow
 	$(PY) -m pytest $(PYTEST_ARGS)
 

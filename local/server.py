@@ -1,32 +1,44 @@
-"""`python -m local`: the API of template.yaml on http://localhost:$PORT (default 3001), without Docker.
+"""`python -m local [--template PATH]`: the API of template.yaml on http://localhost:$PORT (default
+3001), without Docker.
 
 Requests go through an emulation of API Gateway's HTTP API (routes, JWT authorizer, payload format 2.0)
-to the functions' real handlers, each function in its own worker processes; DynamoDB is moto's server
-in this process (or `DYNAMODB_ENDPOINT`). Ctrl-C stops everything.
+to the functions' real handlers, each function in its own worker processes. moto's server in this process
+is DynamoDB (or `DYNAMODB_ENDPOINT`), EventBridge and SQS; the table's stream feeds its consumer function
+as Lambda's event source mapping would, and every event put to a bus is printed and listed at
+/_local/events. Edits under a function's CodeUri or layers take effect on the next request. Ctrl-C stops
+everything.
 """
 
 from __future__ import annotations
 
+import argparse
+import decimal
 import errno
+import json
 import os
 import signal
-import socket
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from local import apigw, auth
-from local.bus import EventLog
-from local.dynamodb import EmbeddedDynamoDB, ensure_tables
-from local.model import StackModel, local_resources, match_route, stack_model
+from local.bus import DeadLetterLog, EventCapture, EventLog
+from local.embedded import EmbeddedServices, upstream_from_environment
+from local.model import StackModel, match_route, stack_model
+from local.net import bind
 from local.openapi import SWAGGER_UI, merged_document
-from local.template import load_template, resources_of_type
+from local.streams import FailureDestinations, StreamPoller
+from local.template import TEMPLATE_PATH, TemplateError, load_template
 from local.workers import FunctionPool, InvocationError, InvocationTimeout, WorkerDied
+
+__all__ = ["LocalStack", "bind", "main"]
 
 DEFAULT_PORT = 3001
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -43,17 +55,54 @@ def function_log(function: str, line: str) -> None:
 
 
 class LocalStack:
-    def __init__(self, model: StackModel, base_url: str, port: int, max_workers: int = 10) -> None:
+    def __init__(
+        self,
+        model: StackModel,
+        base_url: str,
+        port: int,
+        max_workers: int = 10,
+        *,
+        services: EmbeddedServices | None = None,
+        reload: bool = True,
+        serve_api: bool = True,
+    ) -> None:
         self.model = model
+        self.serve_api = serve_api
         self.base_url = base_url
         self.port = port
+        self.services = services
         self.events = EventLog()
+        self.dead_letters = DeadLetterLog()
         self.pools = {
-            name: FunctionPool(spec, function_log, max_workers) for name, spec in model.functions.items()
+            name: FunctionPool(spec, function_log, max_workers, reload=reload)
+            for name, spec in model.functions.items()
         }
+        self.pollers: list[StreamPoller] = []
+        self.capture: EventCapture | None = None
         self._public_keys = auth.public_keys()
         self._openapi: dict[str, Any] | None = None
         self._openapi_lock = threading.Lock()
+
+    def start_background(self) -> None:
+        """Capture the buses' events and poll the table streams (needs `services`, started)."""
+        services = self.services
+        if services is None:
+            return
+        self.capture = EventCapture(services.aws_endpoint, services.buses, self.events, say)
+        self.capture.setup()
+        self.capture.start()
+        destinations = FailureDestinations(services.aws_endpoint, services.queues, self.dead_letters, say)
+        embedded_streams = services.dynamodb_endpoint == services.aws_endpoint
+        for subscription in self.model.streams:
+            poller = StreamPoller(
+                subscription,
+                services.dynamodb_endpoint,
+                self.pools[subscription.function].invoke,
+                destinations,
+                say,
+                forget_iterator=services.aws.forget_shard_iterator if embedded_streams else None,
+            )
+            self.pollers.append(poller.start())
 
     # -------------------------------------------------------------------------------- WSGI
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -76,9 +125,12 @@ class LocalStack:
     def dispatch(self, request: Request) -> tuple[apigw.OutgoingResponse, str]:
         path = request.path
         if path.startswith(("/_local/", "/.well-known/")):
-            local = self.local_endpoint(request.method, path)
+            body = request.get_data(cache=False) if request.method == "POST" else b""
+            local = self.local_endpoint(request.method, path, body)
             if local is not None:
                 return local, ""
+        if not self.serve_api:
+            return apigw.not_found(), ""
         raw_uri = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.full_path
         raw_path = raw_uri.split("?", 1)[0]
         if "://" in raw_path:  # absolute-form request target
@@ -146,7 +198,9 @@ class LocalStack:
         return response
 
     # -------------------------------------------------------------------------------- the stack's own
-    def local_endpoint(self, method: str, path: str) -> apigw.OutgoingResponse | None:
+    def local_endpoint(self, method: str, path: str, body: bytes = b"") -> apigw.OutgoingResponse | None:
+        if path.startswith("/_local/stubs/"):
+            return self.stubs_endpoint(method, path.removeprefix("/_local/stubs/"), body)
         if method not in ("GET", "HEAD"):
             return None
         if path == "/.well-known/jwks.json":
@@ -162,6 +216,12 @@ class LocalStack:
             )
         if path == "/_local/events":
             return apigw.json_response(200, self.events.entries())
+        if path == "/_local/dead-letters":
+            return apigw.json_response(200, self.dead_letters.entries())
+        if path == "/_local/streams":
+            return apigw.json_response(200, [poller.describe() for poller in self.pollers])
+        if path == "/_local/services":
+            return apigw.json_response(200, self.services.describe() if self.services else {})
         if path == "/_local/workers":
             return apigw.json_response(200, {name: pool.describe() for name, pool in self.pools.items()})
         if path == "/_local/routes":
@@ -172,6 +232,35 @@ class LocalStack:
             page = SWAGGER_UI.format(title="Order Service").encode()
             return apigw.OutgoingResponse(200, [("Content-Type", "text/html; charset=utf-8")], page)
         return None
+
+    def stubs_endpoint(self, method: str, action: str, body: bytes) -> apigw.OutgoingResponse | None:
+        """`POST /_local/stubs/faults` (the stubs' fault plan), `GET /_local/stubs/state`,
+        `POST /_local/stubs/reset` (reload the seed)."""
+        stubs = self.services.stubs if self.services is not None else None
+        known = {("POST", "faults"), ("GET", "state"), ("HEAD", "state"), ("POST", "reset")}
+        if (method, action) not in known:
+            return None
+        if stubs is None:
+            return apigw.json_response(
+                404, {"message": "no upstream stubs here: USERS_API_URL and INVENTORY_API_URL are external"}
+            )
+        if action == "faults":
+            try:
+                plan = json.loads(body or b"{}")
+                if not isinstance(plan, dict):
+                    raise TypeError("the fault plan is a JSON object")
+                stubs.stubs.set_faults(**plan)
+            except (ValueError, TypeError) as error:
+                return apigw.json_response(400, {"message": str(error)})
+            say(f"[stubs] fault plan: {json.dumps(stubs.stubs.faults.describe())}")
+            return apigw.json_response(200, stubs.stubs.faults.describe())
+        if action == "reset":
+            stubs.stubs.reset()
+            say("[stubs] reset to the seed")
+            return apigw.OutgoingResponse(204, [], b"")
+        state = {**stubs.stubs.snapshot(), "faults": stubs.stubs.faults.describe()}
+        body = json.dumps(state, default=_decimal, separators=(",", ":")).encode()
+        return apigw.OutgoingResponse(200, [("Content-Type", "application/json")], body)
 
     @staticmethod
     def _route_row(route) -> dict[str, Any]:
@@ -186,8 +275,9 @@ class LocalStack:
     def openapi(self) -> dict[str, Any]:
         with self._openapi_lock:
             if self._openapi is None:
-                with ThreadPoolExecutor(max_workers=len(self.pools) or 1) as executor:
-                    futures = {name: executor.submit(pool.openapi) for name, pool in self.pools.items()}
+                pools = {name: self.pools[name] for name in self.model.api_functions}
+                with ThreadPoolExecutor(max_workers=len(pools) or 1) as executor:
+                    futures = {name: executor.submit(pool.openapi) for name, pool in pools.items()}
                 schemas = {}
                 for name, future in futures.items():
                     try:
@@ -199,42 +289,89 @@ class LocalStack:
             return self._openapi
 
     def close(self) -> None:
+        """Stop polling, then every worker (an invocation in progress ends with its worker), then the
+        event capture."""
+        for poller in self.pollers:
+            poller.stop(wait=False)
         threads = [threading.Thread(target=pool.close) for pool in self.pools.values()]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        for poller in self.pollers:
+            poller.join()
+        if self.capture is not None:
+            self.capture.stop()
 
     def kill_now(self) -> None:
         for pool in self.pools.values():
             pool.kill_now()
 
-    def banner(self, dynamodb: str, tables: list[str], upstream: dict[str, str], stubbed: bool) -> str:
-        rows = [("METHOD", "PATH", "FUNCTION", "AUTH")]
-        for route in self.model.routes:
-            auth_name = f"JWT ({route.authorizer.name})" if route.authorizer else "none"
-            if route.scopes:
-                auth_name += f" scopes: {' '.join(route.scopes)}"
-            rows.append((route.method, route.path, route.function, auth_name))
-        widths = [max(len(row[column]) for row in rows) for column in range(3)]
-        table = "\n".join(
-            "  " + "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3]
-            for row in rows
-        )
+    def banner(self, title: str = "Local stack", template_name: str = "template.yaml") -> str:
         url = self.base_url
-        return (
-            f"Order Service local stack (template.yaml)\n{table}\n\n"
-            f"  API       {url}\n"
-            f"  Docs      {url}/_local/docs   (OpenAPI: {url}/_local/openapi.json)\n"
-            f"  Events    {url}/_local/events\n"
-            f"  Workers   {url}/_local/workers\n"
-            f"  JWKS      {url}/.well-known/jwks.json   (issuer {auth.ISSUER}, audience {auth.AUDIENCE})\n"
-            f"  DynamoDB  {dynamodb}   (tables: {', '.join(tables)})\n"
-            f"  Users     {upstream['USERS_API_URL']}{'   (stub, seeded from local/seed.json)' if stubbed else ''}\n"
-            f"  Inventory {upstream['INVENTORY_API_URL']}{'   (stub)' if stubbed else ''}\n"
-            f"  Token     make -s token USER=user-123 [ADMIN=1]\n"
-            f"Ready. Ctrl-C to stop."
-        )
+        lines = [f"{title} ({template_name})"]
+        if self.model.routes and self.serve_api:
+            rows = [("METHOD", "PATH", "FUNCTION", "AUTH")]
+            for route in self.model.routes:
+                auth_name = f"JWT ({route.authorizer.name})" if route.authorizer else "none"
+                if route.scopes:
+                    auth_name += f" scopes: {' '.join(route.scopes)}"
+                rows.append((route.method, route.path, route.function, auth_name))
+            widths = [max(len(row[column]) for row in rows) for column in range(3)]
+            lines += [
+                "  " + "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3]
+                for row in rows
+            ]
+            lines += [
+                "",
+                f"  API       {url}",
+                f"  Docs      {url}/_local/docs   (OpenAPI: {url}/_local/openapi.json)",
+            ]
+        else:
+            lines.append("")
+        lines += [
+            f"  Events    {url}/_local/events   (dead letters: {url}/_local/dead-letters)",
+            f"  Workers   {url}/_local/workers",
+            f"  JWKS      {url}/.well-known/jwks.json   (issuer {auth.ISSUER}, audience {auth.AUDIENCE})",
+        ]
+        services = self.services
+        if services is not None:
+            embedded = services.dynamodb_endpoint == services.aws_endpoint
+            lines.append(
+                f"  DynamoDB  {services.dynamodb_endpoint}{'   (moto, in process)' if embedded else ''}"
+                f"   (tables: {', '.join(services.tables) or 'none'})"
+            )
+            buses = [bus for bus in services.buses if bus != "default"]
+            queues = ", ".join(url.rsplit("/", 1)[-1] for url in services.queues.values()) or "none"
+            lines.append(
+                f"  AWS       {services.aws_endpoint}   (moto: EventBridge buses {', '.join(buses) or 'default'}; "
+                f"SQS {queues})"
+            )
+            for subscription in self.model.streams:
+                destination = (subscription.destination or "none").rsplit(":", 1)[-1]
+                lines.append(
+                    f"  Stream    {subscription.table_name} -> {subscription.function}   "
+                    f"(batch {subscription.config.batch_size}, window {subscription.config.maximum_batching_window:g} s, "
+                    f"on failure: {destination}; {url}/_local/streams)"
+                )
+            stubbed = services.stubs is not None
+            upstream = services.upstream
+            lines.append(
+                f"  Users     {upstream.get('USERS_API_URL')}"
+                f"{'   (stub, seeded from local/seed.json)' if stubbed else ''}"
+            )
+            lines.append(f"  Inventory {upstream.get('INVENTORY_API_URL')}{'   (stub)' if stubbed else ''}")
+            if stubbed:
+                lines.append(
+                    f"  Stubs     {url}/_local/stubs/state   (faults: POST {url}/_local/stubs/faults)"
+                )
+        lines.append("  Reload    edits under functions/ and layers/ apply on the next invocation")
+        if self.model.routes:
+            lines.append("  Token     make -s token USER=user-123 [ADMIN=1]")
+        for warning in self.model.warnings:
+            lines.append(f"  warning: {warning}")
+        lines.append("Ready. Ctrl-C to stop.")
+        return "\n".join(lines)
 
 
 class _RequestHandler(WSGIRequestHandler):
@@ -244,27 +381,58 @@ class _RequestHandler(WSGIRequestHandler):
         pass  # the stack logs each request itself, with its function and timing
 
 
-def bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart right after Ctrl-C
+def _decimal(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def argument_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument(
+        "-t",
+        "--template",
+        type=Path,
+        default=TEMPLATE_PATH,
+        help="the SAM template (default: template.yaml); paths in it are relative to its folder",
+    )
+    return parser
+
+
+def template_error(path: Path, error: TemplateError) -> int:
+    """One line on stderr: which resource of which template, and why."""
+    say(f"error: {_shown(path)}: {error}", sys.stderr)
+    return 2
+
+
+def _shown(path: Path) -> str:
     try:
-        sock.bind((host, port))
-        sock.listen(128)
-    except BaseException:
-        sock.close()
-        raise
-    sock.set_inheritable(False)
-    return sock
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def stack_title(path: Path) -> str:
+    return "Order Service local stack" if path.resolve() == TEMPLATE_PATH else "Local stack"
+
+
+def load(path: Path) -> dict[str, Any]:
+    return load_template(path.resolve())
 
 
 def main(argv: list[str] | None = None) -> int:
+    parser = argument_parser("python -m local", "Serve a SAM template's HTTP API locally, without Docker.")
+    args = parser.parse_args(argv)
     try:
         port = int(os.environ.get("PORT") or DEFAULT_PORT)
     except ValueError:
         say(f"error: PORT={os.environ.get('PORT')!r} is not a port number", sys.stderr)
         return 2
     host = os.environ.get("HOST") or "127.0.0.1"
+    try:
+        template = load(args.template)
+    except TemplateError as error:
+        return template_error(args.template, error)
     try:
         listener = bind(host, port)
     except OSError as error:
@@ -278,37 +446,55 @@ def main(argv: list[str] | None = None) -> int:
             say(f"error: cannot listen on {host}:{port}: {error.strerror}", sys.stderr)
         return 1
 
-    template = load_template()
-    external = os.environ.get("DYNAMODB_ENDPOINT")
-    embedded = None if external else EmbeddedDynamoDB()
-    stubs = None
+    services = EmbeddedServices(
+        template,
+        args.template.resolve().parent,
+        dynamodb_endpoint=os.environ.get("DYNAMODB_ENDPOINT") or None,
+        upstream=upstream_from_environment(),
+        say=lambda line: say(line, sys.stderr),
+    )
+    return serve(args.template, template, listener, host, port, services, title=stack_title(args.template))
+
+
+def serve(
+    template_path: Path,
+    template: dict[str, Any],
+    listener: Any,
+    host: str,
+    port: int,
+    services: EmbeddedServices,
+    *,
+    title: str,
+    serve_api: bool = True,
+    ready: Any = None,
+) -> int:
+    """Start `services`, build the stack for the template, serve it on `listener` until Ctrl-C, stop it
+    all. `ready(stack)` returns extra banner text (or raises to abort). A template the stack cannot run
+    is one line on stderr (exit code 2)."""
     stack = None
     server = None
     try:
-        endpoint = external or embedded.start()
-        services = {"DYNAMODB_ENDPOINT": endpoint, "EVENTS_ENDPOINT": endpoint}
-        stubs, upstream = _start_upstream_stubs()
-        services.update(upstream)
-        secret_values = {
-            logical_id: auth.local_secret(logical_id)
-            for logical_id in resources_of_type(template, "AWS::SecretsManager::Secret")
-        }
-        model = stack_model(services, template, secret_values)
-        tables = ensure_tables(endpoint, template, local_resources(template).physical_ids)
+        try:
+            variables = services.start()
+            model = stack_model(variables, template, services.secret_values, template_path.resolve().parent)
+        except TemplateError as error:
+            return template_error(template_path, error)
+        except (OSError, BotoCoreError, ClientError) as error:
+            say(f"error: cannot start the embedded services: {error}", sys.stderr)
+            return 1
         shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "localhost", "::1", "::") else host
         base_url = f"http://{shown_host}:{port}"
         max_workers = int(os.environ.get("LOCAL_MAX_WORKERS") or 10)
-        stack = LocalStack(model, base_url, port, max_workers)
+        stack = LocalStack(model, base_url, port, max_workers, services=services, serve_api=serve_api)
         server = make_server(
             host, port, stack, threaded=True, request_handler=_RequestHandler, fd=listener.fileno()
         )
         listener.close()  # the server holds its own duplicate
         _stop_on_signals(server, stack)
-        say(
-            stack.banner(
-                endpoint + ("" if external else " (moto, in process)"), tables, upstream, stubs is not None
-            )
-        )
+        stack.start_background()
+        extra = ready(stack) if ready is not None else ""
+        banner = stack.banner(title, _shown(template_path))
+        say(banner.replace("\nReady.", f"\n{extra}\nReady.") if extra else banner)
         server.serve_forever(poll_interval=0.2)
     finally:
         if server is not None:
@@ -316,36 +502,9 @@ def main(argv: list[str] | None = None) -> int:
         listener.close()
         if stack is not None:
             stack.close()
-        if stubs is not None:
-            stubs.stop()
-        if embedded is not None and embedded.endpoint:
-            embedded.stop()
+        services.stop()
     say("Stopped.")
     return 0
-
-
-def _start_upstream_stubs() -> tuple[Any, dict[str, str]]:
-    """The user and inventory services: `USERS_API_URL` / `INVENTORY_API_URL` if set, else the seeded
-    stubs (local/upstream_stubs.py) on a free loopback port."""
-    upstream = {
-        name: os.environ[name] for name in ("USERS_API_URL", "INVENTORY_API_URL") if os.environ.get(name)
-    }
-    if len(upstream) == 2:
-        return None, upstream
-    try:
-        from local.upstream_stubs import StubServer
-    except ImportError:  # no stubs in this checkout: the functions will fail to reach upstream
-        say(
-            "warning: no upstream stubs (local/upstream_stubs.py); set USERS_API_URL and INVENTORY_API_URL",
-            sys.stderr,
-        )
-        return None, {
-            "USERS_API_URL": "http://127.0.0.1:9",
-            "INVENTORY_API_URL": "http://127.0.0.1:9",
-            **upstream,
-        }
-    stubs = StubServer().start()
-    return stubs, {"USERS_API_URL": stubs.url, "INVENTORY_API_URL": stubs.url, **upstream}
 
 
 def _stop_on_signals(server, stack: LocalStack) -> None:
@@ -356,7 +515,7 @@ def _stop_on_signals(server, stack: LocalStack) -> None:
             stack.kill_now()
             os._exit(130)
         stopping.set()
-        say("Stopping: workers, DynamoDB, HTTP server ...")
+        say("Stopping: stream polling, workers, moto, HTTP server ...")
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGINT, handle)
