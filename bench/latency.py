@@ -1,0 +1,203 @@
+"""Cold starts (spawn -> first answer, from the parent) and warm latency, real and baseline side by side.
+
+Cold: every run spawns each function's real and baseline environment in turn (the order alternates run by
+run); the last run's processes stay alive and become the warm workers. Warm: after a discarded warm-up,
+the two workers take turns in chunks until each has served `warm_invocations`; durations are measured
+around the handler call inside the worker (what Lambda bills). Then each worker reports its memory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.infra import FUNCTIONS, Infra
+from bench.scenario import Scenario
+from bench.stats import median, percentile, ratio
+from bench.workers import RunResult, Worker, WorkerSpec
+
+SAMPLED_EVERY = 20  # Lambda's default X-Ray sampling beyond the first request each second: 5%
+
+
+@dataclass
+class ColdResult:
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = field(
+        default_factory=dict
+    )  # function -> variant -> runs
+
+    def add(self, function: str, variant: str, worker: Worker) -> None:
+        first = worker.first
+        self.runs.setdefault(function, {}).setdefault(variant, []).append(
+            {
+                "cold_ms": first.cold_ms,
+                "import_ms": first.import_ms,
+                "invoke_ms": first.invoke_ms,
+                "status": first.status,
+                "error": first.error,
+            }
+        )
+
+    def summary(self, expected: dict[str, int]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for function, variants in self.runs.items():
+            row: dict[str, Any] = {}
+            for variant, runs in variants.items():
+                row[variant] = {
+                    "median_ms": median([run["cold_ms"] for run in runs]),
+                    "min_ms": min(run["cold_ms"] for run in runs),
+                    "max_ms": max(run["cold_ms"] for run in runs),
+                    "import_median_ms": median([run["import_ms"] or 0 for run in runs]),
+                    "first_invoke_median_ms": median([run["invoke_ms"] or 0 for run in runs]),
+                    "runs": len(runs),
+                    "failed_runs": sum(run["status"] != expected.get(function, 200) for run in runs),
+                    "errors": sorted({run["error"] for run in runs if run["error"]})[:3],
+                }
+            if "real" in row and "baseline" in row:
+                row["ratio"] = ratio(row["real"]["median_ms"], row["baseline"]["median_ms"])
+            out[function] = row
+        return out
+
+
+def spawn(spec: WorkerSpec, event: dict[str, Any], logs: Path) -> Worker:
+    logs.mkdir(parents=True, exist_ok=True)
+    return Worker(spec, event, logs / f"{spec.name.replace('/', '-')}.log")
+
+
+def cold_phase(
+    infra: Infra,
+    scenario: Scenario,
+    runs: int,
+    prime: bool,
+    logs: Path,
+    functions: tuple[str, ...] = FUNCTIONS,
+) -> tuple[ColdResult, dict[str, dict[str, Worker]]]:
+    result = ColdResult()
+    kept: dict[str, dict[str, Worker]] = {}
+    specs = {
+        function: {
+            "real": infra.real_spec(function, scenario.table(function)),
+            "baseline": infra.baseline_spec(function, scenario.table(function)),
+        }
+        for function in functions
+    }
+    if prime:
+        # Bytecode for every module either variant imports, written once, so that no timed run compiles.
+        for function in functions:
+            for variant, spec in specs[function].items():
+                spawn(spec, scenario.event(function, variant), logs / "prime").close()
+    for run in range(runs):
+        last = run == runs - 1
+        for function in functions:
+            order = ("real", "baseline") if run % 2 == 0 else ("baseline", "real")
+            for variant in order:
+                worker = spawn(specs[function][variant], scenario.event(function, variant), logs / "cold")
+                result.add(function, variant, worker)
+                if last:
+                    kept.setdefault(function, {})[variant] = worker
+                else:
+                    worker.close()
+    return result, kept
+
+
+def extra_cold_runs(
+    infra: Infra,
+    scenario: Scenario,
+    runs: int,
+    logs: Path,
+    spec_for,
+    label: str,
+    functions: tuple[str, ...] = FUNCTIONS,
+) -> dict[str, dict[str, Any]]:
+    """Cold starts of the real functions under another setting (tracer off, no bytecode)."""
+    samples: dict[str, list[float]] = {function: [] for function in functions}
+    failures: dict[str, int] = {function: 0 for function in functions}
+    for _ in range(runs):
+        for function in functions:
+            worker = spawn(spec_for(function), scenario.event(function, "real"), logs / label)
+            samples[function].append(worker.first.cold_ms)
+            failures[function] += worker.first.status != scenario.expected(function)
+            worker.close()
+    return {
+        function: {"median_ms": median(values), "runs": len(values), "failed_runs": failures[function]}
+        for function, values in samples.items()
+    }
+
+
+@dataclass
+class WarmResult:
+    per_function: dict[str, dict[str, Any]] = field(default_factory=dict)
+    raw_ms: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # for the cost model
+
+
+def _describe(run: RunResult, expected: int) -> dict[str, Any]:
+    ms = [value / 1e6 for value in run.ns]
+    io = [value / 1e6 for value in run.io_ns]
+    own = [total - waiting for total, waiting in zip(ms, io)]
+    return {
+        "n": len(ms),
+        "p50_ms": percentile(ms, 50),
+        "p90_ms": percentile(ms, 90),
+        "p99_ms": percentile(ms, 99),
+        "mean_ms": sum(ms) / len(ms) if ms else float("nan"),
+        "billed_mean_ms": sum(math.ceil(value) for value in ms) / len(ms) if ms else float("nan"),
+        "io_p50_ms": percentile(io, 50),
+        "own_p50_ms": percentile(own, 50),  # handler time not spent waiting on HTTP (DynamoDB, upstream)
+        "errors": sum(status != expected for status in run.status),
+        "error_samples": run.errors[:3],
+    }
+
+
+def warm_phase(
+    infra: Infra,
+    scenario: Scenario,
+    kept: dict[str, dict[str, Worker]],
+    invocations: int,
+    warmup: int,
+    chunk: int,
+) -> WarmResult:
+    result = WarmResult()
+    for function, workers in kept.items():
+        expected = scenario.expected(function)
+        runs = {variant: RunResult() for variant in workers}
+        for variant, worker in workers.items():
+            if warmup:
+                worker.run(scenario.events(function, variant, warmup))
+        logs_before = {variant: worker.log_bytes() for variant, worker in workers.items()}
+        xray_before = (infra.xray.datagrams, infra.xray.bytes)
+        sampled_count = 0
+        chunks = math.ceil(invocations / chunk)
+        for index in range(chunks):
+            size = min(chunk, invocations - index * chunk)
+            order = ("real", "baseline") if index % 2 == 0 else ("baseline", "real")
+            for variant in order:
+                if variant not in workers:
+                    continue
+                sampled = [(index * chunk + i) % SAMPLED_EVERY == 0 for i in range(size)]
+                if variant == "real":
+                    sampled_count += sum(sampled)
+                runs[variant].extend(workers[variant].run(scenario.events(function, variant, size), sampled))
+        row: dict[str, Any] = {}
+        for variant, worker in workers.items():
+            described = _describe(runs[variant], expected)
+            memory = worker.stats()
+            # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent through fork and exec.
+            described["rss_mb"] = (memory.get("vm_hwm_kb") or memory["ru_maxrss_kb"]) / 1024
+            described["rss_now_mb"] = (memory.get("vm_rss_kb") or 0) / 1024
+            described["log_bytes_per_invocation"] = (worker.log_bytes() - logs_before[variant]) / max(
+                invocations, 1
+            )
+            row[variant] = described
+            result.raw_ms.setdefault(function, {})[variant] = [value / 1e6 for value in runs[variant].ns]
+            worker.close()
+        row["xray_segments_per_sampled_invocation"] = (infra.xray.datagrams - xray_before[0]) / max(
+            sampled_count, 1
+        )
+        row["xray_bytes_per_sampled_invocation"] = (infra.xray.bytes - xray_before[1]) / max(sampled_count, 1)
+        if "real" in row and "baseline" in row:
+            row["ratio_p50"] = ratio(row["real"]["p50_ms"], row["baseline"]["p50_ms"])
+            row["ratio_p99"] = ratio(row["real"]["p99_ms"], row["baseline"]["p99_ms"])
+            row["overhead_p50_ms"] = row["real"]["p50_ms"] - row["baseline"]["p50_ms"]
+        result.per_function[function] = row
+    return result
