@@ -1,0 +1,440 @@
+"""The results as a table (console and bench/results/*.md) and the targets they are held to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.infra import ENDPOINTS, FUNCTIONS
+
+KB, MB = 1024, 1024 * 1024
+TARGETS = {
+    "cold_start_ratio": 1.4,
+    "warm_ratio": 1.3,
+    "dynamodb_calls": {
+        "GET /api/orders/{id}": 1,
+        "GET /api/users/{userId}/orders": 1,
+        "PATCH /api/orders/{id}/status": 1,
+        "POST /api/orders": 3,
+    },
+    "list_scaling_ratio": 1.2,
+    "function_package_bytes": 32 * KB,
+    "layers_total_unzipped_bytes": 15 * MB,
+    "worker_rss_mb": 100,
+    "cost_ratio_to_floor": 1.15,
+}
+
+
+def _verdict(value: float | None, limit: float) -> str | None:
+    if value is None:
+        return None
+    return "pass" if value <= limit else "FAIL"
+
+
+def targets(data: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for function, value in (data.get("cold_start_ratio") or {}).items():
+        out[f"cold start {function} <= {TARGETS['cold_start_ratio']}x"] = _verdict(
+            value, TARGETS["cold_start_ratio"]
+        )
+    for endpoint, value in (data.get("warm_ratio") or {}).items():
+        out[f"warm p50 {endpoint} <= {TARGETS['warm_ratio']}x"] = _verdict(value, TARGETS["warm_ratio"])
+    for endpoint, limit in TARGETS["dynamodb_calls"].items():
+        out[f"DynamoDB calls {endpoint} <= {limit}"] = _verdict(
+            (data.get("dynamodb_calls") or {}).get(endpoint), limit
+        )
+    out[f"list scaling <= {TARGETS['list_scaling_ratio']}x"] = _verdict(
+        data.get("list_scaling_ratio"), TARGETS["list_scaling_ratio"]
+    )
+    for function, size in (data.get("function_package_bytes") or {}).items():
+        out[f"package {function} <= 32 KB"] = _verdict(size, TARGETS["function_package_bytes"])
+    layers = data.get("layer_unzipped_bytes") or {}
+    if layers:
+        out["layers unzipped total <= 15 MB"] = _verdict(
+            sum(layers.values()), TARGETS["layers_total_unzipped_bytes"]
+        )
+    for function, rss in (data.get("worker_rss_mb") or {}).items():
+        out[f"worker RSS {function} <= 100 MB"] = _verdict(rss, TARGETS["worker_rss_mb"])
+    cost = data.get("cost_per_million_orders_usd")
+    floor = data.get("cost_floor_per_million_orders_usd")
+    if cost and floor:
+        out["cost <= 1.15x floor"] = _verdict(cost / floor, TARGETS["cost_ratio_to_floor"])
+    return out
+
+
+# ---------------------------------------------------------------------------------------- formatting
+def _f(value: Any, digits: int = 1, suffix: str = "") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}{suffix}"
+    return f"{value:,}{suffix}" if isinstance(value, int) else f"{value}{suffix}"
+
+
+def _x(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def _mark(verdict: str | None) -> str:
+    return {"pass": "✅", "FAIL": "❌"}.get(verdict or "", "")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines + [""]
+
+
+def sections(data: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    cold = data.get("cold_start") or {}
+    variants = data.get("cold_start_variants") or {}
+    if cold:
+        out += ["### Cold start (spawn → first answer, median of runs)", ""]
+        header = ["function", "real ms", "(import / 1st invoke)", "baseline ms", "ratio", "target ≤ 1.4×"]
+        if variants:
+            header[5:5] = ["real, tracer off", "real, no bytecode (as deployed)", "as deployed ÷ baseline"]
+        rows = []
+        for function in FUNCTIONS:
+            row = cold.get(function)
+            if not row:
+                continue
+            real, base = row.get("real", {}), row.get("baseline", {})
+            cells = [
+                function,
+                _f(real.get("median_ms")),
+                f"{_f(real.get('import_median_ms'), 0)} / {_f(real.get('first_invoke_median_ms'), 0)}",
+                _f(base.get("median_ms")),
+                _x(row.get("ratio")),
+            ]
+            if variants:
+                off = variants["tracer_off"].get(function, {}).get("median_ms")
+                deployed = variants["no_bytecode"].get(function, {}).get("median_ms")
+                cells += [
+                    _f(off),
+                    _f(deployed),
+                    _x(deployed / base["median_ms"] if deployed and base.get("median_ms") else None),
+                ]
+            failed = real.get("failed_runs", 0) + base.get("failed_runs", 0)
+            cells.append(
+                _mark("pass" if (row.get("ratio") or 99) <= 1.4 else "FAIL")
+                + (f" ({failed} failed runs)" if failed else "")
+            )
+            rows.append(cells)
+        runs = next(iter(cold.values()), {}).get("real", {}).get("runs")
+        out += _table(header, rows) + [
+            f"{runs} runs per function and variant; the real functions run with Tracing on, as deployed.",
+            "",
+        ]
+
+    warm = data.get("warm") or {}
+    if warm:
+        out += ["### Warm (handler duration in one process)", ""]
+        rows = []
+        for function in FUNCTIONS:
+            row = warm.get(function)
+            if not row:
+                continue
+            real, base = row["real"], row["baseline"]
+            errors = real["errors"] + base["errors"]
+            rows.append(
+                [
+                    ENDPOINTS[function],
+                    f"{real['p50_ms']:.2f} / {real['p99_ms']:.2f}",
+                    f"{base['p50_ms']:.2f} / {base['p99_ms']:.2f}",
+                    _x(row.get("ratio_p50")),
+                    _x(row.get("ratio_p99")),
+                    f"{real['own_p50_ms']:.2f} / {base['own_p50_ms']:.2f}",
+                    f"{real['io_p50_ms']:.2f}",
+                    _mark("pass" if (row.get("ratio_p50") or 99) <= 1.3 else "FAIL")
+                    + (f" ({errors} errors)" if errors else ""),
+                ]
+            )
+        n = next(iter(warm.values()))["real"]["n"]
+        out += _table(
+            [
+                "endpoint",
+                "real p50 / p99 ms",
+                "baseline p50 / p99 ms",
+                "ratio p50",
+                "ratio p99",
+                "own time p50 real / baseline",
+                "HTTP wait p50 (real)",
+                "target ≤ 1.3×",
+            ],
+            rows,
+        ) + [
+            (
+                f"{n} invocations per endpoint and variant, side by side in chunks; 'own time' excludes the time spent "
+                "waiting on HTTP (moto, stubs)."
+            ),
+            "",
+        ]
+
+    calls = (data.get("calls") or {}).get("per_endpoint") or {}
+    if calls:
+        out += ["### DynamoDB round trips and request units (per request)", ""]
+        rows = []
+        real, base = calls.get("real", {}), calls.get("baseline", {})
+        for key, summary in real.items():
+            if key.startswith(
+                ("list page", "get_order#", "update_order_status#", "order_events#", "create_order (for")
+            ):
+                continue
+            baseline_ops = (base.get(key) or {}).get("dynamodb_ops")
+            same = baseline_ops == summary.get("dynamodb_ops") if baseline_ops is not None else None
+            limit = TARGETS["dynamodb_calls"].get(ENDPOINTS.get(key.split(" ")[0], ""), None)
+            if key == "list_user_orders (per page)":
+                limit = 1
+            elif key != key.split(" ")[0]:
+                limit = None
+            verdict = _mark(_verdict(summary.get("dynamodb_calls"), limit)) if limit is not None else ""
+            rows.append(
+                [
+                    key,
+                    _f(summary.get("dynamodb_calls")),
+                    ", ".join(summary.get("dynamodb_ops") or []) or "—",
+                    _f(summary.get("rru")),
+                    _f(summary.get("wru"))
+                    + (
+                        f" ({_f(summary.get('wru_indexes'))} on indexes)"
+                        if summary.get("wru_indexes")
+                        else ""
+                    ),
+                    _f(summary.get("events_put")),
+                    _f(summary.get("upstream_http_calls")),
+                    {True: "same", False: "DIFFERENT", None: "—"}[same],
+                    verdict,
+                ]
+            )
+        out += _table(
+            [
+                "request",
+                "calls",
+                "operations",
+                "RRU",
+                "WRU",
+                "events",
+                "upstream HTTP",
+                "baseline ops",
+                "target",
+            ],
+            rows,
+        )
+        out += [
+            (
+                "Request units are computed from the real items before and after each call (moto's "
+                "ReturnConsumedCapacity numbers are canned; they are in the JSON). Targets: get 1, list 1 per page, "
+                "status 1, create ≤ 3."
+            ),
+            "",
+        ]
+
+    scaled = data.get("scaling") or {}
+    if scaled.get("list"):
+        plan = scaled["plan"]
+        listing = scaled["list"]
+        out += ["### Scaling", ""]
+        rows = [
+            [
+                f"list page ({plan['page_size']} orders): {plan['list_big']:,} orders ÷ {plan['list_small']:,}",
+                f"{listing['real']['big_p50_ms']:.2f} / {listing['real']['small_p50_ms']:.2f}",
+                _x(listing["real"]["ratio"]),
+                _x(listing["baseline"]["ratio"]),
+                _x(listing["real"]["own_ratio"]),
+                _mark(_verdict(listing["real"]["ratio"], 1.2)) + " (≤ 1.2×)",
+            ],
+        ]
+        for function in ("get_order", "create_order"):
+            row = scaled.get(function) or {}
+            rows.append(
+                [
+                    f"{function}: table of {row.get('big_table_orders', 0):,} orders ÷ {row.get('small_table_orders', 0):,}",
+                    f"{row.get('big_p50_ms', 0):.2f} / {row.get('small_p50_ms', 0):.2f}",
+                    _x(row.get("ratio")),
+                    "",
+                    "",
+                    "",
+                ]
+            )
+        out += _table(
+            [
+                "case",
+                "p50 ms big / small (real)",
+                "ratio (real)",
+                "ratio (baseline)",
+                "ratio of own time (real)",
+                "target",
+            ],
+            rows,
+        )
+        out += [
+            (
+                f"{_f(scaled.get('items_loaded'), 0)} orders loaded with BatchWriteItem in {scaled.get('load_seconds', 0):.0f} s. "
+                "moto scans and sorts the whole table for every Query (DynamoDB reads only the page), "
+                "so the list's end-to-end ratio is moto's; the baseline column shows it, the own-time column is the product's."
+            ),
+            "",
+        ]
+
+    built = data.get("sizes") or {}
+    if built.get("functions"):
+        out += [f"### Sizes ({built.get('source')})", ""]
+        rows = [
+            [f, _f(r["zipped_bytes"]), _f(r["unzipped_bytes"]), _mark(_verdict(r["zipped_bytes"], 32 * KB))]
+            for f, r in built["functions"].items()
+        ]
+        rows += [
+            [f"layer {layer}", _f(r["zipped_bytes"]), _f(r["unzipped_bytes"]), ""]
+            for layer, r in built["layers"].items()
+        ]
+        total = sum(r["unzipped_bytes"] for r in built["layers"].values())
+        rows.append(
+            [
+                "layers, total",
+                "",
+                f"{total:,} ({total / MB:.2f} MB)",
+                _mark(_verdict(total, 15 * MB)) + " (≤ 15 MB)",
+            ]
+        )
+        out += _table(["package", "zipped bytes", "unzipped bytes", "target (function ≤ 32 KB zipped)"], rows)
+
+    if warm:
+        out += ["### Worker memory (peak RSS after the warm run, VmHWM)", ""]
+        rows = [
+            [
+                f,
+                f"{r['real']['rss_mb']:.1f}",
+                f"{r['baseline']['rss_mb']:.1f}",
+                _mark(_verdict(r["real"]["rss_mb"], 100)),
+            ]
+            for f, r in warm.items()
+        ]
+        out += _table(["function", "real MB", "baseline MB", "target ≤ 100 MB"], rows)
+
+    http = data.get("http_load") or {}
+    if http:
+        out += ["### Local stack over HTTP (developer figure)", ""]
+        if "skipped" in http:
+            out += [f"Skipped: {http['skipped']}", ""]
+        else:
+            out += [
+                (
+                    f"{http['concurrency']} clients for {http['seconds']:.0f} s (after {http['warmup_seconds']:.0f} s warm-up): "
+                    f"**{http['requests_per_second']:.1f} requests/s**, {http['requests']:,} requests, {http['errors']} errors "
+                    f"(stack ready in {http['startup_seconds']:.1f} s)."
+                ),
+                "",
+            ]
+            rows = [
+                [route, _f(r["n"]), _f(r["p50_ms"]), _f(r["p99_ms"])] for route, r in http["routes"].items()
+            ]
+            out += _table(["route", "requests", "p50 ms", "p99 ms"], rows)
+
+    costs = data.get("cost") or {}
+    if costs.get("real"):
+        model, prices = costs["real"], costs["prices"]
+        out += ["### Cost model ($ per million order lifecycles)", ""]
+        out += [
+            (
+                f"Prices: {prices['region']}, {prices['as_of']}: HTTP API ${prices['http_api_per_million_requests']:.2f}/M requests; "
+                f"Lambda arm64 ${prices['lambda_arm64_per_million_requests']:.2f}/M requests + ${prices['lambda_arm64_per_gb_second']}/GB-s; "
+                f"DynamoDB on-demand ${prices['dynamodb_on_demand_per_million_wru']}/M WRU, ${prices['dynamodb_on_demand_per_million_rru']}/M RRU; "
+                f"EventBridge ${prices['eventbridge_custom_per_million_events']:.2f}/M events."
+            ),
+            "",
+        ]
+        rows = []
+        for item, value in model["items_usd"].items():
+            rows.append(
+                [
+                    item,
+                    f"{value:.3f}",
+                    f"{model['floor_items_usd'].get(item, 0.0):.3f}",
+                    f"{costs['baseline']['items_usd'][item]:.3f}" if costs.get("baseline") else "—",
+                ]
+            )
+        rows.append(
+            [
+                "**total**",
+                f"**{model['per_million_lifecycles_usd']:.2f}**",
+                f"**{model['floor_per_million_lifecycles_usd']:.2f}**",
+                f"{costs['baseline']['per_million_lifecycles_usd']:.2f}" if costs.get("baseline") else "—",
+            ]
+        )
+        out += _table(["item", "real", "floor", "baseline"], rows)
+        ratio = model["ratio_to_floor"]
+        out += [
+            (
+                f"Real ÷ floor: **{ratio:.2f}×** {_mark(_verdict(ratio, 1.15))} (target ≤ 1.15×). Largest item: "
+                f"**{model['largest_item']}**; largest excess over the floor: **{model['largest_excess_over_floor']}** "
+                f"({model['inputs']['wru']:.0f} WRU per lifecycle, {model['inputs']['wru_on_indexes']:.0f} of them on the indexes, "
+                f"against one per write in the floor)."
+            ),
+            "",
+        ]
+        if model.get("not_included_usd"):
+            extra = "; ".join(f"{name}: ${value:.2f}" for name, value in model["not_included_usd"].items())
+            out += [
+                f"Not in the model (prices outside the issue's list, for scale): {extra} per million lifecycles.",
+                "",
+            ]
+
+    profile = data.get("import_profile") or {}
+    if profile:
+        out += ["### Cold-start imports (`-X importtime`, real functions, through the first invocation)", ""]
+        for function, row in profile.items():
+            top = ", ".join(f"{item['module']} {item['ms']:.1f}" for item in row["handler_imports_ms"][:6])
+            packages = ", ".join(f"{item['package']} {item['ms']:.0f}" for item in row["by_package_ms"][:6])
+            extra = row.get("not_in_baseline") or {}
+            beyond = ", ".join(
+                f"{item['package']} {item['ms']:.0f}" for item in extra.get("by_package_ms", [])[:6]
+            )
+            out += [
+                (
+                    f"- **{function}** ({row['total_import_ms']:.0f} ms of imports): handler imports (cumulative ms): {top or '—'}. "
+                    f"By package (self ms): {packages}. Not imported by the baseline: {extra.get('modules', 0)} modules, "
+                    f"{extra.get('self_ms', 0):.0f} ms ({beyond or '—'})."
+                )
+            ]
+        out += [""]
+    return out
+
+
+def markdown(data: dict[str, Any]) -> str:
+    machine = data.get("machine") or {}
+    head = [
+        f"# Order Service benchmark ({data.get('mode')} run, {data.get('started_at')})",
+        "",
+        (
+            f"Machine: {machine.get('cpu')} × {machine.get('cpus')} ({machine.get('arch')}), Python {machine.get('python')}, "
+            f"commit {machine.get('git_commit')}. Everything on loopback: moto server (DynamoDB, EventBridge), user and "
+            f"inventory stubs. Ratios are real ÷ raw-boto3 baseline, measured side by side in this run."
+        ),
+        "",
+    ]
+    verdicts = data.get("targets") or {}
+    failing = [name for name, verdict in verdicts.items() if verdict == "FAIL"]
+    head += [
+        f"Targets: {sum(v == 'pass' for v in verdicts.values())} pass, {len(failing)} fail"
+        + (f" ({'; '.join(failing)})" if failing else "")
+        + ".",
+        "",
+    ]
+    tail = []
+    if data.get("failed"):
+        tail += (
+            ["### Rows that failed", ""]
+            + [f"- {name}: {error}" for name, error in data["failed"].items()]
+            + [""]
+        )
+    if data.get("skipped"):
+        tail += (
+            ["### Not measured in this run", ""]
+            + [f"- {name}: {why}" for name, why in data["skipped"].items()]
+            + [""]
+        )
+    return "\n".join(head + sections(data) + tail)
+
+
+def console(data: dict[str, Any]) -> str:
+    return markdown(data)

@@ -1,0 +1,406 @@
+"""The benchmark run: every row in one process tree, one after another, then the report.
+
+Modes: `full` (`make bench`, several minutes), `quick` (a shorter dev iteration, no sam build) and `smoke`
+(tens of seconds: every row's code path at tiny size; `make test` runs it; no timing means anything).
+A row that fails is recorded under `failed` and the run goes on; the exit status is then 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import bytecode, cost, httpload, importprofile, infra, latency, lifecycle, report, scaling, sizes
+from bench.data import OrderFactory
+from bench.infra import ENDPOINTS, FUNCTIONS, ROOT
+from bench.scenario import Scenario
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CALLS_TABLE = "bench-calls"
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    cold_runs: int
+    prime: bool
+    warm_invocations: int
+    warm_warmup: int
+    chunk: int
+    scaling: scaling.ScalingPlan
+    sam_build: bool
+    http_seconds: float
+    http_concurrency: int
+    http_warmup: float
+    importtime_runs: int
+    importtime_functions: tuple[str, ...]
+    extra_cold_runs: int  # tracer-off and no-bytecode cold starts (0: skipped)
+
+
+MODES = {
+    "full": Mode(
+        name="full",
+        cold_runs=9,
+        prime=True,
+        warm_invocations=1000,
+        warm_warmup=100,
+        chunk=100,
+        scaling=scaling.ScalingPlan(),
+        sam_build=True,
+        http_seconds=30,
+        http_concurrency=8,
+        http_warmup=3,
+        importtime_runs=3,
+        importtime_functions=FUNCTIONS,
+        extra_cold_runs=9,
+    ),
+    "quick": Mode(
+        name="quick",
+        cold_runs=3,
+        prime=True,
+        warm_invocations=200,
+        warm_warmup=20,
+        chunk=50,
+        scaling=scaling.ScalingPlan(
+            list_big=2_000,
+            list_small=10,
+            list_samples=10,
+            table_big=10_000,
+            table_small=100,
+            table_samples=100,
+        ),
+        sam_build=False,
+        http_seconds=5,
+        http_concurrency=8,
+        http_warmup=2,
+        importtime_runs=1,
+        importtime_functions=FUNCTIONS,
+        extra_cold_runs=0,
+    ),
+    "smoke": Mode(
+        name="smoke",
+        cold_runs=1,
+        prime=False,
+        warm_invocations=4,
+        warm_warmup=1,
+        chunk=2,
+        scaling=scaling.ScalingPlan(
+            list_big=30,
+            list_small=3,
+            page_size=3,
+            list_samples=2,
+            table_big=200,
+            table_small=20,
+            table_samples=2,
+        ),
+        sam_build=False,
+        http_seconds=1.0,
+        http_concurrency=1,
+        http_warmup=0.0,
+        importtime_runs=1,
+        importtime_functions=("get_order",),
+        extra_cold_runs=0,
+    ),
+}
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    from importlib.metadata import version
+
+    versions = {}
+    for name in (
+        "aws-lambda-powertools",
+        "pydantic",
+        "boto3",
+        "botocore",
+        "moto",
+        "aws-xray-sdk",
+        "simplejson",
+    ):
+        try:
+            versions[name] = version(name)
+        except Exception:  # noqa: BLE001
+            versions[name] = None
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    changes = subprocess.run(
+        ["git", "status", "--porcelain", "--", "functions", "layers", "template.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    dirty = bool(changes.stdout.strip())
+    return {
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "arch": platform.machine(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "os": platform.platform(),
+        "packages": versions,
+        "git_commit": commit + ("+dirty" if dirty else ""),
+    }
+
+
+class Rows:
+    """Runs each row, times it, and records failures without stopping the run."""
+
+    def __init__(self, only: set[str] | None, verbose: bool = True) -> None:
+        self.only = only
+        self.failed: dict[str, str] = {}
+        self.skipped: dict[str, str] = {}
+        self.seconds: dict[str, float] = {}
+        self.verbose = verbose
+
+    def wanted(self, name: str) -> bool:
+        return self.only is None or name in self.only
+
+    def run(self, name: str, function, *args, **kwargs):
+        if not self.wanted(name):
+            self.skipped[name] = "not selected (--only)"
+            return None
+        started = time.monotonic()
+        if self.verbose:
+            print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        try:
+            return function(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - one row's failure must not lose the others
+            self.failed[name] = f"{type(error).__name__}: {error}"
+            traceback.print_exc(file=sys.stderr)
+            return None
+        finally:
+            self.seconds[name] = time.monotonic() - started
+            if self.verbose:
+                print(f"[bench] {name} done in {self.seconds[name]:.1f} s", file=sys.stderr, flush=True)
+
+
+def run(mode: Mode, out_dir: Path, only: set[str] | None = None, verbose: bool = True) -> dict[str, Any]:
+    started = time.monotonic()
+    logs = out_dir / "logs"
+    if logs.exists():
+        shutil.rmtree(logs)
+    logs.mkdir(parents=True)
+    rows = Rows(only, verbose)
+    data: dict[str, Any] = {
+        "mode": mode.name,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "settings": {k: (v.__dict__ if hasattr(v, "__dict__") else v) for k, v in mode.__dict__.items()},
+    }
+    environment = infra.start(logs)
+    try:
+        life = rows.run("calls", lifecycle.run, environment, CALLS_TABLE, logs / "in-process.log")
+        if life is None or life.template_item is None:
+            raise SystemExit(
+                "bench: the lifecycle through the real handlers failed; nothing else can run (see logs)"
+            )
+        data["calls"] = {
+            "per_endpoint": life.per_endpoint,
+            "lifecycle_totals": life.totals,
+            "unexpected_answers": life.statuses,
+            "baseline_upstream": environment.baseline_upstream,
+        }
+        factory = OrderFactory(life.template_item)
+        scenario = Scenario(environment, factory, life.stream_records, CALLS_TABLE)
+        extra = mode.extra_cold_runs
+        per_variant = mode.cold_runs + mode.warm_warmup + mode.warm_invocations + 10
+        scenario.prepare(
+            {
+                "real": per_variant + 1 + 2 * extra + 1 + mode.importtime_runs,
+                "baseline": per_variant + 1,
+            }
+        )
+
+        def cold_and_warm():
+            cold, kept = latency.cold_phase(environment, scenario, mode.cold_runs, mode.prime, logs)
+            data["cold_start"] = cold.summary({"create_order": 201})
+            try:
+                warm = latency.warm_phase(
+                    environment, scenario, kept, mode.warm_invocations, mode.warm_warmup, mode.chunk
+                )
+            finally:
+                for workers in kept.values():
+                    for worker in workers.values():
+                        if worker.process.poll() is None:
+                            worker.close()
+            data["warm"] = warm.per_function
+
+        rows.run("latency", cold_and_warm)
+
+        def extra_cold():
+            tracer_off = latency.extra_cold_runs(
+                environment,
+                scenario,
+                extra,
+                logs,
+                lambda f: environment.real_spec(f, scenario.table(f), tracing=False),
+                "tracer-off",
+            )
+            prefix = logs / "pycache-prefix"
+            prepared = bytecode.prepare(environment, scenario, prefix, logs)
+            no_bytecode = latency.extra_cold_runs(
+                environment,
+                scenario,
+                extra,
+                logs,
+                lambda f: environment.real_spec(f, scenario.table(f), options=bytecode.options(prefix)),
+                "no-bytecode",
+            )
+            data["cold_start_variants"] = {
+                "tracer_off": tracer_off,
+                "no_bytecode": no_bytecode,
+                "bytecode_prefix": prepared,
+            }
+
+        if extra:
+            rows.run("cold_variants", extra_cold)
+        else:
+            rows.skipped["cold_variants"] = f"not in {mode.name} mode (full runs only)"
+
+        data["scaling"] = rows.run(
+            "scaling", scaling.run, environment, factory, mode.scaling, logs / "scaling"
+        )
+        data["import_profile"] = rows.run(
+            "import_profile",
+            importprofile.run,
+            environment,
+            scenario,
+            mode.importtime_runs,
+            logs,
+            mode.importtime_functions,
+        )
+    finally:
+        environment.close()
+    data["sizes"] = rows.run("sizes", sizes.run, mode.sam_build, logs)
+    if not mode.sam_build and rows.wanted("sizes"):
+        rows.skipped["sam build"] = f"not in {mode.name} mode: sizes measured from sources (approximate)"
+
+    def http():
+        try:
+            rounds = 1 if mode.name == "smoke" else 2
+            return httpload.run(mode.http_seconds, mode.http_concurrency, mode.http_warmup, logs, rounds)
+        except httpload.StackUnavailable as error:
+            rows.skipped["http_load"] = f"local stack not usable: {error}"
+            return {"skipped": str(error)}
+
+    data["http_load"] = rows.run("http_load", http)
+    data["cost"] = rows.run("cost", _cost, data)
+    data["failed"] = rows.failed
+    data["skipped"] = rows.skipped
+    data["row_seconds"] = rows.seconds
+    data["total_seconds"] = time.monotonic() - started
+    data.update(headline(data))
+    data["targets"] = report.targets(data)
+    return data
+
+
+def _cost(data: dict[str, Any]) -> dict[str, Any]:
+    warm = data.get("warm") or {}
+    totals = data["calls"]["lifecycle_totals"]
+    out = {
+        "prices": cost.PRICES,
+        "informational_prices": cost.INFORMATIONAL_PRICES,
+        "lifecycle": cost.LIFECYCLE,
+    }
+    for variant in ("real", "baseline"):
+        billed = {
+            function: row[variant]["billed_mean_ms"] for function, row in warm.items() if variant in row
+        }
+        logs = {
+            function: row[variant]["log_bytes_per_invocation"]
+            for function, row in warm.items()
+            if variant in row
+        }
+        out[variant] = cost.model(totals[variant], billed, logs)
+    return out
+
+
+def headline(data: dict[str, Any]) -> dict[str, Any]:
+    """The keys the issue names, flat, from the detailed sections."""
+    cold = data.get("cold_start") or {}
+    warm = data.get("warm") or {}
+    calls = (data.get("calls") or {}).get("per_endpoint", {}).get("real", {})
+    scaled = data.get("scaling") or {}
+    built = data.get("sizes") or {}
+    costs = (data.get("cost") or {}).get("real") or {}
+    list_calls = calls.get("list_user_orders (per page)", {}).get("dynamodb_calls")
+    return {
+        "cold_start_ratio": {function: row.get("ratio") for function, row in cold.items()},
+        "warm_ratio": {ENDPOINTS[function]: row.get("ratio_p50") for function, row in warm.items()},
+        "warm_own_time_ratio": {
+            ENDPOINTS[function]: (row["real"]["own_p50_ms"] / row["baseline"]["own_p50_ms"])
+            if row.get("baseline", {}).get("own_p50_ms")
+            else None
+            for function, row in warm.items()
+        },
+        "dynamodb_calls": {
+            ENDPOINTS[function]: (
+                list_calls
+                if function == "list_user_orders" and list_calls is not None
+                else calls.get(function, {}).get("dynamodb_calls")
+            )
+            for function in FUNCTIONS
+        },
+        "list_scaling_ratio": (scaled.get("list") or {}).get("real", {}).get("ratio"),
+        "get_scaling_ratio": (scaled.get("get_order") or {}).get("ratio"),
+        "create_scaling_ratio": (scaled.get("create_order") or {}).get("ratio"),
+        "function_package_bytes": {
+            f: row["zipped_bytes"] for f, row in (built.get("functions") or {}).items()
+        },
+        "layer_unzipped_bytes": {
+            layer: row["unzipped_bytes"] for layer, row in (built.get("layers") or {}).items()
+        },
+        "worker_rss_mb": {function: row["real"]["rss_mb"] for function, row in warm.items() if "real" in row},
+        "cost_per_million_orders_usd": costs.get("per_million_lifecycles_usd"),
+        "cost_floor_per_million_orders_usd": costs.get("floor_per_million_lifecycles_usd"),
+    }
+
+
+def write(data: dict[str, Any], out_dir: Path, stem: str) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for suffix, text in (
+        (".json", json.dumps(data, indent=2, default=str) + "\n"),
+        (".md", report.markdown(data)),
+    ):
+        path = out_dir / f"{stem}{suffix}"
+        temporary = path.with_suffix(path.suffix + ".tmp")
+        temporary.write_text(text)
+        temporary.replace(path)
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def main(mode_name: str, out_dir: Path | None, only: set[str] | None, quiet: bool = False) -> int:
+    mode = MODES[mode_name]
+    out_dir = out_dir or RESULTS
+    stem = "latest" if mode_name == "full" else mode_name
+    data = run(mode, out_dir, only, verbose=not quiet)
+    json_path, md_path = write(data, out_dir, stem)
+    if not quiet:
+        print(report.console(data))
+    print(f"[bench] results: {json_path} and {md_path} ({data['total_seconds']:.0f} s)", file=sys.stderr)
+    if data["failed"]:
+        print(f"[bench] failed rows: {', '.join(data['failed'])}", file=sys.stderr)
+        return 1
+    return 0
