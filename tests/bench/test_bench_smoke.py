@@ -1,0 +1,133 @@
+"""`python -m bench --smoke` end to end: every row's code path at tiny size, so the benchmark cannot rot.
+
+Structure only (keys present, numbers positive, no failed row); never a timing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = {"health", "get_order", "list_user_orders", "create_order", "update_order_status", "order_events"}
+ENDPOINTS = {
+    "GET /health",
+    "GET /api/orders/{id}",
+    "GET /api/users/{userId}/orders",
+    "POST /api/orders",
+    "PATCH /api/orders/{id}/status",
+    "stream -> EventBridge",
+}
+
+
+def positive(value) -> bool:
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    )
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("bench-smoke")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--quiet", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    results = out / "smoke.json"
+    assert results.is_file(), f"no results (exit {done.returncode})\n{done.stderr[-4000:]}"
+    data = json.loads(results.read_text())
+    assert (out / "smoke.md").read_text().startswith("# Order Service benchmark")
+    assert done.returncode == 0, f"failed rows: {data.get('failed')}\n{done.stderr[-4000:]}"
+    return data
+
+
+def test_no_row_failed(smoke):
+    assert smoke["failed"] == {}
+    assert smoke["mode"] == "smoke"
+
+
+def test_cold_start_ratio_per_function(smoke):
+    assert set(smoke["cold_start_ratio"]) == FUNCTIONS
+    assert all(positive(value) for value in smoke["cold_start_ratio"].values())
+    for function, row in smoke["cold_start"].items():
+        for variant in ("real", "baseline"):
+            assert row[variant]["failed_runs"] == 0, (function, variant, row[variant]["errors"])
+            assert positive(row[variant]["median_ms"])
+
+
+def test_warm_ratio_per_endpoint(smoke):
+    assert set(smoke["warm_ratio"]) == ENDPOINTS
+    assert all(positive(value) for value in smoke["warm_ratio"].values())
+    for function, row in smoke["warm"].items():
+        for variant in ("real", "baseline"):
+            assert row[variant]["n"] > 0 and row[variant]["errors"] == 0, (
+                function,
+                variant,
+                row[variant]["error_samples"],
+            )
+            assert positive(row[variant]["p50_ms"]) and positive(row[variant]["p99_ms"])
+
+
+def test_dynamodb_calls_per_endpoint(smoke):
+    calls = smoke["dynamodb_calls"]
+    assert set(calls) == ENDPOINTS
+    for endpoint in (
+        "GET /api/orders/{id}",
+        "GET /api/users/{userId}/orders",
+        "PATCH /api/orders/{id}/status",
+        "POST /api/orders",
+    ):
+        assert positive(calls[endpoint]), endpoint
+    assert smoke["calls"]["unexpected_answers"] == {"real": [], "baseline": []}
+    totals = smoke["calls"]["lifecycle_totals"]["real"]
+    assert positive(totals["wru"]) and positive(totals["rru"]) and positive(totals["events_put"])
+
+
+def test_scaling_ratios(smoke):
+    assert positive(smoke["list_scaling_ratio"])
+    assert positive(smoke["get_scaling_ratio"]) and positive(smoke["create_scaling_ratio"])
+    assert smoke["scaling"]["list"]["real"]["errors"] == 0
+
+
+def test_sizes(smoke):
+    assert set(smoke["function_package_bytes"]) == FUNCTIONS
+    assert all(positive(size) for size in smoke["function_package_bytes"].values())
+    assert smoke["layer_unzipped_bytes"] and all(
+        positive(size) for size in smoke["layer_unzipped_bytes"].values()
+    )
+
+
+def test_worker_memory(smoke):
+    assert set(smoke["worker_rss_mb"]) == FUNCTIONS
+    assert all(positive(value) for value in smoke["worker_rss_mb"].values())
+
+
+def test_cost_model(smoke):
+    assert positive(smoke["cost_per_million_orders_usd"])
+    assert positive(smoke["cost_floor_per_million_orders_usd"])
+    model = smoke["cost"]["real"]
+    assert model["largest_item"] in model["items_usd"]
+    assert smoke["cost"]["prices"]["as_of"]
+
+
+def test_http_load_row_ran_or_says_why(smoke):
+    http = smoke["http_load"]
+    if "skipped" in http:
+        assert "http_load" in smoke["skipped"]
+    else:
+        assert positive(http["requests"]) and http["concurrency"] > 0
+
+
+def test_import_profile_and_machine(smoke):
+    profile = smoke["import_profile"]
+    assert profile and all(row["top_self_ms"] for row in profile.values())
+    assert smoke["machine"]["cpu"] and smoke["machine"]["python"]
