@@ -1,12 +1,22 @@
 """The Docker-free local stack. Reads template.yaml; never imported by functions/ or layers/.
 
-`python -m local` (make dev) serves the API; `python -m local.token` (make token) mints a JWT for it.
-- template.py   template.yaml as data: intrinsics, functions with Globals applied, HttpApi routes, tables
-- model.py      what the template means locally: names, function specs (env, layers, timeout), routes
+`python -m local` (make dev) serves the API; `python -m local services` (make services) runs the embedded
+services alone for `sam local start-api`; `python -m local.token` (make token) mints a JWT for either.
+- template.py   template.yaml as data: intrinsics, functions with Globals applied, HttpApi routes, tables,
+                table-stream events; TemplateError (one line: which resource, why)
+- model.py      what the template means locally: names, function specs (env, layers, timeout), routes,
+                stream subscriptions
 - auth.py       the local issuer (keys in local/.keys/, JWKS) and API Gateway's JWT authorizer checks
 - apigw.py      HTTP API payload format 2.0: request → event, function result → response
-- workers.py    one worker process per concurrent invocation of a function (worker_runtime.py inside)
-- dynamodb.py   moto's server in process (or DYNAMODB_ENDPOINT), tables from the template
-- bus.py        events put to the bus (GET /_local/events); openapi.py: the merged OpenAPI document
-- server.py     the HTTP server tying it together
+- workers.py    one worker process per concurrent invocation of a function (worker_runtime.py inside);
+                hot reload (a code change retires the function's workers)
+- dynamodb.py   moto's server in process (DynamoDB + streams, EventBridge, SQS), or DYNAMODB_ENDPOINT for
+                DynamoDB; the template's tables, queues and buses in it
+- embedded.py   everything the functions talk to, started for one template (moto, upstream stubs)
+- streams.py    table stream → consumer function, through event_source_mapping.py (Lambda's semantics);
+                given-up batches to the on-failure queue
+- bus.py        events put to the buses (GET /_local/events) and dead letters (GET /_local/dead-letters)
+- upstream_stubs.py  the user and inventory services, seeded, with injectable faults
+- openapi.py    the merged OpenAPI document
+- server.py     the HTTP server tying it together; services.py: `make services` and its env-vars file
 """

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -88,7 +89,10 @@ def event_line(event: dict[str, Any]) -> str:
 
 
 class EventCapture:
-    """Rules on the buses → one SQS queue → `EventLog`, drained every `interval` seconds by a thread."""
+    """Rules on the buses → one SQS queue → `EventLog`, drained by a thread: right after `nudge()` (the
+    stack calls it when an invocation ends) and every `interval` seconds for `busy_for` seconds after,
+    else every `idle_interval` seconds (events put by functions running elsewhere, e.g. under
+    `sam local`, or by hand)."""
 
     def __init__(
         self,
@@ -97,6 +101,8 @@ class EventCapture:
         log: EventLog,
         say: Callable[[str], None],
         interval: float = 0.1,
+        idle_interval: float = 1.0,
+        busy_for: float = 5.0,
     ) -> None:
         from local.dynamodb import aws_client
 
@@ -106,6 +112,10 @@ class EventCapture:
         self._log = log
         self._say = say
         self._interval = interval
+        self._idle_interval = idle_interval
+        self._busy_for = busy_for
+        self._busy_until = 0.0
+        self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.queue_url: str | None = None
@@ -132,6 +142,11 @@ class EventCapture:
         self._thread = threading.Thread(target=self._run, name="event-capture", daemon=True)
         self._thread.start()
 
+    def nudge(self) -> None:
+        """Something may just have put events: drain now, and often for a while."""
+        self._busy_until = time.monotonic() + self._busy_for
+        self._wake.set()
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -142,7 +157,9 @@ class EventCapture:
                 self._say(f"[event] capture failed: {error!r}")
                 drained = 0
             if not drained:
-                self._stop.wait(self._interval)
+                busy = time.monotonic() < self._busy_until
+                self._wake.wait(self._interval if busy else self._idle_interval)
+                self._wake.clear()
 
     def drain(self) -> int:
         """Move what the queue holds into the log; how many events that was."""
@@ -171,5 +188,6 @@ class EventCapture:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -49,7 +49,9 @@ class EmbeddedAws:
             )
         finally:
             listener.close()  # the server holds its own duplicate
-        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="moto", daemon=True
+        )
         self._thread.start()
         shown = "127.0.0.1" if self._host in ("0.0.0.0", "::") else self._host
         self.endpoint = f"http://{shown}:{port}"

@@ -83,6 +83,14 @@ class LocalStack:
         self._openapi: dict[str, Any] | None = None
         self._openapi_lock = threading.Lock()
 
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        """One invocation of a function (an Outcome); the event capture then looks for what it put."""
+        try:
+            return self.pools[function].invoke(event)
+        finally:
+            if self.capture is not None:
+                self.capture.nudge()
+
     def start_background(self) -> None:
         """Capture the buses' events and poll the table streams (needs `services`, started)."""
         services = self.services
@@ -97,7 +105,7 @@ class LocalStack:
             poller = StreamPoller(
                 subscription,
                 services.dynamodb_endpoint,
-                self.pools[subscription.function].invoke,
+                lambda event, function=subscription.function: self.invoke(function, event),
                 destinations,
                 say,
                 forget_iterator=services.aws.forget_shard_iterator if embedded_streams else None,
@@ -176,7 +184,7 @@ class LocalStack:
         )
         pool = self.pools[route.function]
         try:
-            outcome = pool.invoke(event)
+            outcome = self.invoke(route.function, event)
             response = apigw.map_response(outcome.payload)
         except InvocationTimeout:
             say(f"[{route.function}] Task timed out after {pool.spec.timeout:.2f} seconds", sys.stderr)
@@ -475,6 +483,8 @@ def serve(
     server = None
     try:
         try:
+            # What the template asks that cannot run locally fails here, before anything starts.
+            stack_model({}, template, None, template_path.resolve().parent)
             variables = services.start()
             model = stack_model(variables, template, services.secret_values, template_path.resolve().parent)
         except TemplateError as error:

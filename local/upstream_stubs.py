@@ -287,7 +287,12 @@ class StubServer:
         self.port = self._server.server_port
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         self.url = f"http://{shown}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="upstream-stubs", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="upstream-stubs",
+            daemon=True,
+        )
 
     def start(self) -> StubServer:
         self._thread.start()
