@@ -1,13 +1,17 @@
 """One local stack for the whole session, on a free port, with its own key folder (so the first-run key
-generation is exercised too). Tokens are minted with the same keys, as `make token` would."""
+generation is exercised too). Tokens are minted with the same keys, as `make token` would. A second stack
+serves a copy of the fixture template (tests/e2e/fixtures), which tests may edit (hot reload)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
-from tests.e2e.harness import RunningStack, free_port
+from tests.e2e.harness import ROOT, RunningStack, free_port
+
+FIXTURES = ROOT / "tests" / "e2e" / "fixtures"
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +45,23 @@ def mint(keys_dir):
     from local import auth
 
     return auth.mint
+
+
+@pytest.fixture(scope="session")
+def fixture_dir(tmp_path_factory):
+    """A copy of tests/e2e/fixtures (template, functions, layer), free to edit."""
+    target = tmp_path_factory.mktemp("fixtures") / "app"
+    shutil.copytree(FIXTURES, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+@pytest.fixture(scope="session")
+def fixture_process(keys_dir, fixture_dir, tmp_path_factory):
+    """`python -m local --template <copy>/template.yaml`: the fixture template, with its table stream."""
+    log = tmp_path_factory.mktemp("fixture-stack") / "stack.log"
+    running = RunningStack(free_port(), keys_dir, log, ("--template", str(fixture_dir / "template.yaml")))
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()

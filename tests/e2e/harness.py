@@ -17,7 +17,18 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 # Variables the stack reads; everything else it is given comes from template.yaml.
-STACK_VARIABLES = ("PORT", "HOST", "DYNAMODB_ENDPOINT", "LOCAL_KEYS_DIR", "LOCAL_MAX_WORKERS")
+STACK_VARIABLES = (
+    "PORT",
+    "HOST",
+    "DYNAMODB_ENDPOINT",
+    "LOCAL_KEYS_DIR",
+    "LOCAL_MAX_WORKERS",
+    "USERS_API_URL",
+    "INVENTORY_API_URL",
+    "LOCAL_SERVICES_PORT",
+    "LOCAL_SERVICES_HOST",
+    "LOCAL_SERVICES_BIND",
+)
 
 
 def free_port() -> int:
@@ -71,14 +82,23 @@ def http_request(
 
 
 class RunningStack:
-    def __init__(self, port: int, keys_dir: Path, log_path: Path) -> None:
+    """`python -m local [arguments]` on `port`; its output (stdout and stderr) goes to `log_path`."""
+
+    def __init__(
+        self,
+        port: int,
+        keys_dir: Path,
+        log_path: Path,
+        arguments: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = port
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "local"],
+            [sys.executable, "-m", "local", *arguments],
             cwd=ROOT,
-            env=stack_environment(port, keys_dir),
+            env={**stack_environment(port, keys_dir), **(env or {})},
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
@@ -101,6 +121,14 @@ class RunningStack:
 
     def request(self, method: str, path: str, **kwargs: Any) -> Reply:
         return http_request(self.port, method, path, **kwargs)
+
+    def services(self) -> dict[str, Any]:
+        return self.request("GET", "/_local/services").json()
+
+    def aws(self, service: str) -> Any:
+        """A boto3 client for the stack's moto (DynamoDB: the stack's DynamoDB endpoint)."""
+        described = self.services()
+        return aws_client(service, described["dynamodb" if service == "dynamodb" else "aws"])
 
     def stop(self, timeout: float = 15) -> int:
         if self.process.poll() is None:
@@ -143,3 +171,28 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def aws_client(service: str, endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        aws_session_token="local",
+    )
+
+
+def wait_for(probe: Any, timeout: float = 8.0, interval: float = 0.1) -> Any:
+    """`probe()` once it returns something truthy (polled every `interval`), else AssertionError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {probe}")
+        time.sleep(interval)

@@ -29,7 +29,9 @@ class InThreadStack:
         listener = bind("127.0.0.1", 0)
         self.port = listener.getsockname()[1]
         model = stack_model(
-            {"DYNAMODB_ENDPOINT": "http://127.0.0.1:9"}, load_template(FIXTURES / "template.yaml")
+            {"DYNAMODB_ENDPOINT": "http://127.0.0.1:9"},
+            load_template(FIXTURES / "template.yaml"),
+            base_dir=FIXTURES,
         )
         self.app = LocalStack(model, f"http://localhost:{self.port}", self.port)
         self.server = make_server(
