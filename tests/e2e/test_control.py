@@ -1,0 +1,56 @@
+"""The stack's own endpoints beside the API: the upstream stubs' fault plan and state, the embedded
+services and the stream mappings."""
+
+from __future__ import annotations
+
+import json
+from urllib.error import HTTPError
+from urllib.request import urlopen
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def user_status(url: str) -> int:
+    try:
+        with urlopen(f"{url}/api/users/user-123", timeout=10) as reply:
+            return reply.status
+    except HTTPError as error:
+        return error.code
+
+
+def test_stub_faults_from_the_stack(stack):
+    users = stack.request("GET", "/_local/services").json()["upstream"]["USERS_API_URL"]
+    try:
+        plan = stack.request("POST", "/_local/stubs/faults", body='{"failNext": 2, "kinds": ["error"]}')
+        assert plan.status == 200 and plan.json()["failNext"] == 2
+        assert stack.request("GET", "/_local/stubs/state").json()["faults"]["failNext"] == 2
+        assert [user_status(users) for _ in range(3)] == [503, 503, 200]
+        assert stack.request("GET", "/_local/stubs/state").json()["faults"]["failNext"] == 0
+
+        refused = stack.request("POST", "/_local/stubs/faults", body='{"rate": 2}')
+        assert refused.status == 400 and "rate" in refused.json()["message"]
+        assert stack.request("POST", "/_local/stubs/faults", body='{"kinds": ["nope"]}').status == 400
+        assert stack.request("POST", "/_local/stubs/faults", body="[1]").status == 400
+    finally:
+        assert stack.request("POST", "/_local/stubs/faults", body="{}").json()["rate"] == 0.0
+    state = stack.request("GET", "/_local/stubs/state").json()
+    assert state["users"]["user-123"]["status"] == "active"
+    assert state["stock"]["prod-456"] >= 100 and isinstance(state["calls"], int)
+    assert "[stubs] fault plan:" in stack.log
+
+
+def test_services_and_streams_are_described(stack):
+    services = stack.request("GET", "/_local/services").json()
+    assert services["tables"] == ["OrdersTable"] and "orders-dev" in services["eventBuses"]
+    assert services["dynamodb"] == services["aws"] and services["aws"].startswith("http://127.0.0.1:")
+    assert [url.rsplit("/", 1)[-1] for url in services["queues"].values()] == ["OrderEventsDeadLetterQueue"]
+    [stream] = stack.request("GET", "/_local/streams").json()
+    assert (stream["function"], stream["table"], stream["state"]) == (
+        "OrderEventsFunction",
+        "OrdersTable",
+        "polling",
+    )
+    assert stream["streamArn"].startswith("arn:aws:dynamodb:us-east-1:123456789012:table/OrdersTable/stream/")
+    assert json.dumps(stream)  # plain JSON
