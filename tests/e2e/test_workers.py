@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import ROOT, RunningStack, alive, descendants, free_port, stack_environment
+from tests.e2e.harness import ROOT, RunningStack, alive, descendants, free_port, stack_environment, wait_for
+from tests.e2e.test_readme import CREATE_BODY
 
 pytestmark = pytest.mark.e2e
 
@@ -85,9 +86,16 @@ def test_ctrl_c_stops_every_worker_and_the_port_is_free_again(keys_dir, tmp_path
         first.wait_ready()
         assert first.request("GET", "/health").status == 200
         assert first.request("GET", "/api/users/user-123/orders", token=token).status == 200
+        worker_pids = {entry["pid"] for entries in workers(first).values() for entry in entries}
+        assert len(worker_pids) == 2 and worker_pids <= descendants(first.process.pid)
+        # With the stream poller running and its consumer's worker started by an order.
+        assert first.request("POST", "/api/orders", token=token, body=CREATE_BODY).status == 201
+        wait_for(lambda: first.request("GET", "/_local/events").json())
+        assert first.request("GET", "/_local/streams").json()[0]["state"] == "polling"
+        assert workers(first)["OrderEventsFunction"]
         children = descendants(first.process.pid)
         worker_pids = {entry["pid"] for entries in workers(first).values() for entry in entries}
-        assert len(worker_pids) == 2 and worker_pids <= children
+        assert len(worker_pids) == 4 and worker_pids <= children
     finally:
         started = time.monotonic()
         code = first.stop()
@@ -95,7 +103,7 @@ def test_ctrl_c_stops_every_worker_and_the_port_is_free_again(keys_dir, tmp_path
     assert code == 0, first.log
     assert stop_seconds < 5
     assert [pid for pid in children if alive(pid)] == []
-    assert "Stopped." in first.log
+    assert "Stopped." in first.log and "Traceback" not in first.log
 
     again = RunningStack(port, keys_dir, tmp_path / "again.log")  # right away, same port
     try:
