@@ -195,6 +195,11 @@ class ShardFeed:
     def retrying(self) -> bool:
         return self._attempts > 0
 
+    @property
+    def attempts(self) -> int:
+        """Invocations since the checkpoint last moved (bisections and retries of the current records)."""
+        return self._attempts
+
     def add(self, records: Sequence[dict]) -> int:
         """Queue the records the filter accepts; how many it accepted."""
         accepted = sorted((record for record in records if self._config.accepts(record)), key=_sequence)

@@ -34,6 +34,10 @@ from local.workers import InvocationError, InvocationTimeout, Outcome, WorkerDie
 
 PAGE = 1000  # GetRecords' maximum
 DISCOVERY_INTERVAL = 10.0  # seconds between DescribeStream calls while nothing changes
+# Retries go out at once, then (a batch still failing after this many invocations, e.g. with
+# MaximumRetryAttempts left at its default, infinite) one per RETRY_INTERVAL: no busy loop.
+FAST_ATTEMPTS = 10
+RETRY_INTERVAL = 1.0
 
 
 def _short_sequence(sequence: str) -> str:
@@ -311,7 +315,10 @@ class StreamPoller:
 
     def _feed(self, shard: _Shard) -> None:
         self._current_shard = shard.id
-        while not self._stop.is_set() and shard.feed.ready():
+        turn_ends = time.monotonic() + 2.0  # then the other shards' turn (and fresh reads)
+        while not self._stop.is_set() and shard.feed.ready() and time.monotonic() < turn_ends:
+            if shard.feed.attempts >= FAST_ATTEMPTS and self._stop.wait(RETRY_INTERVAL):
+                break
             shard.feed.step()
 
     # -------------------------------------------------------------------------------- invocations
