@@ -7,7 +7,6 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-
 from orders import api, config
 from orders.caller import Caller
 from orders.idempotency import idempotency_config, idempotency_errors, make_idempotent
@@ -21,7 +20,9 @@ app = api.build_resolver(idempotency_errors())
 
 def _create(request: dict, caller: Caller, order_request: CreateOrderRequest) -> dict:
     """The idempotent unit: its result is what a retry with the same key and body gets back."""
-    order = api.order_service().create(caller, order_request, correlation_id=api.correlation_id(app))
+    order = api.order_service().create(
+        caller, order_request, correlation_id=api.correlation_id(app), deadline=api.deadline(app)
+    )
     metrics.add_metric(name="OrderCreated", unit=MetricUnit.Count, value=1)
     # CloudWatch metric values are doubles; the order itself keeps its Decimal total.
     metrics.add_metric(name="OrderTotal", unit=MetricUnit.NoUnit, value=float(order.total))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
@@ -70,9 +71,11 @@ def order_response(order: Order, status: int = HTTPStatus.OK, extra_headers: Map
     return json_response(status, order.to_wire(), {"ETag": etag(order.version), **(extra_headers or {})})
 
 
-def problem(status: int, slug: str, title: str, detail: str, **extensions: Any) -> Response:
+def problem(
+    status: int, slug: str, title: str, detail: str, headers: Mapping[str, str] | None = None, **extensions: Any
+) -> Response:
     body = {"type": PROBLEM_TYPE_BASE + slug, "title": title, "status": status, "detail": detail, **extensions}
-    return Response(status_code=status, content_type=PROBLEM_JSON, body=dumps(body))
+    return Response(status_code=status, content_type=PROBLEM_JSON, body=dumps(body), headers=dict(headers or {}))
 
 
 def _pointer(location: Iterable[Any]) -> str:
@@ -124,9 +127,20 @@ def order_service() -> OrderService:
     """One per process: the client and its connection pool are reused across warm invocations."""
     return OrderService(
         OrderRepository(config.dynamodb_client(), config.table_name()),
+        users=config.Lazy(config.users_client),
+        inventory=config.Lazy(config.inventory_client),
         currency=config.currency(),
         cursors=CursorCodec(config.cursor_secret),
     )
+
+
+DEADLINE_MARGIN_SECONDS = 1.0
+
+
+def deadline(app: APIGatewayHttpResolver) -> float:
+    """When upstream calls must be over: the function's remaining time less a margin to answer in."""
+    remaining_seconds = app.lambda_context.get_remaining_time_in_millis() / 1000
+    return time.monotonic() + remaining_seconds - DEADLINE_MARGIN_SECONDS
 
 
 def build_resolver(extra_error_handlers: Mapping[type[Exception], Callable[[Exception], Response]] = {}):
@@ -134,7 +148,7 @@ def build_resolver(extra_error_handlers: Mapping[type[Exception], Callable[[Exce
 
     @app.exception_handler(OrderError)
     def _domain_error(error: OrderError) -> Response:
-        return problem(error.status, error.slug, error.title, error.detail, **error.extensions)
+        return problem(error.status, error.slug, error.title, error.detail, error.headers(), **error.extensions)
 
     @app.exception_handler([RequestValidationError, RequestUnsupportedContentType])
     def _invalid_request(error: RequestValidationError | RequestUnsupportedContentType) -> Response:

@@ -65,6 +65,64 @@ def cursor_secret() -> bytes:
     return str(get_secret(os.environ["CURSOR_SECRET_ARN"], max_age=3600)).encode()
 
 
+@cache
+def upstream_credential() -> str | None:
+    """Optional bearer credential for the user and inventory services: `UPSTREAM_CREDENTIAL` (local),
+    or the SSM SecureString parameter named by `UPSTREAM_CREDENTIAL_PARAMETER` (cached, re-read hourly)."""
+    if credential := os.environ.get("UPSTREAM_CREDENTIAL"):
+        return credential
+    if not (parameter := os.environ.get("UPSTREAM_CREDENTIAL_PARAMETER")):
+        return None
+    from aws_lambda_powertools.utilities.parameters import get_parameter
+
+    return str(get_parameter(parameter, decrypt=True, max_age=3600))
+
+
+def upstream_timeouts() -> dict[str, float]:
+    return {
+        "connect_timeout": float(os.environ.get("UPSTREAM_CONNECT_TIMEOUT_SECONDS", "1")),
+        "read_timeout": float(os.environ.get("UPSTREAM_READ_TIMEOUT_SECONDS", "3")),
+    }
+
+
+@cache
+def users_client() -> Any:
+    from orders.clients import UpstreamHttp, UserServiceClient
+
+    return UserServiceClient(
+        UpstreamHttp("user", os.environ["USERS_API_URL"], credential=upstream_credential, **upstream_timeouts())
+    )
+
+
+@cache
+def inventory_client() -> Any:
+    from orders.clients import InventoryClient, UpstreamHttp
+
+    return InventoryClient(
+        UpstreamHttp("inventory", os.environ["INVENTORY_API_URL"], credential=upstream_credential, **upstream_timeouts())
+    )
+
+
+class Lazy:
+    """Stands in for a client until first used, so functions that never call upstream never build
+    (or import) its HTTP client."""
+
+    def __init__(self, factory: Any) -> None:
+        self._factory = factory
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._factory(), name)
+
+
 def reset() -> None:
-    for getter in (table_name, currency, dynamodb_client, events_client, cursor_secret):
+    for getter in (
+        table_name,
+        currency,
+        dynamodb_client,
+        events_client,
+        cursor_secret,
+        upstream_credential,
+        users_client,
+        inventory_client,
+    ):
         getter.cache_clear()

@@ -55,7 +55,7 @@ class CursorCodec:
                 raise ValueError("bad signature")
             position = json.loads(payload)
             if not isinstance(position, str):
-                raise ValueError("bad payload")
+                raise TypeError("bad payload")
             return position
-        except (ValueError, UnicodeError) as exc:
+        except (ValueError, TypeError, UnicodeError) as exc:
             raise InvalidCursor() from exc

@@ -3,6 +3,9 @@ them to HTTP responses."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 
 class OrderError(Exception):
     status: int = 400
@@ -13,6 +16,9 @@ class OrderError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.extensions = extensions
+
+    def headers(self) -> dict[str, str]:
+        return {}
 
 
 class Unauthenticated(OrderError):
@@ -70,3 +76,47 @@ class BodyNotAnObject(OrderError):
 
 class PayloadTooLarge(OrderError):
     status, slug, title = 413, "payload-too-large", "Request body too large"
+
+
+class PriceMismatch(OrderError):
+    status, slug, title = 422, "price-mismatch", "Prices have changed"
+
+    def __init__(self, mismatches: list[dict]) -> None:
+        super().__init__(
+            "Some prices sent differ from the current prices; review them and order again.",
+            mismatches=mismatches,
+        )
+
+
+RETRY_AFTER_SECONDS = 2
+
+
+class UpstreamUnavailable(OrderError):
+    status, slug, title = 503, "upstream-unavailable", "A service we depend on is unavailable"
+
+    def __init__(self, service: str) -> None:
+        super().__init__(f"The {service} service did not answer in time; retry shortly.", service=service)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+class BuyerNotEligible(OrderError):
+    status, slug, title = 422, "buyer-not-eligible", "The buyer cannot order"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"The order's user {reason}.", reason=reason)
+
+
+class UnknownProducts(OrderError):
+    status, slug, title = 422, "unknown-products", "Unknown products"
+
+    def __init__(self, product_ids: Sequence[str]) -> None:
+        super().__init__("Some products do not exist.", unknownProducts=list(product_ids))
+
+
+class InsufficientStock(OrderError):
+    status, slug, title = 409, "insufficient-stock", "Not enough stock"
+
+    def __init__(self, shortages: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__("Some products do not have enough stock.", insufficient=list(shortages))

@@ -6,6 +6,7 @@ order carries is quantized to exactly two places, so `2 x 29.99` is `59.98` and 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated
 
@@ -18,7 +19,7 @@ from orders.status import OrderStatus
 CENT = Decimal("0.01")
 MAX_ITEMS = 50
 MAX_QUANTITY = 1000
-MAX_UNIT_PRICE = Decimal("1000000")
+MAX_UNIT_PRICE = Decimal(1000000)
 
 
 def to_money(value: Decimal) -> Decimal:
@@ -60,9 +61,11 @@ class ShippingAddress(_WireModel):
 
 
 class OrderItemRequest(_WireModel):
+    """`price` is optional: the inventory's price is authoritative, and a sent price that differs is a 422."""
+
     product_id: ProductId
     quantity: Quantity
-    price: UnitPriceIn
+    price: UnitPriceIn | None = None
 
 
 class CreateOrderRequest(_WireModel):
@@ -118,19 +121,20 @@ class Order(_WireModel):
     updated_at: str
     version: int
     status_history: list[StatusChange]
+    reservation_id: str | None = None
 
     def to_wire(self) -> dict:
         return self.model_dump(by_alias=True, exclude_none=True, mode="python")
 
 
-def price_lines(items: list[OrderItemRequest]) -> tuple[list[OrderLine], Decimal]:
-    """Server-side totals: each line is unit price x quantity, the total their exact sum."""
+def price_lines(items: list[OrderItemRequest], unit_prices: Mapping[str, Decimal]) -> tuple[list[OrderLine], Decimal]:
+    """Server-side totals: each line is its unit price x quantity, the total their exact sum."""
     lines = [
         OrderLine(
             product_id=item.product_id,
             quantity=item.quantity,
-            unit_price=item.price,
-            line_total=item.price * item.quantity,
+            unit_price=unit_prices[item.product_id],
+            line_total=unit_prices[item.product_id] * item.quantity,
         )
         for item in items
     ]
@@ -147,3 +151,12 @@ class OrderPage(BaseModel):
 
     def to_wire(self) -> dict:
         return {"items": [order.to_wire() for order in self.items], "nextCursor": self.next_cursor}
+
+
+def price_mismatches(items: list[OrderItemRequest], unit_prices: Mapping[str, Decimal]) -> list[dict]:
+    """Lines whose sent price differs from the current one (lines sent without a price never do)."""
+    return [
+        {"productId": item.product_id, "sent": item.price, "current": to_money(unit_prices[item.product_id])}
+        for item in items
+        if item.price is not None and to_money(item.price) != to_money(unit_prices[item.product_id])
+    ]
