@@ -1,7 +1,8 @@
-"""Table stream -> EventBridge: `OrderCreated` and `OrderStatusChanged`, in order, nothing lost.
+"""Table stream -> EventBridge (`OrderCreated`, `OrderStatusChanged`) and the inventory (release on
+cancel, commit on ship, release intents), in order, nothing lost.
 
-Events are published in batches first; Powertools' batch processor then reports every record whose
-event was not published as a partial batch failure, so the stream retries from the first of them.
+Events are published in batches first; then Powertools' batch processor runs each record's inventory
+step and reports every record that failed either way, so the stream retries from the first of them.
 """
 
 import os
@@ -9,10 +10,14 @@ from functools import cache
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord, DynamoDBStreamEvent
-
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+    DynamoDBRecord,
+    DynamoDBStreamEvent,
+)
 from orders import api, config
 from orders.bus import EventBusPublisher
+from orders.repository import OrderRepository
+from orders.reservations import ReservationKeeper
 from orders.stream import unpublished_records
 
 logger = Logger()
@@ -30,6 +35,12 @@ def _publisher() -> EventBusPublisher:
     return EventBusPublisher(config.events_client(), os.environ["EVENT_BUS_NAME"], api.dumps)
 
 
+@cache
+def _reservations() -> ReservationKeeper:
+    repository = OrderRepository(config.dynamodb_client(), config.table_name())
+    return ReservationKeeper(repository, config.inventory_client())
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -39,5 +50,6 @@ def lambda_handler(event, context):
     def record_handler(record: DynamoDBRecord) -> None:
         if record.dynamodb.sequence_number in failed:
             raise EventNotPublished(record.dynamodb.sequence_number)
+        _reservations().settle(record.event_name.name, record.dynamodb.old_image, record.dynamodb.new_image)
 
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

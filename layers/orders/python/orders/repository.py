@@ -21,10 +21,12 @@ from orders.models import Order, StatusChange
 from orders.status import OrderStatus
 
 ORDER_SK = "ORDER"
+RELEASE_SK = "RELEASE"
+RELEASE_ENTITY = "reservationRelease"
 BY_USER_INDEX = "GSI1"
 BY_USER_STATUS_INDEX = "GSI2"
 # Attributes of the item that are not part of the order model (keys and bookkeeping).
-KEY_ATTRIBUTES = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2SK", "entityType", "correlationId")
+KEY_ATTRIBUTES = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2SK", "entityType", "correlationId", "reservationState")
 ENTITY_TYPE = "order"
 
 _serializer = TypeSerializer()
@@ -91,6 +93,44 @@ class OrderRepository:
             TableName=self._table,
             Item=_to_item(order, correlation_id),
             ConditionExpression="attribute_not_exists(PK)",
+        )
+
+    def put_release_intent(self, reservation_id: str, at: str) -> None:
+        """A reservation to release, carried out by the stream consumer (an outbox item)."""
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                "PK": {"S": f"RELEASE#{reservation_id}"},
+                "SK": {"S": RELEASE_SK},
+                "entityType": {"S": RELEASE_ENTITY},
+                "reservationId": {"S": reservation_id},
+                "createdAt": {"S": at},
+            },
+        )
+
+    def delete_release_intent(self, reservation_id: str) -> None:
+        self._client.delete_item(
+            TableName=self._table, Key={"PK": {"S": f"RELEASE#{reservation_id}"}, "SK": {"S": RELEASE_SK}}
+        )
+
+    def reservation_state(self, order_id: str) -> str | None:
+        response = self._client.get_item(
+            TableName=self._table,
+            Key={"PK": {"S": order_pk(order_id)}, "SK": {"S": ORDER_SK}},
+            ConsistentRead=True,
+            ProjectionExpression="reservationState",
+        )
+        return (response.get("Item") or {}).get("reservationState", {}).get("S")
+
+    def set_reservation_state(self, order_id: str, state: str) -> None:
+        """Records that the inventory was told (released/committed), so a redelivered record is a no-op.
+        Not a status change: publishes nothing."""
+        self._client.update_item(
+            TableName=self._table,
+            Key={"PK": {"S": order_pk(order_id)}, "SK": {"S": ORDER_SK}},
+            UpdateExpression="SET reservationState = :state",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues={":state": {"S": state}},
         )
 
     def get(self, order_id: str) -> Order | None:

@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any, Protocol
 
 from orders.caller import Caller
 from orders.cursor import CursorCodec
-from orders.errors import Forbidden, OrderNotFound, StatusConflict, VersionMismatch
+from orders.errors import (
+    Forbidden,
+    InsufficientStock,
+    OrderNotFound,
+    PriceMismatch,
+    StatusConflict,
+    UnknownProducts,
+    VersionMismatch,
+)
 from orders.ids import is_order_id, iso_timestamp, new_order_id, utc_now
-from orders.models import CreateOrderRequest, Order, OrderPage, StatusChange, price_lines
+from orders.models import CreateOrderRequest, Order, OrderPage, StatusChange, price_lines, price_mismatches
 from orders.repository import OrderRepository, TransitionRejected
 from orders.status import OrderStatus, sources_of
 
+logger = logging.getLogger(__name__)
+
+
+class UserDirectory(Protocol):
+    def ensure_active(self, user_id: str, *, deadline: float | None = None) -> None: ...
+
+
+class StockKeeper(Protocol):
+    def reserve(self, reservation_id: str, quantities: Mapping[str, int], *, deadline: float | None = None) -> Any: ...
+
+    def release(self, reservation_id: str, *, deadline: float | None = None) -> None: ...
+
 DEFAULT_PAGE_SIZE = 20
+# A failed create may spend part of the margin kept for answering on releasing its reservation.
+RELEASE_GRACE_SECONDS = 0.5
 MAX_PAGE_SIZE = 100
 
 
@@ -22,39 +46,86 @@ class OrderService:
         self,
         repository: OrderRepository,
         *,
+        users: UserDirectory,
+        inventory: StockKeeper,
         currency: str = "USD",
         cursors: CursorCodec,
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[datetime], str] = new_order_id,
     ) -> None:
         self._repository = repository
+        self._users = users
+        self._inventory = inventory
         self._currency = currency
         self._cursors = cursors
         self._clock = clock
         self._new_id = new_id
 
-    def create(self, caller: Caller, request: CreateOrderRequest, *, correlation_id: str | None = None) -> Order:
+    def create(
+        self,
+        caller: Caller,
+        request: CreateOrderRequest,
+        *,
+        correlation_id: str | None = None,
+        deadline: float | None = None,
+    ) -> Order:
+        """Verify the buyer, reserve stock (keyed by the new order's id, so a retry reserves nothing
+        twice), price from the reservation, write the order. Any failure after the reservation releases
+        it before answering: no reservation without an order, no order without a reservation."""
         user_id = request.user_id or caller.user_id
         if not caller.may_act_for(user_id):
             raise Forbidden("Customers may only create orders for themselves.")
-        lines, total = price_lines(request.items)
+        self._users.ensure_active(user_id, deadline=deadline)
         moment = self._clock()
-        now = iso_timestamp(moment)
-        order = Order(
-            id=self._new_id(moment),
-            user_id=user_id,
-            items=lines,
-            shipping_address=request.shipping_address,
-            status=OrderStatus.PENDING,
-            total=total,
-            currency=self._currency,
-            created_at=now,
-            updated_at=now,
-            version=1,
-            status_history=[StatusChange(status=OrderStatus.PENDING, at=now, by=caller.user_id)],
-        )
-        self._repository.put_new(order, correlation_id)
+        order_id = self._new_id(moment)
+        quantities = {item.product_id: item.quantity for item in request.items}
+        try:
+            reservation = self._inventory.reserve(order_id, quantities, deadline=deadline)
+        except (UnknownProducts, InsufficientStock):
+            raise  # refused: nothing was reserved
+        except BaseException:
+            # A reserve that timed out may still have been made: releasing is idempotent.
+            self._release_after_failed_create(order_id, deadline)
+            raise
+        try:
+            if mismatches := price_mismatches(request.items, reservation.unit_prices):
+                raise PriceMismatch(mismatches)
+            lines, total = price_lines(request.items, reservation.unit_prices)
+            now = iso_timestamp(moment)
+            order = Order(
+                id=order_id,
+                user_id=user_id,
+                items=lines,
+                shipping_address=request.shipping_address,
+                status=OrderStatus.PENDING,
+                total=total,
+                currency=self._currency,
+                created_at=now,
+                updated_at=now,
+                version=1,
+                status_history=[StatusChange(status=OrderStatus.PENDING, at=now, by=caller.user_id)],
+                reservation_id=order_id,
+            )
+            self._repository.put_new(order, correlation_id)
+        except BaseException:
+            self._release_after_failed_create(order_id, deadline)
+            raise
         return order
+
+    def _release_after_failed_create(self, reservation_id: str, deadline: float | None) -> None:
+        """Release now; if the inventory cannot be reached, leave a durable release intent in the table,
+        which the stream consumer carries out with retries. Either way no reservation is orphaned."""
+        grace = None if deadline is None else deadline + RELEASE_GRACE_SECONDS
+        try:
+            self._inventory.release(reservation_id, deadline=grace)
+            return
+        except Exception:  # noqa: BLE001 - the create's own error is the one to report
+            logger.warning("release failed; leaving a release intent", extra={"reservation": reservation_id})
+        try:
+            self._repository.put_release_intent(reservation_id, iso_timestamp(self._clock()))
+        except Exception:
+            # Last resort: the reservation expires in the inventory on its own (`expiresAt`).
+            logger.exception("could not record a release intent", extra={"reservation": reservation_id})
 
     def get(self, caller: Caller, order_id: str) -> Order:
         order = self._repository.get(order_id) if is_order_id(order_id) else None
@@ -97,6 +168,7 @@ class OrderService:
             current = self.get(caller, order_id)
             if not caller.is_admin and target is not OrderStatus.CANCELLED:
                 raise Forbidden("Customers may only cancel their orders.")
+            self._check_version(current, expected_version)
             raise StatusConflict(current.status, target)
         change = StatusChange(status=target, at=iso_timestamp(self._clock()), by=caller.user_id)
         try:
@@ -113,6 +185,11 @@ class OrderService:
             current = rejected.current
             if current is None or not caller.may_act_for(current.user_id):
                 raise OrderNotFound() from None
-            if expected_version is not None and current.version != expected_version:
-                raise VersionMismatch(expected_version, current.version) from None
+            self._check_version(current, expected_version)
             raise StatusConflict(current.status, target) from None
+
+    @staticmethod
+    def _check_version(current: Order, expected_version: int | None) -> None:
+        # A failed precondition (If-Match) is reported before the transition's own conflict (RFC 9110).
+        if expected_version is not None and current.version != expected_version:
+            raise VersionMismatch(expected_version, current.version) from None
