@@ -1,17 +1,24 @@
 """User and inventory service stubs implementing DESIGN.md's upstream contract, seeded from seed.json,
 with injectable faults (latency, 5xx, timeouts after the work is done, connections reset).
 
+Seeded users and products are as listed. With `openUsers`, any other user id is an active user, except
+ids starting `unknown-` (404) or `suspended-` (suspended); with `openCatalog`, any other product id
+ending in `-c<cents>` exists at that price (`p-c1999` costs 19.99) with ample stock. So any token
+minted locally can order, and tests can name the prices they need.
+
 Control endpoints (not part of the contract): `POST /_stubs/faults` sets the fault plan
 (`{"rate", "kinds", "hangSeconds", "slowSeconds", "seed"}`, and `"failNext": n` to fail the next n calls
-whatever the rate, with a kind drawn from `kinds`),
-`GET /_stubs/state` shows users, stock and reservations, `POST /_stubs/reset` reloads the seed,
-`PUT /_stubs/users/<id>` adds or changes a user.
+whatever the rate, with a kind drawn from `kinds`), `POST /_stubs/fail-next` scripts the next failures of
+one call (`{"method", "pathPrefix", "count", "kind"}`), `GET /_stubs/state` shows users, stock,
+reservations and calls, `POST /_stubs/reset` reloads the seed, `PUT /_stubs/users/<id>` adds or changes
+a user.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import socket
 import threading
 import time
@@ -28,6 +35,8 @@ from werkzeug.wrappers import Request, Response
 
 SEED_PATH = Path(__file__).with_name("seed.json")
 FAULT_KINDS = ("error", "timeout", "reset", "slow")
+PRICED_ID = re.compile(r"-c(\d{1,9})$")
+OPEN_CATALOG_STOCK = 1_000_000
 
 
 @dataclass
@@ -42,8 +51,14 @@ class FaultPlan:
     fail_next_kind: str | None = None  # their kind (else drawn from `kinds`)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def draw(self) -> str | None:
+    scripted: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path prefix, kind)
+
+    def draw(self, method: str, path: str) -> str | None:
         with self._lock:
+            for index, (scripted_method, prefix, kind) in enumerate(self.scripted):
+                if scripted_method == method and path.startswith(prefix):
+                    del self.scripted[index]
+                    return kind
             if self.fail_next > 0:
                 self.fail_next -= 1
                 return self.fail_next_kind or self.random.choice(self.kinds)
@@ -59,6 +74,7 @@ class FaultPlan:
             "slowSeconds": self.slow_seconds,
             "seed": self.seed,
             "failNext": self.fail_next,
+            "scripted": [list(step) for step in self.scripted],
         }
 
 
@@ -84,6 +100,7 @@ class UpstreamStubs:
                     "/api/inventory/reservations/<reservation_id>/commit", methods=["POST"], endpoint="commit"
                 ),
                 Rule("/_stubs/faults", methods=["POST"], endpoint="set_faults"),
+                Rule("/_stubs/fail-next", methods=["POST"], endpoint="set_fail_next"),
                 Rule("/_stubs/state", methods=["GET"], endpoint="state"),
                 Rule("/_stubs/reset", methods=["POST"], endpoint="reset_state"),
                 Rule("/_stubs/users/<user_id>", methods=["PUT"], endpoint="put_user"),
@@ -101,8 +118,11 @@ class UpstreamStubs:
             }
             self.reservations: dict[str, dict] = {}
             self.ttl = timedelta(seconds=int(seed.get("reservationTtlSeconds", 86400)))
+            self.open_users = bool(seed.get("openUsers", False))
+            self.open_catalog = bool(seed.get("openCatalog", False))
             self.calls.clear()
             self.faults = FaultPlan()
+            self.faults_injected = 0
 
     def set_faults(self, **plan: Any) -> None:
         unexpected = set(plan) - {"rate", "kinds", "hangSeconds", "slowSeconds", "seed", "failNext"}
@@ -138,6 +158,16 @@ class UpstreamStubs:
         with plan._lock:
             plan.fail_next, plan.fail_next_kind = count, kind
 
+    def fail_calls(self, method: str, path_prefix: str, count: int = 1, kind: str = "error") -> None:
+        """The next `count` calls of `method` on paths starting with `path_prefix` fail with `kind`."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind: {kind!r}")
+        with self.faults._lock:
+            self.faults.scripted.extend([(method, path_prefix, kind)] * count)
+
+    def calls_to(self, method: str, path_prefix: str) -> int:
+        return sum(1 for call_method, path, _ in self.calls if call_method == method and path.startswith(path_prefix))
+
     def live_reservations(self) -> dict[str, dict]:
         with self._lock:
             return {rid: dict(r) for rid, r in self.reservations.items() if r["state"] == "held"}
@@ -145,16 +175,31 @@ class UpstreamStubs:
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
-                "users": self.users,
+                "users": dict(self.users),
                 "stock": {pid: p["stock"] for pid, p in self.products.items()},
-                "reservations": self.reservations,
-                "calls": len(self.calls),
+                "reservations": {rid: {"state": r["state"], "items": r["items"]} for rid, r in self.reservations.items()},
+                "calls": [[method, path] for method, path, _ in self.calls],
+                "faultsInjected": self.faults_injected,
             }
 
     # ------------------------------------------------------------------ contract
+    def _user(self, user_id: str) -> dict | None:
+        if user_id in self.users or not self.open_users or user_id.startswith("unknown-"):
+            return self.users.get(user_id)
+        return {"status": "suspended" if user_id.startswith("suspended-") else "active"}
+
+    def _product(self, product_id: str) -> dict | None:
+        """Caller holds the lock. Open-catalog products come into being on first use."""
+        if product_id not in self.products and self.open_catalog and (match := PRICED_ID.search(product_id)):
+            self.products[product_id] = {
+                "unitPrice": Decimal(int(match.group(1))).scaleb(-2),
+                "stock": OPEN_CATALOG_STOCK,
+            }
+        return self.products.get(product_id)
+
     def get_user(self, request: Request, user_id: str) -> Response:
         with self._lock:
-            user = self.users.get(user_id)
+            user = self._user(user_id)
         if user is None:
             return _json(404, {"message": "user not found"})
         return _json(200, {"id": user_id, **user})
@@ -169,7 +214,7 @@ class UpstreamStubs:
             existing = self.reservations.get(reservation_id)
             if existing is not None:  # idempotent on reservationId
                 return _json(201, existing["answer"])
-            unknown = [item["productId"] for item in items if item["productId"] not in self.products]
+            unknown = [item["productId"] for item in items if self._product(item["productId"]) is None]
             if unknown:
                 return _json(404, {"unknownProducts": unknown})
             short = [
@@ -227,6 +272,11 @@ class UpstreamStubs:
             return _json(400, {"message": str(error)})
         return _json(204)
 
+    def set_fail_next_endpoint(self, request: Request) -> Response:
+        plan = json.loads(request.get_data() or b"{}")
+        self.fail_calls(plan["method"], plan["pathPrefix"], int(plan.get("count", 1)), plan.get("kind", "error"))
+        return _json(204)
+
     def put_user(self, request: Request, user_id: str) -> Response:
         body = json.loads(request.get_data() or b"{}")
         with self._lock:
@@ -243,6 +293,7 @@ class UpstreamStubs:
             return error(environ, start_response)  # type: ignore[operator]
         handlers = {
             "set_faults": self.set_faults_endpoint,
+            "set_fail_next": self.set_fail_next_endpoint,
             "state": lambda request: _json(200, self.snapshot()),
             "reset_state": lambda request: (self.reset(), _json(204))[1],
         }
@@ -250,7 +301,9 @@ class UpstreamStubs:
         if endpoint.startswith(("set_", "state", "reset", "put_")):
             return handler(request, **arguments)(environ, start_response)
         self.calls.append((request.method, request.path, None))
-        fault = self.faults.draw()
+        fault = self.faults.draw(request.method, request.path)
+        if fault is not None and fault != "slow":
+            self.faults_injected += 1
         if fault == "error":
             return _json(503, {"message": "injected failure"})(environ, start_response)
         if fault == "reset":
