@@ -9,7 +9,6 @@ import pytest
 from tests.support import api_calls as calls
 from tests.support.api_calls import ADMIN_USER, SAMPLE_USER, assert_problem, order_body
 from tests.support.dynamo import snapshot
-from tests.support.fixtures import *
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 

@@ -21,10 +21,10 @@ import pytest
 
 from local.template import create_table_request
 from tests.conftest import TEST_ENV
+from tests.integration.conftest import UPSTREAM_VARIABLES
 from tests.support.api_calls import ADMIN_USER, SAMPLE_USER, json_text, order_body
 from tests.support.concurrency import invoke_concurrently
 from tests.support.dynamo import order_items
-from tests.support.fixtures import UPSTREAM_VARIABLES
 from tests.support.lambda_runtime import http_event, invoke, reset_process_state
 from tests.support.servers import ServerProcess
 

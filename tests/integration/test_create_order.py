@@ -10,7 +10,6 @@ import pytest
 from tests.support import api_calls as calls
 from tests.support.api_calls import ADMIN_USER, OTHER_USER, SAMPLE_USER, assert_problem, order_body
 from tests.support.dynamo import order_items, raw_order_item
-from tests.support.fixtures import *
 from tests.support.lambda_runtime import http_event, invoke
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")

@@ -16,7 +16,6 @@ from orders.repository import OrderRepository
 from local.template import load_template, resources_of_type
 from tests.support.api_calls import assert_problem
 from tests.support.domain import make_service
-from tests.support.fixtures import *
 from tests.support.lambda_runtime import EVENTS, HttpResult, invoke, sample_event
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")

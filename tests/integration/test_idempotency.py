@@ -11,7 +11,6 @@ import pytest
 from tests.support import api_calls as calls
 from tests.support.api_calls import ADMIN_USER, OTHER_USER, SAMPLE_USER, assert_problem, order_body
 from tests.support.dynamo import idempotency_items, order_items
-from tests.support.fixtures import *
 from tests.support.lambda_runtime import http_event, invoke, sample_event
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")

@@ -10,7 +10,6 @@ import pytest
 from tests.support import api_calls as calls
 from tests.support.api_calls import ADMIN_USER, OTHER_USER, SAMPLE_USER, assert_problem
 from tests.support.dynamo import record_calls
-from tests.support.fixtures import *
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 

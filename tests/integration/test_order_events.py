@@ -12,11 +12,11 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from orders import api
+from orders.bus import EventBusPublisher
 
 from local.event_source_mapping import StreamMapping, StreamMappingConfig
 from local.template import load_template
-from orders.bus import EventBusPublisher
-from orders import api
 from tests.support.lambda_runtime import FakeLambdaContext, handler_module
 from tests.support.stream_records import order_item, stream_record
 
@@ -33,7 +33,7 @@ class FlakyEventBridge:
         self.published: list[dict] = []
         self.calls: list[int] = []
 
-    def put_events(self, Entries):  # noqa: N803 - boto3's parameter name
+    def put_events(self, Entries):
         self.calls.append(len(Entries))
         assert len(Entries) <= 10, "PutEvents takes at most 10 entries"
         results = []

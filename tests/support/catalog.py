@@ -1,4 +1,5 @@
-"""The products the tests order, and their prices (standard library only: the upstream stub imports it)."""
+"""The products the unit tests order and their prices: the same as local/seed.json (which the stubs of
+the integration tests serve), so fakes and stubs agree."""
 
 from __future__ import annotations
 

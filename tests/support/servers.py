@@ -1,8 +1,8 @@
 """Loopback servers the integration tests run in a child process:
 
-* `--stub`: the user and inventory services, implementing DESIGN.md's upstream contract (every user is
-  active unless named `suspended-*`; products are priced from `tests.support.catalog.CATALOG` or by a
-  `-c<cents>` suffix; unknown products 404; reservations are idempotent on `reservationId`).
+* `--stub`: the user and inventory services of local/upstream_stubs.py (DESIGN.md's contract), with
+  their open seed: any user is active unless named `unknown-*` or `suspended-*`; products are the
+  seeded ones or priced by a `-c<cents>` suffix.
 * `--moto`: moto's DynamoDB server, with every DynamoDB operation made atomic (see below).
 
 Why a child process: the concurrency tests fork one process per simulated Lambda execution
@@ -26,13 +26,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -40,95 +36,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------------------------------- upstream stub
-class UpstreamState:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.reservations: dict[str, dict[str, Any]] = {}
-        self.released: set[str] = set()
-        self.committed: set[str] = set()
-
-
-def _price(product_id: str) -> Decimal | None:
-    from tests.support.catalog import catalog_price
-
-    return catalog_price(product_id)
-
-
-class UpstreamHandler(BaseHTTPRequestHandler):
-    state: UpstreamState  # set on the subclass the server uses
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *_: Any) -> None:  # quiet
-        pass
-
-    def _answer(self, status: int, body: Any = None) -> None:
-        payload = b"" if body is None else json.dumps(body, default=str).encode()
-        self.send_response(status)
-        if body is not None:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def _body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        return json.loads(self.rfile.read(length) or b"null", parse_float=Decimal) if length else None
-
-    def do_GET(self) -> None:
-        if match := re.fullmatch(r"/api/users/([^/]+)", self.path):
-            user_id = match.group(1)
-            if user_id.startswith("missing-"):
-                return self._answer(404, {"message": "unknown user"})
-            status = "suspended" if user_id.startswith("suspended-") else "active"
-            return self._answer(200, {"id": user_id, "status": status})
-        self._answer(404, {"message": "no route"})
-
-    def do_POST(self) -> None:
-        if self.path == "/api/inventory/reservations":
-            body = self._body() or {}
-            reservation_id = str(body.get("reservationId"))
-            items = body.get("items") or []
-            with self.state.lock:
-                if reservation_id in self.state.reservations:
-                    return self._answer(201, self.state.reservations[reservation_id])
-                unknown = [item["productId"] for item in items if _price(item["productId"]) is None]
-                if unknown:
-                    return self._answer(404, {"unknownProducts": unknown})
-                reservation = {
-                    "reservationId": reservation_id,
-                    "items": [
-                        {
-                            "productId": item["productId"],
-                            "quantity": item["quantity"],
-                            "unitPrice": str(_price(item["productId"])),
-                        }
-                        for item in items
-                    ],
-                    "expiresAt": (datetime.now(UTC) + timedelta(hours=24)).isoformat(),
-                }
-                self.state.reservations[reservation_id] = reservation
-            return self._answer(201, reservation)
-        if match := re.fullmatch(r"/api/inventory/reservations/([^/]+)/commit", self.path):
-            with self.state.lock:
-                self.state.committed.add(match.group(1))
-            return self._answer(204)
-        self._answer(404, {"message": "no route"})
-
-    def do_DELETE(self) -> None:
-        if match := re.fullmatch(r"/api/inventory/reservations/([^/]+)", self.path):
-            with self.state.lock:
-                self.state.released.add(match.group(1))
-                self.state.reservations.pop(match.group(1), None)
-            return self._answer(204)
-        self._answer(404, {"message": "no route"})
-
-
 def start_upstream_stub() -> str:
-    handler = type("Handler", (UpstreamHandler,), {"state": UpstreamState()})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}"
+    """The same stubs `make dev` runs (local/upstream_stubs.py), seeded from local/seed.json."""
+    from local.upstream_stubs import StubServer
+
+    return StubServer().start().url
 
 
 # ---------------------------------------------------------------------------------------- moto server
