@@ -2,7 +2,6 @@
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
-
 from orders import api
 
 logger = Logger()

@@ -5,10 +5,9 @@ from typing import Annotated
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
-
 from orders import api
-from orders.cursor import MAX_CURSOR_LENGTH
 from orders.caller import MAX_USER_ID_LENGTH, USER_ID_PATTERN
+from orders.cursor import MAX_CURSOR_LENGTH
 from orders.service import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from orders.status import OrderStatus
 
