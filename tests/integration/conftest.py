@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.template import create_table_request
 from tests.conftest import TEST_ENV
+from tests.support.dynamo import fresh_table
 from tests.support.lambda_runtime import reset_process_state
 from tests.support.servers import ServerProcess
 from tests.support.stubs import StubControl
@@ -51,12 +51,7 @@ def moto_dynamodb(upstream: StubControl) -> Iterator[Any]:
 def api(moto_dynamodb: Any, upstream: StubControl) -> Iterator[Any]:
     """A fresh table built from template.yaml's definition (the previous test's is deleted), fresh
     stubs and cold process state. The value is a boto3 DynamoDB client on the same mock."""
-    name = TEST_ENV["TABLE_NAME"]
-    try:
-        moto_dynamodb.delete_table(TableName=name)
-    except moto_dynamodb.exceptions.ResourceNotFoundException:
-        pass
-    moto_dynamodb.create_table(**create_table_request(name))
+    fresh_table(moto_dynamodb)
     upstream.reset()
     reset_process_state()
     yield moto_dynamodb

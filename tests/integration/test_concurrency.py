@@ -19,12 +19,11 @@ from collections import Counter
 import boto3
 import pytest
 
-from local.template import create_table_request
 from tests.conftest import TEST_ENV
 from tests.integration.conftest import UPSTREAM_VARIABLES
 from tests.support.api_calls import ADMIN_USER, SAMPLE_USER, json_text, order_body
 from tests.support.concurrency import invoke_concurrently
-from tests.support.dynamo import order_items
+from tests.support.dynamo import fresh_table, order_items
 from tests.support.lambda_runtime import http_event, invoke, reset_process_state
 from tests.support.servers import ServerProcess
 
@@ -50,12 +49,7 @@ def shared_table(servers, monkeypatch):
     client = boto3.client(
         "dynamodb", region_name=TEST_ENV["AWS_DEFAULT_REGION"], endpoint_url=servers["dynamodb"]
     )
-    name = TEST_ENV["TABLE_NAME"]
-    try:
-        client.delete_table(TableName=name)
-    except client.exceptions.ResourceNotFoundException:
-        pass
-    client.create_table(**create_table_request(name))
+    fresh_table(client)
     reset_process_state()
     yield client
     reset_process_state()

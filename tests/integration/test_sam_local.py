@@ -13,9 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from orders import sam_local
 
 from local import auth
-from orders import sam_local
 from tests.support.lambda_runtime import http_event, invoke
 
 FUNCTIONS_WITH_AUTH = ["create_order", "get_order", "update_order_status", "list_user_orders"]
@@ -31,7 +31,7 @@ def jwks_url(tmp_path_factory):
         jwks_document = json.dumps(auth.jwks()).encode()
 
         class Jwks(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
@@ -76,7 +76,7 @@ def forged(claims: dict, kid: str) -> str:
 
 
 def unsigned(claims: dict, kid: str) -> str:
-    part = lambda data: base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()  # noqa: E731
+    part = lambda data: base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
     return f"{part({'alg': 'none', 'kid': kid, 'typ': 'JWT'})}.{part(claims)}."
 
 

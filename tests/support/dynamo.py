@@ -92,3 +92,16 @@ def raw_order_item(client: Any, order_id: str, table_name: str | None = None) ->
     ]
     assert len(items) <= 1, items
     return items[0] if items else None
+
+
+def fresh_table(client: Any) -> None:
+    """Drop the test table if the previous test left one, and create it again from template.yaml."""
+    from local.template import create_table_request
+    from tests.conftest import TEST_ENV
+
+    name = TEST_ENV["TABLE_NAME"]
+    try:
+        client.delete_table(TableName=name)
+    except client.exceptions.ResourceNotFoundException:
+        pass
+    client.create_table(**create_table_request(name))
