@@ -206,6 +206,8 @@ def function_environment(
             environment[name.removesuffix("_ARN")] = resources.secrets[ref]
             continue
         resolved = resources.resolve_for(f"{logical_id}: Environment.Variables.{name}", value)
+        if resolved == "" and name in environment:
+            continue  # declared empty for AWS (e.g. CURSOR_SECRET), but already given a local value
         if resolved is not None:
             environment[name] = ",".join(map(str, resolved)) if isinstance(resolved, list) else str(resolved)
     environment.update(services)

@@ -73,10 +73,10 @@ def service_variables(services: EmbeddedServices, control_url: str, host: str) -
         "DYNAMODB_ENDPOINT": for_container(services.dynamodb_endpoint or "", host),
         "EVENTS_ENDPOINT": for_container(services.aws_endpoint or "", host),
         **{name: for_container(services.upstream[name], host) for name in UPSTREAM_VARIABLES},
-        # For the functions' own token check under `sam local` (AWS_SAM_LOCAL=true).
-        "JWT_ISSUER": auth.ISSUER,
-        "JWT_AUDIENCE": auth.AUDIENCE,
-        "JWKS_URL": for_container(f"{control_url}/.well-known/jwks.json", host),
+        # For the functions' own token check under `sam local` (AWS_SAM_LOCAL=true; orders.sam_local).
+        "SAM_LOCAL_JWT_ISSUER": auth.ISSUER,
+        "SAM_LOCAL_JWT_AUDIENCE": auth.AUDIENCE,
+        "SAM_LOCAL_JWKS_URL": for_container(f"{control_url}/.well-known/jwks.json", host),
     }
     return variables
 

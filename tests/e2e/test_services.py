@@ -26,7 +26,7 @@ ENDPOINT_VARIABLES = (
     "EVENTS_ENDPOINT",
     "USERS_API_URL",
     "INVENTORY_API_URL",
-    "JWKS_URL",
+    "SAM_LOCAL_JWKS_URL",
 )
 
 
@@ -52,7 +52,7 @@ def services(keys_dir, tmp_path_factory):
             lambda: running.process.poll() is None and env_file.exists() and json.loads(env_file.read_text()),
             timeout=30,
         )
-        running.port = urlsplit(content["HealthFunction"]["JWKS_URL"]).port
+        running.port = urlsplit(content["HealthFunction"]["SAM_LOCAL_JWKS_URL"]).port
         running.wait_ready()
         running.env_file_content = content
         running.startup_seconds = time.monotonic() - started
@@ -80,7 +80,7 @@ def test_env_file_covers_every_function_and_every_declared_variable(services):
         listing["CURSOR_SECRET_ARN"].startswith("arn:aws:secretsmanager:")
         and len(listing["CURSOR_SECRET"]) >= 32
     )
-    assert content["HealthFunction"]["JWT_ISSUER"] == auth.ISSUER
+    assert content["HealthFunction"]["SAM_LOCAL_JWT_ISSUER"] == auth.ISSUER
 
 
 def test_endpoints_point_at_the_running_services(services):
@@ -92,7 +92,7 @@ def test_endpoints_point_at_the_running_services(services):
     assert "orders-dev" in {bus["Name"] for bus in buses}
     with urlopen(f"{variables['USERS_API_URL']}/api/users/user-123", timeout=5) as reply:
         assert json.load(reply)["status"] == "active"
-    with urlopen(variables["JWKS_URL"], timeout=5) as reply:
+    with urlopen(variables["SAM_LOCAL_JWKS_URL"], timeout=5) as reply:
         assert [key["kid"] for key in json.load(reply)["keys"]] == [auth.signing_key().kid]
     # No API here (sam local serves it).
     assert services.request("GET", "/health").status == 404
@@ -155,7 +155,7 @@ def test_container_host_names():
     )
     assert variables["USERS_API_URL"] == "http://host.docker.internal:3102"
     assert variables["INVENTORY_API_URL"] == "https://inventory.example.com"  # external: as given
-    assert variables["JWKS_URL"] == "http://host.docker.internal:3100/.well-known/jwks.json"
+    assert variables["SAM_LOCAL_JWKS_URL"] == "http://host.docker.internal:3100/.well-known/jwks.json"
     content = env_vars_file(load_template(), ROOT, variables)
     assert {values["DYNAMODB_ENDPOINT"] for values in content.values()} == {
         "http://host.docker.internal:3101"
