@@ -20,3 +20,12 @@ services alone for `sam local start-api`; `python -m local.token` (make token) m
 - openapi.py    the merged OpenAPI document
 - server.py     the HTTP server tying it together; services.py: `make services` and its env-vars file
 """
+
+import sys
+from pathlib import Path
+
+# The stack's authorizer checks tokens with the domain layer's rules (orders.jwt_verifier), the very code
+# functions run under `sam local`; the layer is importable here as it is in Lambda (/opt/python).
+_DOMAIN_LAYER = str(Path(__file__).resolve().parent.parent / "layers" / "orders" / "python")
+if _DOMAIN_LAYER not in sys.path:
+    sys.path.append(_DOMAIN_LAYER)

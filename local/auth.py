@@ -24,6 +24,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+from orders import jwt_verifier
+from orders.jwt_verifier import api_gateway_claims, token_scopes  # noqa: F401 - the stack's public names
 
 ISSUER = "http://localhost/local-issuer"
 AUDIENCE = "orders-local"
@@ -154,67 +156,21 @@ class JwtAuthorizer:
         # API Gateway takes the token with or without the `Bearer` prefix.
         return rest.strip() if scheme.lower() == "bearer" and rest.strip() else value
 
-    def verify(self, token: str, public_keys: Mapping[str, Any], required_scopes: Iterable[str] = ()) -> dict:
+    def verify(self, token: str, jwks_document: Mapping[str, Any], required_scopes: Iterable[str] = ()) -> dict:
         """The token's claims, checked as API Gateway checks them; raises Unauthorized / Forbidden."""
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as error:
-            raise Unauthorized(f"malformed token: {error}") from None
-        if header.get("alg") != ALGORITHM:
-            raise Unauthorized(f"algorithm {header.get('alg')!r} is not accepted")
-        key = public_keys.get(header.get("kid"))
-        if key is None:
-            raise Unauthorized(f"no key {header.get('kid')!r} in the issuer's JWKS")
-        try:
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=[ALGORITHM],
-                issuer=self.issuer,
-                options={"require": ["exp", "iss"], "verify_aud": False},
-            )
-        except jwt.PyJWTError as error:
+            claims = jwt_verifier.verify(token, jwks=jwks_document, issuer=self.issuer, audiences=self.audiences)
+        except jwt_verifier.InvalidToken as error:
             raise Unauthorized(str(error)) from None
-        audiences = claims.get("aud")
-        if audiences is not None:
-            audiences = [audiences] if isinstance(audiences, str) else list(audiences)
-            if not set(audiences) & set(self.audiences):
-                raise Unauthorized("audience not accepted")
-        elif claims.get("client_id") not in self.audiences:
-            raise Unauthorized("neither aud nor client_id is accepted")
         required = set(required_scopes)
         if required and not required & set(token_scopes(claims) or []):
             raise Forbidden("token lacks the route's scopes")
         return claims
 
 
-def token_scopes(claims: Mapping[str, Any]) -> list[str] | None:
-    scope = claims.get("scope", claims.get("scp"))
-    if scope is None:
-        return None
-    return scope.split() if isinstance(scope, str) else [str(item) for item in scope]
-
-
-def _flatten(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + " ".join(_flatten(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
-
-
-def api_gateway_claims(claims: Mapping[str, Any]) -> dict[str, str]:
-    """Claims as API Gateway hands them to the integration: every value a string, lists as `[a b]`."""
-    return {name: _flatten(value) for name, value in claims.items()}
-
-
 def public_keys() -> dict[str, Any]:
-    """kid → public key, from the JWKS the stack serves."""
-    return {jwk["kid"]: RSAAlgorithm.from_jwk(jwk) for jwk in jwks()["keys"]}
+    """The JWKS the stack serves, as the authorizer reads it."""
+    return jwks()
 
 
 def local_secret(name: str) -> str:
