@@ -34,7 +34,7 @@ EXPORT_FLAGS := --frozen --no-dev --no-emit-project \
 	--no-emit-package boto3 --no-emit-package botocore --no-emit-package s3transfer
 DEPS_REQUIREMENTS := layers/deps/requirements.txt
 
-.PHONY: help dev test token bench build lint deploy requirements clean distclean
+.PHONY: help dev test token bench build lint deploy requirements clean distclean soak
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' \
@@ -62,6 +62,9 @@ token: $(STAMP) ## Print a JWT from the local issuer: make -s token USER=<id> [A
 
 bench: $(STAMP) ## Run the benchmarks (results under bench/results/)
 	$(PY) -m bench
+
+soak: $(STAMP) ## 2 minutes of mixed traffic (8 clients) on a fresh local stack, then reconcile; SOAK_ARGS="--seconds 30"
+	$(PY) -m tests.soak $(SOAK_ARGS)
 
 build: $(STAMP) ## sam build (layers for python3.13/arm64, one package per function)
 	$(SAM) build --config-env $(ENV)
