@@ -38,9 +38,14 @@ class OrderFactory:
         moment = self._moment()
         at = iso_timestamp(moment)
         first = self.template.status_history[0].model_copy(update={"at": at, "by": user_id})
+        order_id = new_order_id(moment)
+        update: dict[str, Any] = {}
+        if getattr(self.template, "reservation_id", None) == self.template.id:
+            update["reservation_id"] = order_id  # the reservation is named after its order
         order = self.template.model_copy(
             update={
-                "id": new_order_id(moment),
+                **update,
+                "id": order_id,
                 "user_id": user_id,
                 "created_at": at,
                 "updated_at": at,

@@ -120,15 +120,25 @@ def _lifecycle(run: _Variant, result: Lifecycle, table: str, stream_filter: Any)
     for number, status in enumerate(STATUS_PATH, start=1):
         key = "update_order_status" if number == 1 else f"update_order_status#{number}"
         run.call(key, "update_order_status", events.change_status(order_id, status, admin=True), 200)
+    # Each variant's consumer reads the stream of its own writes (the real one's also feeds the workers).
+    records = [record for record in _records_of(run.calls) if stream_filter.accepts(record)]
     if run.variant == "real":
-        result.stream_records = [record for record in _records_of(run.calls) if stream_filter.accepts(record)]
-    for number, record in enumerate(result.stream_records, start=1):
+        result.stream_records = records
+    for number, record in enumerate(records, start=1):
         key = "order_events" if number == 1 else f"order_events#{number}"
         run.call(key, "order_events", events.stream_event([record]), 200)
+    consumer_keys = [key for key in run.per if key.startswith("order_events")]
+    aggregate: dict[str, Any] = {
+        name: sum(run.per[key].get(name, 0) for key in consumer_keys) for name in TOTALLED
+    }
+    aggregate["dynamodb_ops"] = [op for key in consumer_keys for op in run.per[key]["dynamodb_ops"]]
+    aggregate["invocations"] = len(consumer_keys)
     if run.variant == "real":
         # The real consumer's use of the inventory service, if any, decides the baseline's.
         run.infra.baseline_upstream["order_events"] = run.upstream("order_events") > 0
-    return list(run.per)
+    keys = list(run.per)
+    run.per[f"order_events (all {len(consumer_keys)} records of the lifecycle)"] = aggregate
+    return keys
 
 
 def _extras(run: _Variant, infra: Infra, table: str, factory: OrderFactory) -> None:

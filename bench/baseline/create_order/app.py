@@ -149,6 +149,8 @@ def lambda_handler(event, context):
         "version": 1,
         "statusHistory": [{"status": "pending", "at": at, "by": caller}],
     }
+    if os.environ.get("BASELINE_UPSTREAM"):
+        order["reservationId"] = order_id  # as the real function records the reservation it made
     item = {
         **order,
         "correlationId": event["requestContext"]["requestId"],
