@@ -11,8 +11,8 @@ written to a ledger.
 `reconcile` then waits for the stream to drain (polling until the counts stop changing, bounded) and
 checks: no 5xx and no unexpected status; every created order readable by its owner, at the status and
 version of its last accepted transition; admin listings hold exactly the created orders; each order's
-accepted transitions form one chain (versions 2, 3, ... each starting where the previous ended); exactly
-one OrderCreated per order and exactly one OrderStatusChanged per accepted transition with matching
+accepted transitions form one chain of allowed moves (versions 2, 3, ..., each from where the previous
+ended: two PATCHes that both won would show here); exactly one OrderCreated per order and exactly one OrderStatusChanged per accepted transition with matching
 previousStatus/status/version, in version order; every order has its reservation (cancelled:
 released; shipped or delivered: committed; otherwise held) and no held reservation lacks an order.
 """
@@ -61,6 +61,15 @@ WEIGHTS = {
     "intrude": 5,
     "replay": 5,
 }
+
+
+def allowed(current: str, target: str) -> bool:
+    """The status machine (README): forward moves, skips included; cancel before shipping; never to itself."""
+    if current in FINAL or current == target:
+        return False
+    if target == "cancelled":
+        return current in CANCELLABLE
+    return target in FORWARD and FORWARD.index(target) > FORWARD.index(current)
 
 
 def expected_reservation(status: str) -> str:
@@ -531,9 +540,13 @@ def reconcile(
             transitions += len(chain)
             status = "pending"
             for expected_version, transition in enumerate(chain, start=2):
-                if transition.version != expected_version or transition.previous != status:
+                if (
+                    transition.version != expected_version
+                    or transition.previous != status
+                    or not allowed(transition.previous, transition.status)
+                ):
                     result.problems.append(
-                        f"order {record.id}: transitions do not chain: "
+                        f"order {record.id}: accepted transitions are not one allowed chain: "
                         f"{[(t.version, t.previous, t.status) for t in chain]}"
                     )
                     break
@@ -704,8 +717,15 @@ def summary(traffic: TrafficResult, reconciliation: Reconciliation) -> str:
     errors = {
         status: count for status, count in sorted(traffic.by_status.items()) if status >= 400 or status == 0
     }
+    warm_from = traffic.started + min(10.0, traffic.seconds / 4)
+    warm = [sample.milliseconds for sample in samples if sample.at >= warm_from]
+    warm_line = (
+        f"  after the first {warm_from - traffic.started:.0f} s (cold starts): {len(warm)} requests, "
+        f"p50 {percentile(warm, 50):.1f} ms, p99 {percentile(warm, 99):.1f} ms"
+    )
     lines = [
         headline,
+        warm_line,
         f"  statuses: {dict(sorted(traffic.by_status.items()))}",
         f"  errors by status: {errors}",
     ]
