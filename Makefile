@@ -31,7 +31,8 @@ MAKEFLAGS += --no-builtin-rules
 
 # Flags that turn the lock into the deps layer's requirements (boto3 & co. come with the runtime).
 EXPORT_FLAGS := --frozen --no-dev --no-emit-project \
-	--no-emit-package boto3 --no-emit-package botocore --no-emit-package s3transfer
+	--no-emit-package boto3 --no-emit-package botocore --no-emit-package s3transfer \
+	--no-emit-package python-dateutil --no-emit-package six
 DEPS_REQUIREMENTS := layers/deps/requirements.txt
 
 .PHONY: help dev test token bench build lint deploy requirements clean distclean soak

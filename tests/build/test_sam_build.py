@@ -3,6 +3,7 @@ python3.13 on arm64 can load, and each function package holds its own handler an
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,8 @@ LAYERS = [
     for logical_id, resource in SOURCE["Resources"].items()
     if resource["Type"] == "AWS::Serverless::LayerVersion"
 ]
-RUNTIME_SDK = ("boto3", "botocore", "s3transfer")
+# What the python3.13 runtime already ships (boto3 and its own dependencies), left out of the layer.
+RUNTIME_SDK = ("boto3", "botocore", "s3transfer", "dateutil", "six")
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # function code + all its layers
 
 
@@ -106,9 +108,23 @@ def test_deps_layer_is_exactly_the_exported_lock(sam_build: Build) -> None:
     assert installed_distributions(site_packages(sam_build)) == wanted
 
 
-def test_deps_layer_has_no_bytecode_or_records_but_keeps_metadata(sam_build: Build) -> None:
+def unchecked_hash_pyc_for(source: Path) -> bool:
+    """A CPython 3.13 .pyc next to `source` whose validity does not depend on timestamps (PEP 552)."""
+    cached = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+    if not cached.is_file():
+        return False
+    header = cached.read_bytes()[:16]
+    return header[:4] == importlib.util.MAGIC_NUMBER and int.from_bytes(header[4:8], "little") == 0b01
+
+
+def test_deps_layer_has_bytecode_for_hot_modules_only_and_keeps_metadata(sam_build: Build) -> None:
     site = site_packages(sam_build)
-    assert not list(site.rglob("__pycache__")), "bytecode caches left in the layer"
+    hot = [line for line in (ROOT / "layers/deps/hot_modules.txt").read_text().split() if (site / line).is_file()]
+    assert len(hot) > 100, "too few of the listed hot modules are in the layer"
+    assert all(unchecked_hash_pyc_for(site / line) for line in hot), "hot modules without 3.13 bytecode"
+    compiled = {p.relative_to(site).as_posix() for p in site.rglob("*.pyc")}
+    expected = {(Path(line).parent / "__pycache__" / f"{Path(line).stem}.cpython-313.pyc").as_posix() for line in hot}
+    assert compiled == expected, "bytecode beyond the hot modules (it only adds size)"
     assert not list(site.glob("*.dist-info/RECORD")), "RECORD files left in the layer"
     missing = [d.name for d in site.glob("*.dist-info") if not (d / "METADATA").is_file()]
     assert not missing, f"dist-info without METADATA: {missing}"
@@ -128,6 +144,8 @@ def test_orders_layer_holds_exactly_the_domain_package(sam_build: Build) -> None
     built = files_under(sam_build.artifact("OrdersLayer"))
     assert sorted(built) == sorted(expected)
     assert built == expected, "built domain layer differs from layers/orders/python/orders"
+    layer = sam_build.artifact("OrdersLayer")
+    assert all(unchecked_hash_pyc_for(layer / name) for name in built if name.endswith(".py"))
 
 
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
