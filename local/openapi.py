@@ -1,87 +1,838 @@
-"""One OpenAPI document for the whole API: each function's Powertools resolver describes its own route
-(`app.get_openapi_json_schema()`, asked of the function's worker, so the stack never imports a function);
-the template adds what only it knows: which routes need a token, and the routes of functions without a
-resolver (such as /health)."""
+"""One OpenAPI 3.1 document for the whole API, generated from the code.
+
+Each function's Powertools resolver describes its own route from its validation models
+(`app.get_openapi_json_schema()`, asked of a worker process that imports the function with its own
+sys.path and environment, so neither the stack nor this module imports a function). The template adds
+what only it knows: the public paths, which routes need a bearer token, and the routes of functions
+without a resolver (such as /health). Last, `OPERATIONS` below adds what the code does not declare (yet):
+success responses and their headers, the RFC 9457 problem responses, examples and links.
+Where a function declares something itself, the code wins.
+
+`python -m local.openapi --write docs/openapi.json` (make openapi) writes the document without starting
+the stack; `--check docs/openapi.json` exits 1 when the committed document and the code disagree. The
+local stack serves the same document at /_local/openapi.json and Swagger UI at /_local/docs, with its
+assets (PyPI's swagger-ui-bundle-v2) under /_local/docs/assets/, so the page works offline.
+"""
 
 from __future__ import annotations
 
+import argparse
+import copy
+import difflib
 import json
+import mimetypes
 import re
+import sys
+import threading
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from local.model import StackModel
+from local.model import StackModel, stack_model
+from local.template import ROOT, TEMPLATE_PATH, TemplateError, load_template
 
+DOCUMENT_PATH = ROOT / "docs" / "openapi.json"
+# The committed document names `make dev`'s address; the running stack serves its own.
+DEFAULT_SERVER = "http://localhost:3001"
+JSON = "application/json"
+PROBLEM_JSON = "application/problem+json"
+
+# ---------------------------------------------------------------------------------------- Swagger UI
+DOCS_ASSETS_PREFIX = "/_local/docs/assets/"
 SWAGGER_UI = """<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <title>{title} (local)</title>
-  <link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css">
+  <link rel="icon" type="image/png" href="/_local/docs/assets/favicon-32x32.png">
+  <link rel="stylesheet" href="/_local/docs/assets/swagger-ui.css">
 </head>
 <body>
   <div id="swagger-ui"></div>
-  <script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js" crossorigin></script>
+  <script src="/_local/docs/assets/swagger-ui-bundle.js"></script>
   <script>
-    window.ui = SwaggerUIBundle({{url: "/_local/openapi.json", dom_id: "#swagger-ui", persistAuthorization: true}});
+    window.ui = SwaggerUIBundle({{
+      url: "/_local/openapi.json",
+      dom_id: "#swagger-ui",
+      deepLinking: true,
+      persistAuthorization: true,
+      validatorUrl: null
+    }});
   </script>
 </body>
 </html>
 """
 
 
+def swagger_ui_folder() -> Path | None:
+    """The Swagger UI distribution of the dev dependency swagger-ui-bundle-v2 (None without it)."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        return None
+    return Path(str(swagger_ui_path))
+
+
+def docs_endpoint(path: str, title: str = "Order Service"):
+    """GET /_local/docs (the page) and /_local/docs/assets/<file> (Swagger UI's files); None: no such page."""
+    from local.apigw import OutgoingResponse
+
+    if path in ("/_local/docs", "/_local/docs/"):
+        page = SWAGGER_UI.format(title=title).encode()
+        return OutgoingResponse(200, [("Content-Type", "text/html; charset=utf-8")], page)
+    if path.startswith(DOCS_ASSETS_PREFIX):
+        asset = docs_asset(path.removeprefix(DOCS_ASSETS_PREFIX))
+        if asset is not None:
+            headers = [("Content-Type", asset[0]), ("Cache-Control", "public, max-age=3600")]
+            return OutgoingResponse(200, headers, asset[1])
+    return None
+
+
+def docs_asset(name: str) -> tuple[str, bytes] | None:
+    """(content type, bytes) of one file of the Swagger UI distribution, by plain file name."""
+    folder = swagger_ui_folder()
+    if folder is None or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        return None
+    path = folder / name
+    if not path.is_file():
+        return None
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    if name.endswith(".map"):
+        content_type = JSON
+    if content_type.startswith("text/") or content_type in ("application/javascript", JSON):
+        content_type += "; charset=utf-8"
+    return content_type, path.read_bytes()
+
+
+# ---------------------------------------------------------------------------------------- generation
+def function_schemas(model: StackModel, log: Any = None) -> dict[str, str | None]:
+    """Each API function's own OpenAPI document (JSON text, or None for a function without a resolver),
+    from a worker process per function, as the stack would ask its workers; in parallel."""
+    from local.workers import Worker
+
+    def quiet(function: str, line: str) -> None:
+        if log is not None:
+            log(function, line)
+
+    schemas: dict[str, str | None] = {}
+    errors: dict[str, BaseException] = {}
+
+    def ask(name: str) -> None:
+        worker = Worker(model.functions[name], quiet)
+        try:
+            worker.init()
+            schemas[name] = worker.openapi()
+        except BaseException as error:  # noqa: BLE001 - reported below, with the function's name
+            errors[name] = error
+        finally:
+            worker.stop()
+
+    threads = [threading.Thread(target=ask, args=(name,)) for name in model.api_functions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        name, error = next(iter(errors.items()))
+        raise RuntimeError(f"{name}: no OpenAPI schema: {error!r}")
+    return {name: schemas.get(name) for name in model.api_functions}
+
+
+def generate(template_path: Path = TEMPLATE_PATH, server_url: str = DEFAULT_SERVER, log: Any = None):
+    """The document for a template, without starting the stack."""
+    template = load_template(template_path.resolve())
+    model = stack_model({}, template, None, template_path.resolve().parent)
+    return merged_document(model, function_schemas(model, log), server_url)
+
+
+def dumps(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+# ---------------------------------------------------------------------------------------- merging
 def _shape(path: str) -> str:
     """`/api/orders/{order_id}` and `/api/orders/{id}` are the same route."""
     return re.sub(r"\{[^}]+\}", "{}", path)
 
 
+def _path_parameters(path: str) -> list[str]:
+    return [name.rstrip("+") for name in re.findall(r"\{([^}]+)\}", path)]
+
+
+def _project_version() -> str:
+    try:
+        return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "0.0.0"
+
+
+def _at_template_path(operation: dict[str, Any], code_path: str, template_path: str) -> dict[str, Any]:
+    """The code's operation under the template's path: path parameters renamed to the template's names
+    (`{order_id}` in the code is `{id}` in API Gateway's route), in order."""
+    renames = dict(zip(_path_parameters(code_path), _path_parameters(template_path), strict=False))
+    for parameter in operation.get("parameters") or []:
+        if parameter.get("in") == "path" and parameter.get("name") in renames:
+            parameter["name"] = renames[parameter["name"]]
+    return operation
+
+
+def _without_null(parameter: dict[str, Any]) -> dict[str, Any]:
+    """Powertools documents an optional header or query parameter as `anyOf: [<schema>, null]`; but a
+    header or query string has no null (a client would send the text "null"): absent is how it is left out."""
+    schema = parameter.get("schema") or {}
+    branches = schema.get("anyOf")
+    if parameter.get("in") != "body" and isinstance(branches, list):
+        kept = [branch for branch in branches if branch != {"type": "null"}]
+        if len(kept) == 1:
+            rest = {key: value for key, value in schema.items() if key != "anyOf"}
+            parameter["schema"] = {**kept[0], **rest}
+        elif len(kept) != len(branches):
+            schema["anyOf"] = kept
+    return parameter
+
+
+def _is_powertools_default(status: str, response: dict[str, Any]) -> bool:
+    """Responses Powertools adds to every operation that declares none: a 200 without a schema, and a 422
+    `HTTPValidationError` (FastAPI's shape, which `orders.api` never sends: invalid requests are 400
+    problems)."""
+    content = response.get("content") or {}
+    if status == "422":
+        return "HTTPValidationError" in json.dumps(content)
+    if status == "200":
+        return response.get("description") == "Successful Response" and all(
+            not media.get("schema") for media in content.values()
+        )
+    return False
+
+
+def _referenced(value: Any) -> set[str]:
+    text = json.dumps(value)
+    return set(re.findall(r'"#/components/schemas/([^"]+)"', text))
+
+
+def _drop_unreferenced_schemas(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    outside = {key: value for key, value in document.items() if key != "components"}
+    outside["components"] = {key: value for key, value in document["components"].items() if key != "schemas"}
+    wanted = _referenced(outside)
+    pending = list(wanted)
+    while pending:
+        name = pending.pop()
+        for other in _referenced(schemas.get(name, {})) - wanted:
+            wanted.add(other)
+            pending.append(other)
+    for name in list(schemas):
+        if name not in wanted:
+            del schemas[name]
+
+
 def merged_document(model: StackModel, schemas: dict[str, str | None], base_url: str) -> dict[str, Any]:
+    """One document from the functions' own documents (`schemas`, JSON text by function) and the
+    template's routes; `base_url` is the document's server."""
+    known = any((route.method, route.path) in OPERATIONS for route in model.routes)
     document: dict[str, Any] = {
         "openapi": "3.1.0",
-        "info": {"title": "Order Service", "version": "local", "description": model.description},
+        "info": {
+            "title": "Order Service" if known else "Local stack",
+            "version": _project_version(),
+            "description": API_DESCRIPTION if known else model.description,
+        },
         "servers": [{"url": base_url}],
         "paths": {},
-        "components": {"schemas": {}, "securitySchemes": {}},
+        "components": {"schemas": {}, "responses": {}, "securitySchemes": {}},
     }
-    for text in schemas.values():
+    code_operations: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+    for name in model.api_functions:
+        text = schemas.get(name)
         if not text:
             continue
         schema = json.loads(text)
         for path, operations in (schema.get("paths") or {}).items():
-            document["paths"].setdefault(path, {}).update(operations)
-        for name, definition in ((schema.get("components") or {}).get("schemas") or {}).items():
-            document["components"]["schemas"].setdefault(name, definition)
-    shapes = {
-        (_shape(path), method): (path, method) for path, ops in document["paths"].items() for method in ops
-    }
+            for method, operation in operations.items():
+                code_operations[(_shape(path), method)] = (path, operation)
+        for schema_name, definition in ((schema.get("components") or {}).get("schemas") or {}).items():
+            document["components"]["schemas"].setdefault(schema_name, definition)
+
     for route in model.routes:
         methods = (
             ["get", "post", "put", "patch", "delete"] if route.method == "ANY" else [route.method.lower()]
         )
         for method in methods:
-            path, _ = shapes.get((_shape(route.path), method), (route.path, method))
-            operation = (
-                document["paths"]
-                .setdefault(path, {})
-                .setdefault(
-                    method,
-                    {
-                        "summary": f"{route.method} {route.path}",
-                        "description": model.functions[route.function].description,
-                        "responses": {"200": {"description": "Successful Response"}},
-                    },
-                )
-            )
+            found = code_operations.get((_shape(route.path), method))
+            if found is not None:
+                operation = _at_template_path(copy.deepcopy(found[1]), found[0], route.path)
+            else:
+                operation = {
+                    "summary": f"{route.method} {route.path}",
+                    "description": model.functions[route.function].description,
+                    "responses": {"200": {"description": "Successful Response"}},
+                }
+            responses = operation.setdefault("responses", {})
+            for status in list(responses):
+                if _is_powertools_default(status, responses[status]):
+                    del responses[status]
+            knowledge = OPERATIONS.get((route.method, route.path))
+            if knowledge is not None:
+                knowledge.apply(operation)
+            operation["parameters"] = [
+                _without_null(parameter) for parameter in operation.get("parameters") or []
+            ]
+            if not operation["parameters"]:
+                del operation["parameters"]
+            if not responses:
+                responses["200"] = {"description": "Successful Response"}
             operation["x-function"] = route.function
             if route.authorizer is not None:
-                name = route.authorizer.name
-                document["components"]["securitySchemes"][name] = {
+                scheme = route.authorizer.name
+                document["components"]["securitySchemes"][scheme] = {
                     "type": "http",
                     "scheme": "bearer",
                     "bearerFormat": "JWT",
-                    "description": "Locally: `make -s token USER=<id> [ADMIN=1]`.",
+                    "description": (
+                        "API Gateway's JWT authorizer checks the token (issuer, audience, expiry) before the "
+                        "function runs. Locally: `make -s token USER=<id> [ADMIN=1]`."
+                    ),
                 }
-                operation["security"] = [{name: list(route.scopes)}]
-                operation.setdefault("responses", {}).setdefault(
-                    "401", {"description": "Missing or invalid bearer token (API Gateway's JWT authorizer)"}
-                )
+                operation["security"] = [{scheme: list(route.scopes)}]
+                responses.setdefault("401", {"$ref": "#/components/responses/Unauthorized"})
+            document["paths"].setdefault(route.path, {})[method] = _ordered(operation)
+
+    if known:
+        _patch_code_schemas(document["components"]["schemas"])
+        for schema_name, definition in SCHEMAS.items():
+            document["components"]["schemas"].setdefault(schema_name, copy.deepcopy(definition))
+        document["components"]["responses"].update(copy.deepcopy(RESPONSES))
+    _drop_unreferenced_schemas(document)
+    document["components"]["schemas"] = dict(sorted(document["components"]["schemas"].items()))
+    document["components"] = {key: value for key, value in document["components"].items() if value}
     return document
+
+
+_OPERATION_KEYS = (
+    "tags", "summary", "description", "operationId", "parameters", "requestBody", "responses",
+    "security", "x-function",
+)  # fmt: skip
+
+
+def _ordered(operation: dict[str, Any]) -> dict[str, Any]:
+    ordered = {key: operation[key] for key in _OPERATION_KEYS if key in operation}
+    ordered.update({key: value for key, value in operation.items() if key not in ordered})
+    ordered["responses"] = dict(sorted(ordered["responses"].items()))
+    return ordered
+
+
+# ---------------------------------------------------------------------------------------- what the code does not declare
+# The Order Service's responses as README's API table and `orders.api` / `orders.errors` define them. When a
+# function declares a response itself (Powertools' `responses=`), the function's declaration wins.
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _problem(
+    description: str, *, gateway: bool = False, headers: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A problem response; `gateway`: API Gateway itself may answer this status too, with its own JSON."""
+    content: dict[str, Any] = {PROBLEM_JSON: {"schema": _ref("Problem")}}
+    if gateway:
+        content[JSON] = {"schema": _ref("GatewayMessage")}
+    response: dict[str, Any] = {"description": description, "content": content}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+# Where the code's models say less than the code checks, the document says what the code checks. Each entry
+# can go once the model's own JSON Schema says it (see `orders.models`).
+PROPERTY_PATCHES: dict[tuple[str, str], dict[str, Any]] = {
+    # pydantic documents `Decimal(ge=0, le=1000000, decimal_places=2)` as "a number, or a numeric string"
+    # without the bounds or the two decimals on either branch; the API takes a JSON number (the body is
+    # parsed with exact decimals) with at most two decimals.
+    ("OrderItemRequest", "price"): {
+        "anyOf": [
+            {"type": "number", "minimum": 0, "maximum": 1000000, "multipleOf": 0.01},
+            {"type": "null"},
+        ],
+        "title": "Price",
+        "description": "The unit price you expect (optional): one that differs from the current price is a 422.",
+    },
+}
+IF_MATCH_PATTERN = r'^[ \t]*(\*|(W/)?"*[0-9]{1,18}"*)[ \t]*$'
+
+
+def _patch_code_schemas(schemas: dict[str, Any]) -> None:
+    for (schema_name, property_name), replacement in PROPERTY_PATCHES.items():
+        properties = (schemas.get(schema_name) or {}).get("properties") or {}
+        if property_name in properties:
+            properties[property_name] = copy.deepcopy(replacement)
+
+
+ETAG_HEADER = {
+    "description": 'The order\'s version as a strong entity tag, e.g. `"3"`: send it as `If-Match` to change '
+    "only the version you read.",
+    "required": True,
+    "schema": {"type": "string", "pattern": '^"[0-9]{1,18}"$'},
+}
+RETRY_AFTER_HEADER = {
+    "description": "Seconds to wait before retrying.",
+    "schema": {"type": "integer", "minimum": 0},
+}
+
+
+@dataclass(frozen=True)
+class OperationDoc:
+    operation_id: str
+    summary: str
+    description: str
+    tags: tuple[str, ...]
+    responses: dict[str, dict[str, Any]]
+    parameters: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> keys to add
+    body_examples: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def apply(self, operation: dict[str, Any]) -> None:
+        operation["operationId"] = self.operation_id
+        operation["summary"] = self.summary
+        operation.setdefault("description", self.description)
+        operation.setdefault("tags", list(self.tags))
+        for parameter in operation.get("parameters") or []:
+            for key, value in self.parameters.get(parameter.get("name"), {}).items():
+                if key == "schema":  # what the code checks beyond its declared schema
+                    parameter[key] = copy.deepcopy(value)
+                else:
+                    parameter.setdefault(key, copy.deepcopy(value))
+        if self.body_examples:
+            for media in ((operation.get("requestBody") or {}).get("content") or {}).values():
+                media.setdefault("examples", copy.deepcopy(self.body_examples))
+        responses = operation.setdefault("responses", {})
+        for status, response in self.responses.items():
+            responses.setdefault(status, copy.deepcopy(response))
+
+
+README_ORDER = {
+    "userId": "user-123",
+    "items": [{"productId": "prod-456", "quantity": 2, "price": 29.99}],
+    "shippingAddress": {"street": "123 Main St", "city": "New York", "zipCode": "10001"},
+}
+ORDER_LINKS = {
+    "GetOrder": {
+        "operationId": "getOrder",
+        "description": "The order just created or changed.",
+        "parameters": {"path.id": "$response.body#/id"},
+    },
+    "UpdateOrderStatus": {
+        "operationId": "updateOrderStatus",
+        "description": "Change the status of this version of the order (its `ETag` as `If-Match`).",
+        "parameters": {"path.id": "$response.body#/id", "header.if-match": "$response.header.ETag"},
+    },
+    "ListUserOrders": {
+        "operationId": "listUserOrders",
+        "description": "The orders of the order's user.",
+        "parameters": {"path.userId": "$response.body#/userId"},
+    },
+}
+
+
+def _order_response(description: str, headers: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": headers,
+        "content": {JSON: {"schema": _ref("Order")}},
+        "links": copy.deepcopy(ORDER_LINKS),
+    }
+
+
+INTERNAL_ERROR = {"$ref": "#/components/responses/InternalError"}
+
+OPERATIONS: dict[tuple[str, str], OperationDoc] = {
+    ("POST", "/api/orders"): OperationDoc(
+        operation_id="createOrder",
+        summary="Create an order",
+        tags=("orders",),
+        description=(
+            "Creates an order for `userId` (default: the caller; a customer may only order for themselves). "
+            "The user service must know the buyer as active, and the inventory reserves every line and sets "
+            "the prices: `price` is optional, and one that differs from the current price is a 422. "
+            "Totals are exact decimals. Send `Idempotency-Key` to make retries safe: the same caller with "
+            "the same key and body gets the same order and response for 24 hours."
+        ),
+        parameters={
+            "idempotency-key": {
+                "description": "Any string up to 255 characters; repeats of a request with the same key "
+                "and body return the first response.",
+            },
+        },
+        body_examples={"readme": {"summary": "README's example", "value": README_ORDER}},
+        responses={
+            "201": _order_response(
+                "Created (or the first response again, for a repeated `Idempotency-Key`).",
+                {
+                    "Location": {
+                        "description": "The new order: `/api/orders/<id>`.",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": "^/api/orders/[0-9a-f-]{36}$"},
+                    },
+                    "ETag": ETAG_HEADER,
+                },
+            ),
+            "400": _problem(
+                "Invalid request: `validation-error` (with `errors`: where and why), `malformed-json`."
+            ),
+            "403": _problem("`forbidden`: a customer may only order for themselves."),
+            "409": _problem(
+                "`insufficient-stock` (with `insufficient`: productId, requested, available), or "
+                "`request-in-progress` (the same `Idempotency-Key` is still being processed)."
+            ),
+            "413": _problem(
+                "`payload-too-large`: the body is over 64 KB (API Gateway's own limit is 10 MB).",
+                gateway=True,
+            ),
+            "415": _problem("`unsupported-media-type`: send the body as application/json."),
+            "422": _problem(
+                "`price-mismatch` (with `mismatches`: productId, sent, current), `unknown-products` (with "
+                "`unknownProducts`), `buyer-not-eligible` (with `reason`), or `idempotency-key-reused` (the "
+                "key was used with another body)."
+            ),
+            "500": INTERNAL_ERROR,
+            "503": _problem(
+                "`upstream-unavailable` (with `service`): the user or inventory service did not answer in "
+                "time; retry after `Retry-After` seconds. Nothing was ordered.",
+                gateway=True,
+                headers={"Retry-After": RETRY_AFTER_HEADER},
+            ),
+        },
+    ),
+    ("GET", "/api/orders/{id}"): OperationDoc(
+        operation_id="getOrder",
+        summary="Get an order",
+        tags=("orders",),
+        description="One order, with its version as `ETag`. A customer sees only their own orders; anyone "
+        "else's is a 404, as if it did not exist.",
+        parameters={"id": {"description": "The order's id (a UUIDv7)."}},
+        responses={
+            "200": _order_response("The order.", {"ETag": ETAG_HEADER}),
+            "404": _problem("`order-not-found`: absent, or not yours.", gateway=True),
+            "500": INTERNAL_ERROR,
+        },
+    ),
+    ("PATCH", "/api/orders/{id}/status"): OperationDoc(
+        operation_id="updateOrderStatus",
+        summary="Change an order's status",
+        tags=("orders",),
+        description=(
+            "`pending → confirmed → processing → shipped → delivered`; forward moves may skip steps; "
+            "`cancelled` from pending, confirmed or processing; delivered and cancelled are final. An admin "
+            "may make any allowed move; a customer may only cancel their own order. Send `If-Match` (the "
+            "`ETag` you read) to change only that version."
+        ),
+        parameters={
+            "id": {"description": "The order's id (a UUIDv7)."},
+            "if-match": {
+                "description": 'The `ETag` you read (`"3"`, also `W/"3"` or `3`); `*` or absent: any version.',
+                "schema": {
+                    "type": "string",
+                    "maxLength": 64,
+                    "pattern": IF_MATCH_PATTERN,
+                    "title": "If-Match",
+                },
+            },
+        },
+        body_examples={"cancel": {"summary": "Cancel the order", "value": {"status": "cancelled"}}},
+        responses={
+            "200": _order_response("The updated order.", {"ETag": ETAG_HEADER}),
+            "400": _problem(
+                "Invalid request: `validation-error` (with `errors`), `malformed-json`, `invalid-if-match`."
+            ),
+            "403": _problem("`forbidden`: a customer may only cancel."),
+            "404": _problem("`order-not-found`: absent, or not yours.", gateway=True),
+            "409": _problem(
+                "`status-conflict`: the transition is not allowed (with `currentStatus` and `requestedStatus`)."
+            ),
+            "412": _problem(
+                "`precondition-failed`: the order has changed since that `If-Match` (with `currentVersion`)."
+            ),
+            "413": _problem("`payload-too-large`: the body is over 64 KB.", gateway=True),
+            "415": _problem("`unsupported-media-type`: send the body as application/json."),
+            "500": INTERNAL_ERROR,
+        },
+    ),
+    ("GET", "/api/users/{userId}/orders"): OperationDoc(
+        operation_id="listUserOrders",
+        summary="List a user's orders",
+        tags=("orders",),
+        description=(
+            "Newest first, `limit` per page; `status` filters; `cursor` is the previous page's `nextCursor` "
+            "(signed, and bound to the user and filter that issued it). A customer may list only their own "
+            "orders."
+        ),
+        parameters={
+            "userId": {"description": "The user whose orders to list.", "example": "user-123"},
+            "limit": {"description": "Page size."},
+            "status": {"description": "Only orders in this status."},
+            "cursor": {"description": "`nextCursor` of the previous page, unchanged."},
+        },
+        responses={
+            "200": {
+                "description": "One page of orders.",
+                "content": {JSON: {"schema": _ref("OrderPage")}},
+                "links": {
+                    "NextPage": {
+                        "operationId": "listUserOrders",
+                        "description": "The next page of the same listing.",
+                        "parameters": {
+                            "path.userId": "$request.path.userId",
+                            "query.cursor": "$response.body#/nextCursor",
+                        },
+                    },
+                },
+            },
+            "400": _problem(
+                "Invalid request: `validation-error` (bad `limit` or `status`, with `errors`) or "
+                "`invalid-cursor` (edited, or issued for another listing)."
+            ),
+            "403": _problem("`forbidden`: a customer may list only their own orders."),
+            "500": INTERNAL_ERROR,
+        },
+    ),
+    ("GET", "/health"): OperationDoc(
+        operation_id="health",
+        summary="Health check",
+        tags=("health",),
+        description="No token, no I/O.",
+        responses={
+            "200": {
+                "description": "The service is up.",
+                "headers": {"Cache-Control": {"schema": {"type": "string", "const": "no-store"}}},
+                "content": {JSON: {"schema": _ref("Health")}},
+            },
+        },
+    ),
+}
+
+API_DESCRIPTION = (
+    "Create orders, track and change their status, list a user's orders.\n\n"
+    "Every route but `/health` needs a bearer JWT (API Gateway's JWT authorizer): the caller is its `sub`; "
+    "admins are callers whose `cognito:groups` contains `admin` or whose `scope` contains `orders/admin`. "
+    "Customers act only on their own orders.\n\n"
+    "Every error the service answers is `application/problem+json` (RFC 9457): `type`, `title`, `status`, "
+    "`detail`, plus `errors` for invalid requests and the extension members each problem type names. API "
+    "Gateway's own refusals (no route, missing or invalid token, body over 10 MB) are `application/json` "
+    '`{"message": ...}`.\n\n'
+    "Money is exact: numbers with two decimals (2 × 29.99 = 59.98)."
+)
+
+_MONEY = {"type": "number", "minimum": 0, "description": "An exact amount with two decimals."}
+_TIMESTAMP = {"type": "string", "format": "date-time", "description": "ISO-8601 UTC with milliseconds."}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Problem": {
+        "type": "object",
+        "title": "Problem",
+        "description": "RFC 9457 problem details. Besides the members below, a problem type may add its own "
+        "(listed under each response).",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {
+                "type": "string",
+                "pattern": "^urn:problem-type:orders:[a-z0-9-]+$",
+                "description": "The problem type, e.g. `urn:problem-type:orders:validation-error`.",
+            },
+            "title": {"type": "string"},
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "description": "For `validation-error`: each invalid part of the request.",
+                "items": _ref("ProblemField"),
+            },
+            "correlationId": {
+                "type": "string",
+                "description": "For `internal-error`: quote it when reporting.",
+            },
+            "currentStatus": _ref("OrderStatus"),
+            "requestedStatus": _ref("OrderStatus"),
+            "currentVersion": {"type": "integer"},
+            "mismatches": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["productId", "sent", "current"],
+                    "properties": {"productId": {"type": "string"}, "sent": _MONEY, "current": _MONEY},
+                },
+            },
+            "unknownProducts": {"type": "array", "items": {"type": "string"}},
+            "insufficient": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["productId", "requested", "available"],
+                    "properties": {
+                        "productId": {"type": "string"},
+                        "requested": {"type": "integer"},
+                        "available": {"type": "integer"},
+                    },
+                },
+            },
+            "reason": {"type": "string"},
+            "service": {"type": "string"},
+        },
+    },
+    "ProblemField": {
+        "type": "object",
+        "title": "ProblemField",
+        "required": ["in", "pointer", "detail"],
+        "additionalProperties": False,
+        "properties": {
+            "in": {"type": "string", "description": "body, query, path or header"},
+            "pointer": {"type": "string", "description": 'RFC 6901 JSON pointer into it ("" is the whole).'},
+            "detail": {"type": "string"},
+        },
+    },
+    "GatewayMessage": {
+        "type": "object",
+        "title": "GatewayMessage",
+        "description": 'API Gateway\'s own answer, e.g. `{"message": "Unauthorized"}`.',
+        "required": ["message"],
+        "additionalProperties": False,
+        "properties": {"message": {"type": "string"}},
+    },
+    "Order": {
+        "type": "object",
+        "title": "Order",
+        "required": [
+            "id",
+            "userId",
+            "items",
+            "shippingAddress",
+            "status",
+            "total",
+            "currency",
+            "createdAt",
+            "updatedAt",
+            "version",
+            "statusHistory",
+        ],
+        "additionalProperties": False,
+        "properties": {
+            "id": {
+                "type": "string",
+                "format": "uuid",
+                "description": "A UUIDv7: time-ordered, not guessable.",
+            },
+            "userId": {"type": "string"},
+            "items": {"type": "array", "minItems": 1, "items": _ref("OrderLine")},
+            "shippingAddress": _ref("ShippingAddress"),
+            "status": _ref("OrderStatus"),
+            "total": _MONEY,
+            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            "createdAt": _TIMESTAMP,
+            "updatedAt": _TIMESTAMP,
+            "version": {"type": "integer", "minimum": 1},
+            "statusHistory": {"type": "array", "minItems": 1, "items": _ref("StatusChange")},
+            "reservationId": {"type": "string"},
+        },
+    },
+    "OrderLine": {
+        "type": "object",
+        "title": "OrderLine",
+        "required": ["productId", "quantity", "unitPrice", "lineTotal"],
+        "additionalProperties": False,
+        "properties": {
+            "productId": {"type": "string"},
+            "quantity": {"type": "integer", "minimum": 1},
+            "unitPrice": _MONEY,
+            "lineTotal": _MONEY,
+        },
+    },
+    "StatusChange": {
+        "type": "object",
+        "title": "StatusChange",
+        "required": ["status", "at", "by"],
+        "additionalProperties": False,
+        "properties": {
+            "status": _ref("OrderStatus"),
+            "at": _TIMESTAMP,
+            "by": {"type": "string", "description": "The user who made the change."},
+        },
+    },
+    "OrderPage": {
+        "type": "object",
+        "title": "OrderPage",
+        "required": ["items", "nextCursor"],
+        "additionalProperties": False,
+        "properties": {
+            "items": {"type": "array", "items": _ref("Order")},
+            "nextCursor": {
+                "type": ["string", "null"],
+                "description": "Pass as `cursor` for the next page; null on the last.",
+            },
+        },
+    },
+    "Health": {
+        "type": "object",
+        "title": "Health",
+        "required": ["status"],
+        "properties": {"status": {"const": "ok"}, "service": {"type": "string"}},
+    },
+}
+
+RESPONSES: dict[str, dict[str, Any]] = {
+    "Unauthorized": _problem(
+        'No valid bearer token: API Gateway\'s authorizer answers `{"message": "Unauthorized"}` (with '
+        "`WWW-Authenticate`); a token without a usable subject is an `unauthenticated` problem.",
+        gateway=True,
+    ),
+    "InternalError": _problem(
+        "`internal-error` (with `correlationId`): a bug on our side; never a stack trace.", gateway=True
+    ),
+}
+
+
+# ---------------------------------------------------------------------------------------- command line
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m local.openapi",
+        description="Generate the OpenAPI document from the code and template.yaml (no stack needed).",
+    )
+    parser.add_argument("-t", "--template", type=Path, default=TEMPLATE_PATH)
+    parser.add_argument(
+        "--server", default=DEFAULT_SERVER, help=f"the document's server (default {DEFAULT_SERVER})"
+    )
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--write", type=Path, metavar="PATH", help="write the document to PATH")
+    group.add_argument("--check", type=Path, metavar="PATH", help="exit 1 if PATH differs from the code's")
+    args = parser.parse_args(argv)
+
+    def log(function: str, line: str) -> None:
+        print(f"[{function}] {line}", file=sys.stderr)
+
+    try:
+        text = dumps(generate(args.template, args.server, log))
+    except TemplateError as error:
+        print(f"error: {args.template}: {error}", file=sys.stderr)
+        return 2
+    if args.write:
+        args.write.parent.mkdir(parents=True, exist_ok=True)
+        args.write.write_text(text)
+        print(f"wrote {args.write}", file=sys.stderr)
+    elif args.check:
+        committed = args.check.read_text() if args.check.exists() else ""
+        if committed != text:
+            sys.stderr.writelines(
+                difflib.unified_diff(
+                    committed.splitlines(True),
+                    text.splitlines(True),
+                    str(args.check),
+                    "generated from the code",
+                )
+            )
+            print(f"{args.check} is out of date: make openapi", file=sys.stderr)
+            return 1
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

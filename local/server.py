@@ -33,7 +33,7 @@ from local.bus import DeadLetterLog, EventCapture, EventLog
 from local.embedded import EmbeddedServices, upstream_from_environment
 from local.model import StackModel, match_route, stack_model
 from local.net import bind
-from local.openapi import SWAGGER_UI, merged_document
+from local.openapi import docs_endpoint, merged_document
 from local.streams import FailureDestinations, StreamPoller
 from local.template import TEMPLATE_PATH, TemplateError, load_template
 from local.workers import FunctionPool, InvocationError, InvocationTimeout, WorkerDied
@@ -236,9 +236,8 @@ class LocalStack:
             return apigw.json_response(200, [self._route_row(route) for route in self.model.routes])
         if path == "/_local/openapi.json":
             return apigw.json_response(200, self.openapi())
-        if path == "/_local/docs":
-            page = SWAGGER_UI.format(title="Order Service").encode()
-            return apigw.OutgoingResponse(200, [("Content-Type", "text/html; charset=utf-8")], page)
+        if path == "/_local/docs" or path.startswith("/_local/docs/"):
+            return docs_endpoint(path)  # the page and its assets (Swagger UI, served locally)
         return None
 
     def stubs_endpoint(self, method: str, action: str, body: bytes) -> apigw.OutgoingResponse | None:
