@@ -35,7 +35,7 @@ EXPORT_FLAGS := --frozen --no-dev --no-emit-project \
 	--no-emit-package python-dateutil --no-emit-package six
 DEPS_REQUIREMENTS := layers/deps/requirements.txt
 
-.PHONY: help dev test token bench build lint deploy requirements clean distclean soak
+.PHONY: help dev test token bench build lint deploy requirements clean distclean openapi fuzz soak
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' \
@@ -57,6 +57,12 @@ services: $(STAMP) ## Embedded services only (ports 3100-3102) + .aws-sam/local-
 
 test: $(STAMP) ## Run the whole test suite (unit, integration, e2e, build); PYTEST_ARGS=... to narrow
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+openapi: $(STAMP) ## Regenerate docs/openapi.json from the code and template.yaml (no stack needed)
+	$(PY) -m local.openapi --write docs/openapi.json
+
+fuzz: $(STAMP) ## schemathesis against a local stack for FUZZ_SECONDS (default 300): every check, stateful links
+	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),300) $(PY) -m pytest tests/e2e/test_fuzz.py -k schemathesis -s $(PYTEST_ARGS)
 
 token: $(STAMP) ## Print a JWT from the local issuer: make -s token USER=<id> [ADMIN=1]
 	@$(PY) -m local.token --user $(USER) $(if $(ADMIN),--admin)
