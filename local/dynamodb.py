@@ -14,6 +14,26 @@ from local.model import ACCOUNT, FAKE_CREDENTIALS, REGION, LocalResources
 from local.net import bind
 from local.template import TemplateError, create_table_request, resources_of_type
 
+_atomic_lock = threading.Lock()
+
+
+def make_dynamodb_atomic() -> None:
+    """One lock around each DynamoDB request moto serves. moto evaluates a ConditionExpression and then
+    writes with no lock, so racing conditional writes could both win; DynamoDB makes each single-item
+    write with its condition atomic. A read-then-write done as two requests still races, as on AWS."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    if getattr(DynamoHandler.call_action, "atomic", False):
+        return
+    unlocked = DynamoHandler.call_action
+
+    def call_action(self: Any) -> Any:
+        with _atomic_lock:
+            return unlocked(self)
+
+    call_action.atomic = True  # type: ignore[attr-defined]
+    DynamoHandler.call_action = call_action
+
 
 class EmbeddedAws:
     """moto's server on `host:port` (0: a free port), in a thread of this process."""
@@ -36,6 +56,7 @@ class EmbeddedAws:
         )
         from werkzeug.serving import make_server
 
+        make_dynamodb_atomic()
         listener = bind(self._host, self._port)
         try:
             port = listener.getsockname()[1]

@@ -209,3 +209,12 @@ def test_a_release_that_fails_after_a_refused_create_is_carried_out_from_the_str
     assert _drain_stream_through_consumer() == []
     assert upstream.live_reservations() == {}
     assert not [item for item in table.scan(TableName="orders-test")["Items"] if item["PK"]["S"].startswith("RELEASE#")]
+
+
+def test_an_order_delivered_without_passing_shipped_commits_its_reservation(table, upstream):
+    order_id = create().body["id"]
+    event = http_event("update_order_status", user="ops-1", admin=True, path=f"/api/orders/{order_id}/status",
+                       body={"status": "delivered"})
+    assert invoke("update_order_status", event).status == 200
+    assert _drain_stream_through_consumer() == []
+    assert upstream.snapshot()["reservations"][order_id]["state"] == "committed"

@@ -28,9 +28,7 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,24 +42,12 @@ def start_upstream_stub() -> str:
 
 
 # ---------------------------------------------------------------------------------------- moto server
-def make_dynamodb_atomic() -> None:
-    """One lock around each DynamoDB request moto serves: per-item atomicity, as DynamoDB gives."""
-    from moto.dynamodb.responses import DynamoHandler
-
-    lock = threading.Lock()
-    unlocked = DynamoHandler.call_action
-
-    def call_action(self: Any) -> Any:
-        with lock:
-            return unlocked(self)
-
-    DynamoHandler.call_action = call_action
-
-
 def start_moto_server() -> str:
     import logging
 
     from moto.server import ThreadedMotoServer
+
+    from local.dynamodb import make_dynamodb_atomic
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     make_dynamodb_atomic()

@@ -128,3 +128,16 @@ def test_secret_is_fetched_lazily_and_once():
 def test_short_secrets_are_refused():
     with pytest.raises(ValueError):
         CursorCodec(b"short").encode(SCOPE, POSITION)
+
+
+def test_text_the_decoder_would_tolerate_is_still_an_edited_cursor():
+    codec = CursorCodec(b"k" * 32)
+    cursor = codec.encode("user-1\x00", "2026-11-25T20:00:00.000Z#abc")
+    payload, mac = cursor.split(".")
+    last = mac[-1]
+    # Same bytes once decoded (a foreign character, padding, or the unused low bits of the last one).
+    variants = [f"{payload[:5]}!{payload[5:]}.{mac}", f"{payload}.{mac}==",
+                f"{payload}.{mac[:-1]}{'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'[('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.index(last) ^ 1)]}"]
+    for variant in variants:
+        with pytest.raises(InvalidCursor):
+            codec.decode("user-1\x00", variant)

@@ -30,7 +30,8 @@ def _words(claim: object) -> set[str]:
     if isinstance(claim, (list, tuple)):
         return {str(word) for word in claim}
     if isinstance(claim, str):
-        return set(claim.strip("[]").replace(",", " ").split())
+        # Space-separated, as API Gateway writes them: a group may itself contain a comma.
+        return set(claim.strip("[]").split())
     return set()
 
 

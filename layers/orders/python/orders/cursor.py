@@ -51,6 +51,9 @@ class CursorCodec:
                 raise ValueError("too long")
             encoded_payload, encoded_mac = cursor.split(".")
             payload, mac = _b64decode(encoded_payload), _b64decode(encoded_mac)
+            # The decoder skips foreign characters and unused bits: only the exact text we wrote is ours.
+            if _b64encode(payload) != encoded_payload or _b64encode(mac) != encoded_mac:
+                raise ValueError("not the encoding this codec writes")
             if not hmac.compare_digest(mac, self._mac(scope, payload)):
                 raise ValueError("bad signature")
             position = json.loads(payload)

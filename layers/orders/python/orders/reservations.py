@@ -1,5 +1,6 @@
 """Keeping the inventory reservation in step with the order, driven by the table's stream:
-cancelled -> release, shipped -> commit, and release intents left by failed creates.
+cancelled -> release, shipped (or delivered without shipped) -> commit, and release intents left by
+failed creates.
 
 Each action is idempotent at the inventory and recorded on the order (`reservationState`), so a
 redelivered stream record does not repeat it. A failed call raises: the record is retried under the
@@ -38,7 +39,8 @@ class ReservationKeeper:
             return None
         if old.get("status") == new.get("status") or not new.get("reservationId"):
             return None
-        action = {"cancelled": RELEASED, "shipped": COMMITTED}.get(new["status"])
+        # An admin may skip `shipped` (straight to delivered): the stock has left either way.
+        action = {"cancelled": RELEASED, "shipped": COMMITTED, "delivered": COMMITTED}.get(new["status"])
         if action is None or self._repository.reservation_state(new["id"]) == action:
             return None
         if action == RELEASED:
