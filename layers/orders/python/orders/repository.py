@@ -5,6 +5,8 @@
 | order | ORDER#<id> | ORDER | USER#<userId> | <createdAt>#<id>     | <status>#<id>                    |
 Order ids are UUIDv7 (time-ordered), so both indexes list newest first when read backwards, and a status
 change rewrites GSI2SK from the id alone, inside the one conditional UpdateItem.
+Beside an order, `ORDER#<id>` / `RESERVATION` records what the inventory was told (released/committed).
+Release intents (`RELEASE#<reservationId>` / `RELEASE`) are left by failed creates for the stream consumer.
 Idempotency records (`IDEMPOTENCY#<hash>` / `IDEMPOTENCY`) are written by `orders.idempotency`.
 """
 
@@ -21,12 +23,13 @@ from orders.models import Order, StatusChange
 from orders.status import OrderStatus
 
 ORDER_SK = "ORDER"
+RESERVATION_SK = "RESERVATION"
 RELEASE_SK = "RELEASE"
 RELEASE_ENTITY = "reservationRelease"
 BY_USER_INDEX = "GSI1"
 BY_USER_STATUS_INDEX = "GSI2"
 # Attributes of the item that are not part of the order model (keys and bookkeeping).
-KEY_ATTRIBUTES = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2SK", "entityType", "correlationId", "reservationState")
+KEY_ATTRIBUTES = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2SK", "entityType", "correlationId")
 ENTITY_TYPE = "order"
 
 _serializer = TypeSerializer()
@@ -116,21 +119,24 @@ class OrderRepository:
     def reservation_state(self, order_id: str) -> str | None:
         response = self._client.get_item(
             TableName=self._table,
-            Key={"PK": {"S": order_pk(order_id)}, "SK": {"S": ORDER_SK}},
+            Key={"PK": {"S": order_pk(order_id)}, "SK": {"S": RESERVATION_SK}},
             ConsistentRead=True,
-            ProjectionExpression="reservationState",
         )
-        return (response.get("Item") or {}).get("reservationState", {}).get("S")
+        return (response.get("Item") or {}).get("state", {}).get("S")
 
     def set_reservation_state(self, order_id: str, state: str) -> None:
         """Records that the inventory was told (released/committed), so a redelivered record is a no-op.
-        Not a status change: publishes nothing."""
-        self._client.update_item(
+
+        A small item of its own beside the order (no index keys, no entityType): one write unit, where
+        updating the order item would also rewrite both of its index entries; and not an order change,
+        so the stream consumer's filter never sees it."""
+        self._client.put_item(
             TableName=self._table,
-            Key={"PK": {"S": order_pk(order_id)}, "SK": {"S": ORDER_SK}},
-            UpdateExpression="SET reservationState = :state",
-            ConditionExpression="attribute_exists(PK)",
-            ExpressionAttributeValues={":state": {"S": state}},
+            Item={
+                "PK": {"S": order_pk(order_id)},
+                "SK": {"S": RESERVATION_SK},
+                "state": {"S": state},
+            },
         )
 
     def get(self, order_id: str) -> Order | None:

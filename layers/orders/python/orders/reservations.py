@@ -2,7 +2,7 @@
 cancelled -> release, shipped (or delivered without shipped) -> commit, and release intents left by
 failed creates.
 
-Each action is idempotent at the inventory and recorded on the order (`reservationState`), so a
+Each action is idempotent at the inventory and recorded beside the order (`ORDER#<id>`/`RESERVATION`), so a
 redelivered stream record does not repeat it. A failed call raises: the record is retried under the
 stream's rules (partial batch failure, retries, on-failure destination)."""
 
