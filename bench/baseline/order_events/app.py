@@ -1,8 +1,9 @@
 """Baseline stream consumer: OrderCreated / OrderStatusChanged from the stream images, PutEvents in chunks
 of 10, failed entries reported as batch item failures. With BASELINE_UPSTREAM (the real consumer keeps
 the inventory in step), the same steps as the real one: on a change to shipped or cancelled of an order
-holding a reservation, read the order's `reservationState` (GetItem), and unless already done, commit or
-release at the inventory and record it (UpdateItem); a release intent item is released and deleted."""
+holding a reservation (delivered counts as shipped), read the reservation's state item beside the order
+(GetItem), and unless already done, commit or release at the inventory and record it (PutItem); a release
+intent item is released and deleted."""
 
 import json
 import os
@@ -45,26 +46,18 @@ def _settle(name, old, new):
         return
     if name != "MODIFY" or new.get("entityType") != "order" or old.get("status") == new.get("status"):
         return
-    action = {"cancelled": "released", "shipped": "committed"}.get(new["status"])
+    action = {"cancelled": "released", "shipped": "committed", "delivered": "committed"}.get(new["status"])
     if action is None or not new.get("reservationId"):
         return
-    key = {"PK": {"S": f"ORDER#{new['id']}"}, "SK": {"S": "ORDER"}}
-    item = _dynamodb.get_item(
-        TableName=table, Key=key, ConsistentRead=True, ProjectionExpression="reservationState"
-    )
-    if item.get("Item", {}).get("reservationState", {}).get("S") == action:
+    key = {"PK": {"S": f"ORDER#{new['id']}"}, "SK": {"S": "RESERVATION"}}
+    item = _dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)
+    if item.get("Item", {}).get("state", {}).get("S") == action:
         return
     if action == "released":
         _http.request("DELETE", base + new["reservationId"])
     else:
         _http.request("POST", base + new["reservationId"] + "/commit")
-    _dynamodb.update_item(
-        TableName=table,
-        Key=key,
-        UpdateExpression="SET reservationState = :state",
-        ConditionExpression="attribute_exists(PK)",
-        ExpressionAttributeValues={":state": {"S": action}},
-    )
+    _dynamodb.put_item(TableName=table, Item={**key, "state": {"S": action}})
 
 
 def lambda_handler(event, context):
