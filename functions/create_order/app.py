@@ -53,4 +53,4 @@ def create_order(
 @metrics.log_metrics
 def lambda_handler(event, context):
     idempotency_config().register_lambda_context(context)
-    return app.resolve(event, context)
+    return api.resolve(app, event, context)

@@ -21,4 +21,4 @@ def get_order(order_id: str):
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event, context):
-    return app.resolve(event, context)
+    return api.resolve(app, event, context)

@@ -35,4 +35,4 @@ def list_user_orders(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event, context):
-    return app.resolve(event, context)
+    return api.resolve(app, event, context)

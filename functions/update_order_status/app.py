@@ -41,4 +41,4 @@ def update_order_status(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event, context):
-    return app.resolve(event, context)
+    return api.resolve(app, event, context)

@@ -3,6 +3,7 @@ the one place that maps errors to RFC 9457 problem+json responses."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -146,6 +147,35 @@ def deadline(app: APIGatewayHttpResolver) -> float:
     """When upstream calls must be over: the function's remaining time less a margin to answer in."""
     remaining_seconds = app.lambda_context.get_remaining_time_in_millis() / 1000
     return time.monotonic() + remaining_seconds - DEADLINE_MARGIN_SECONDS
+
+
+def _unreadable_body_problem(event: Mapping[str, Any]) -> Response | None:
+    """A body the resolver must not try to parse: not JSON (415), or bytes that are not UTF-8 (400).
+    Powertools would parse multipart and form bodies itself, and fails on undecodable bytes."""
+    if not event.get("body"):
+        return None
+    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+    media_type = (headers.get("content-type") or JSON).split(";")[0].strip().lower()
+    if media_type != JSON and not media_type.endswith("+json"):
+        return problem(415, "unsupported-media-type", "Unsupported media type", "Send the body as application/json.")
+    if event.get("isBase64Encoded"):
+        try:
+            base64.b64decode(event["body"], validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return problem(400, "malformed-json", "Malformed JSON", "The request body is not valid JSON.")
+    return None
+
+
+def resolve(app: APIGatewayHttpResolver, event: dict, context: Any) -> dict:
+    """`app.resolve`, after refusing bodies the resolver cannot read (as problems, never 500s)."""
+    if refusal := _unreadable_body_problem(event):
+        return {
+            "statusCode": refusal.status_code,
+            "headers": {"Content-Type": PROBLEM_JSON},
+            "body": refusal.body,
+            "isBase64Encoded": False,
+        }
+    return app.resolve(event, context)
 
 
 def build_resolver(extra_error_handlers: Mapping[type[Exception], Callable[[Exception], Response]] = {}):

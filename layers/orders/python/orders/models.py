@@ -10,8 +10,17 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from orders.caller import MAX_USER_ID_LENGTH, USER_ID_PATTERN
 from orders.status import OrderStatus
@@ -32,7 +41,15 @@ Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_USER_ID_LENGTH, pattern=USER_ID_PATTERN)
 ]
 ProductId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
-Quantity = Annotated[int, Field(strict=True, ge=1, le=MAX_QUANTITY)]
+def _json_integer(value: object) -> object:
+    # A JSON integer may be written 2 or 2.0 (JSON Schema agrees); strings and booleans are not numbers.
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+# The validator after Field: the other way round, pydantic documents ge/le instead of minimum/maximum.
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY), BeforeValidator(_json_integer)]
 UnitPriceIn = Annotated[Decimal, Field(ge=0, le=MAX_UNIT_PRICE, decimal_places=2, max_digits=9)]
 
 
