@@ -9,6 +9,7 @@ around the handler call inside the worker (what Lambda bills). Then each worker 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,9 +56,25 @@ class ColdResult:
                     "errors": sorted({run["error"] for run in runs if run["error"]})[:3],
                 }
             if "real" in row and "baseline" in row:
-                row["ratio"] = ratio(row["real"]["median_ms"], row["baseline"]["median_ms"])
+                row.update(paired_ratio(variants["real"], variants["baseline"]))
             out[function] = row
         return out
+
+
+def paired_ratio(real: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of run-by-run ratios: each run spawns the two back to back, so a slow moment on a shared
+    machine hits both sides of one ratio rather than one side of the medians."""
+    pairs = [
+        r["cold_ms"] / b["cold_ms"]
+        for r, b in zip(real, baseline, strict=False)
+        if r["cold_ms"] and b["cold_ms"]
+    ]
+    return {
+        "ratio": median(pairs) if pairs else None,
+        "ratio_of_medians": ratio(
+            median([r["cold_ms"] for r in real]), median([b["cold_ms"] for b in baseline])
+        ),
+    }
 
 
 def spawn(spec: WorkerSpec, event: dict[str, Any], logs: Path) -> Worker:
@@ -101,28 +118,45 @@ def cold_phase(
     return result, kept
 
 
-def extra_cold_runs(
-    infra: Infra,
+def cold_variants(
     scenario: Scenario,
     runs: int,
     logs: Path,
-    spec_for,
-    label: str,
+    specs: dict[str, Callable[[str], WorkerSpec]],
     functions: tuple[str, ...] = FUNCTIONS,
 ) -> dict[str, dict[str, Any]]:
-    """Cold starts of the real functions under another setting (tracer off, no bytecode)."""
-    samples: dict[str, list[float]] = {function: [] for function in functions}
-    failures: dict[str, int] = {function: 0 for function in functions}
-    for _ in range(runs):
-        for function in functions:
-            worker = spawn(spec_for(function), scenario.event(function, "real"), logs / label)
-            samples[function].append(worker.first.cold_ms)
-            failures[function] += worker.first.status != scenario.expected(function)
-            worker.close()
-    return {
-        function: {"median_ms": median(values), "runs": len(values), "failed_runs": failures[function]}
-        for function, values in samples.items()
+    """Cold starts under other settings (tracer off, no bytecode), each run spawning every setting and the
+    baseline back to back (the order rotating run by run), so that each ratio is taken side by side."""
+    samples: dict[str, dict[str, list[dict[str, Any]]]] = {
+        f: {label: [] for label in specs} for f in functions
     }
+    labels = list(specs)
+    for run in range(runs):
+        order = labels[run % len(labels) :] + labels[: run % len(labels)]
+        for function in functions:
+            for label in order:
+                variant = "baseline" if label == "baseline" else "real"
+                worker = spawn(specs[label](function), scenario.event(function, variant), logs / label)
+                samples[function][label].append(
+                    {
+                        "cold_ms": worker.first.cold_ms,
+                        "ok": worker.first.status == scenario.expected(function),
+                    }
+                )
+                worker.close()
+    out: dict[str, dict[str, Any]] = {}
+    for function, by_label in samples.items():
+        row: dict[str, Any] = {}
+        for label, values in by_label.items():
+            row[label] = {
+                "median_ms": median([value["cold_ms"] for value in values]),
+                "runs": len(values),
+                "failed_runs": sum(not value["ok"] for value in values),
+            }
+            if label != "baseline" and "baseline" in by_label:
+                row[label].update(paired_ratio(values, by_label["baseline"]))
+        out[function] = row
+    return out
 
 
 @dataclass

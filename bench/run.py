@@ -45,6 +45,7 @@ class Mode:
     importtime_runs: int
     importtime_functions: tuple[str, ...]
     extra_cold_runs: int  # tracer-off and no-bytecode cold starts (0: skipped)
+    extra_cold_functions: tuple[str, ...] = FUNCTIONS
 
 
 MODES = {
@@ -85,7 +86,8 @@ MODES = {
         http_warmup=2,
         importtime_runs=1,
         importtime_functions=FUNCTIONS,
-        extra_cold_runs=0,
+        extra_cold_runs=2,
+        extra_cold_functions=("get_order", "order_events"),
     ),
     "smoke": Mode(
         name="smoke",
@@ -109,7 +111,8 @@ MODES = {
         http_warmup=0.0,
         importtime_runs=1,
         importtime_functions=("get_order",),
-        extra_cold_runs=0,
+        extra_cold_runs=1,
+        extra_cold_functions=("get_order",),
     ),
 }
 
@@ -228,7 +231,7 @@ def run(mode: Mode, out_dir: Path, only: set[str] | None = None, verbose: bool =
         scenario.prepare(
             {
                 "real": per_variant + 1 + 2 * extra + 1 + mode.importtime_runs,
-                "baseline": per_variant + 1,
+                "baseline": per_variant + 1 + extra + mode.importtime_runs,
             }
         )
 
@@ -249,34 +252,26 @@ def run(mode: Mode, out_dir: Path, only: set[str] | None = None, verbose: bool =
         rows.run("latency", cold_and_warm)
 
         def extra_cold():
-            tracer_off = latency.extra_cold_runs(
-                environment,
-                scenario,
-                extra,
-                logs,
-                lambda f: environment.real_spec(f, scenario.table(f), tracing=False),
-                "tracer-off",
-            )
             prefix = logs / "pycache-prefix"
-            prepared = bytecode.prepare(environment, scenario, prefix, logs)
-            no_bytecode = latency.extra_cold_runs(
-                environment,
+            functions = mode.extra_cold_functions
+            prepared = bytecode.prepare(environment, scenario, prefix, logs, functions)
+            variants = latency.cold_variants(
                 scenario,
                 extra,
                 logs,
-                lambda f: environment.real_spec(f, scenario.table(f), options=bytecode.options(prefix)),
-                "no-bytecode",
+                {
+                    "tracer_off": lambda f: environment.real_spec(f, scenario.table(f), tracing=False),
+                    "no_bytecode": lambda f: environment.real_spec(
+                        f, scenario.table(f), options=bytecode.options(prefix)
+                    ),
+                    "baseline": lambda f: environment.baseline_spec(f, scenario.table(f)),
+                },
+                functions,
             )
-            data["cold_start_variants"] = {
-                "tracer_off": tracer_off,
-                "no_bytecode": no_bytecode,
-                "bytecode_prefix": prepared,
-            }
+            data["cold_start_variants"] = {"per_function": variants, "bytecode_prefix": prepared}
 
         if extra:
             rows.run("cold_variants", extra_cold)
-        else:
-            rows.skipped["cold_variants"] = f"not in {mode.name} mode (full runs only)"
 
         data["scaling"] = rows.run(
             "scaling", scaling.run, environment, factory, mode.scaling, logs / "scaling"
@@ -349,9 +344,8 @@ def headline(data: dict[str, Any]) -> dict[str, Any]:
     return {
         "cold_start_ratio": {function: row.get("ratio") for function, row in cold.items()},
         "cold_start_ratio_as_deployed": {
-            function: row["median_ms"] / cold[function]["baseline"]["median_ms"]
-            for function, row in ((data.get("cold_start_variants") or {}).get("no_bytecode") or {}).items()
-            if cold.get(function, {}).get("baseline", {}).get("median_ms")
+            function: row["no_bytecode"].get("ratio")
+            for function, row in ((data.get("cold_start_variants") or {}).get("per_function") or {}).items()
         },
         "warm_ratio": {ENDPOINTS[function]: row.get("ratio_p50") for function, row in warm.items()},
         "warm_own_time_ratio": {

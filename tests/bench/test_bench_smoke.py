@@ -64,6 +64,15 @@ def test_cold_start_ratio_per_function(smoke):
             assert positive(row[variant]["median_ms"])
 
 
+def test_cold_start_variants(smoke):
+    """Tracer off and no layer bytecode (as deployed), each beside its own baseline runs."""
+    assert smoke["cold_start_ratio_as_deployed"]
+    assert all(positive(value) for value in smoke["cold_start_ratio_as_deployed"].values())
+    for function, row in smoke["cold_start_variants"]["per_function"].items():
+        for label in ("tracer_off", "no_bytecode", "baseline"):
+            assert row[label]["failed_runs"] == 0 and positive(row[label]["median_ms"]), (function, label)
+
+
 def test_warm_ratio_per_endpoint(smoke):
     assert set(smoke["warm_ratio"]) == ENDPOINTS
     assert all(positive(value) for value in smoke["warm_ratio"].values())
