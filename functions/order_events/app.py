@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
     DynamoDBRecord,
     DynamoDBStreamEvent,
 )
-from orders import api, config
+from orders import config
 from orders.bus import EventBusPublisher
 from orders.repository import OrderRepository
 from orders.reservations import ReservationKeeper
@@ -32,7 +32,7 @@ class EventNotPublished(Exception):
 
 @cache
 def _publisher() -> EventBusPublisher:
-    return EventBusPublisher(config.events_client(), os.environ["EVENT_BUS_NAME"], api.dumps)
+    return EventBusPublisher(config.events_client(), os.environ["EVENT_BUS_NAME"])
 
 
 @cache

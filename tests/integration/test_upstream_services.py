@@ -138,7 +138,7 @@ def test_an_unreachable_upstream_is_a_503_with_retry_after(table, upstream):
 
 def _drain_stream_through_consumer() -> list[list[dict]]:
     module = handler_module("order_events")
-    module._publisher = lambda: module.EventBusPublisher(FlakyEventBridge(0.0), "orders-test", module.api.dumps)
+    module._publisher = lambda: module.EventBusPublisher(FlakyEventBridge(0.0), "orders-test")
     dead: list[list[dict]] = []
     StreamMapping(
         consumer_mapping_config(),

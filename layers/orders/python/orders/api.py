@@ -26,6 +26,7 @@ from orders import config
 from orders.caller import Caller, caller_from_claims
 from orders.cursor import CursorCodec
 from orders.errors import BodyNotAnObject, InvalidPrecondition, OrderError, PayloadTooLarge
+from orders.jsonio import dumps
 from orders.models import Order
 from orders.repository import OrderRepository
 from orders.service import OrderService
@@ -42,9 +43,6 @@ _VERSION = re.compile(r"[0-9]{1,18}")  # ASCII only: str.isdigit() would let "²
 
 
 # ---------------------------------------------------------------------------------------- JSON
-def dumps(value: Any) -> str:
-    """JSON with `Decimal` written as an exact number (59.98, never "59.98" nor a float)."""
-    return simplejson.dumps(value, use_decimal=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def loads_body(text: str) -> dict[str, Any]:

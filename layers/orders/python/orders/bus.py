@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from orders import jsonio
 from orders.notifications import EVENT_SOURCE, OrderEvent
 
 MAX_ENTRIES_PER_CALL = 10  # PutEvents' limit
@@ -37,7 +38,9 @@ def chunks_in_order(pending: Sequence[Pending]) -> list[list[Pending]]:
 
 
 class EventBusPublisher:
-    def __init__(self, client: Any, bus_name: str, dumps: Callable[[Any], str], source: str = EVENT_SOURCE):
+    def __init__(
+        self, client: Any, bus_name: str, dumps: Callable[[Any], str] = jsonio.dumps, source: str = EVENT_SOURCE
+    ):
         self._client = client
         self._bus = bus_name
         self._dumps = dumps

@@ -64,8 +64,14 @@ CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 class _WireModel(BaseModel):
     """camelCase on the wire and in the table, snake_case in Python; unknown fields are rejected."""
 
+    # defer_build: a model's validator is built on first use, so each function pays only for its own.
     model_config = ConfigDict(
-        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, extra="forbid", frozen=True
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        extra="forbid",
+        frozen=True,
+        defer_build=True,
     )
 
 
