@@ -38,7 +38,7 @@ def _publisher() -> EventBusPublisher:
 @cache
 def _reservations() -> ReservationKeeper:
     repository = OrderRepository(config.dynamodb_client(), config.table_name())
-    return ReservationKeeper(repository, config.inventory_client())
+    return ReservationKeeper(repository, config.Lazy(config.inventory_client))
 
 
 @logger.inject_lambda_context

@@ -199,3 +199,20 @@ def test_status_change_event_names_previous_and_new_status_and_validates_against
     for entry in fake.published:
         schema = json.loads((ROOT / "docs" / "events" / f"{entry['DetailType']}.v1.json").read_text())
         jsonschema.validate(json.loads(json.dumps(entry["Detail"], default=float)), schema)
+
+
+def test_the_sample_stream_event_publishes_created_then_status_changed_and_commits(bus, table, upstream):
+    """events/order_events.json (for `sam local invoke OrderEventsFunction -e`) through the real handler."""
+    from orders.clients import InventoryClient, UpstreamHttp
+
+    fake = bus(failure_rate=0.0)
+    event = json.loads((ROOT / "events" / "order_events.json").read_text())
+    order_id = event["Records"][0]["dynamodb"]["NewImage"]["id"]["S"]
+    InventoryClient(UpstreamHttp("inventory", upstream.url)).reserve(order_id, {"prod-456": 2})
+    response = handler_module("order_events").lambda_handler(event, FakeLambdaContext())
+    assert response == {"batchItemFailures": []}
+    assert [(e["DetailType"], e["Detail"]["version"]) for e in fake.published] == [
+        ("OrderCreated", 1),
+        ("OrderStatusChanged", 2),
+    ]
+    assert upstream.snapshot()["reservations"][order_id]["state"] == "committed"  # shipped commits
