@@ -20,15 +20,9 @@ from typing import Any
 
 from bench.infra import ROOT, deps_layer_distributions, function_logical_ids, template, top_level_names
 
-SKIP_PARTS = {"__pycache__"}
-
-
 def _files(root: Path) -> list[Path]:
-    return sorted(
-        path
-        for path in root.rglob("*")
-        if path.is_file() and not SKIP_PARTS & set(path.relative_to(root).parts) and path.suffix != ".pyc"
-    )
+    # Bytecode counts: the layers ship it on purpose (Lambda's /opt is read-only), so it is deployed size.
+    return sorted(path for path in root.rglob("*") if path.is_file())
 
 
 def measure_tree(root: Path, files: list[Path] | None = None, prefix: str = "") -> dict[str, int]:
