@@ -49,7 +49,11 @@ README_HEALTH = "curl http://localhost:3001/health"
 
 CREATE_BODY = README_CREATE.split("-d '", 1)[1].rstrip("'")
 
-needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+@pytest.fixture(scope="module")
+def curl():
+    """The README's examples are curl commands; they run with the real curl (never skipped)."""
+    if shutil.which("curl") is None:
+        pytest.fail("curl is not installed: apt-get install -y curl")
 
 
 def token_cli(*arguments: str) -> str:
@@ -88,8 +92,7 @@ def tokens(stack):
     return {"customer": token_cli("--user", "user-123"), "admin": token_cli("--user", "ops-1", "--admin")}
 
 
-@needs_curl
-def test_readme_examples_verbatim(stack, tokens):
+def test_readme_examples_verbatim(stack, tokens, curl):
     status, body = run_example(stack, README_CREATE, tokens["customer"])
     assert status == 201, body
     order = json.loads(body, parse_float=Decimal)
