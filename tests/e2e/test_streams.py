@@ -144,8 +144,10 @@ def test_records_arrive_as_lambda_delivers_them_filtered_batched_in_order(fixtur
     )
     batches = [batch for batch in records_received(fixture_process) if keys_of([batch])[0].startswith(tag)]
 
-    # BatchSize 3, and the batching window (1 s) gathered what was written together.
-    assert [len(batch) for batch in batches] == [3, 3]
+    # BatchSize 3 is never exceeded, and the batching window (1 s) gathered records written together
+    # (exact boundaries depend on how fast a loaded machine wrote them, so they are not asserted).
+    sizes = [len(batch) for batch in batches]
+    assert sum(sizes) == len(expected) and max(sizes) <= 3 and max(sizes) > 1, sizes
     records = [record for batch in batches for record in batch]
     sequences = [int(record["dynamodb"]["SequenceNumber"]) for record in records]
     assert sequences == sorted(sequences)  # shard order
