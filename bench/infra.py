@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.workers import WorkerSpec
+from local.dynamodb import aws_client
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE_ROOT = Path(__file__).resolve().parent / "baseline"
@@ -106,19 +107,6 @@ class UdpSink:
 
     def close(self) -> None:
         self.sock.close()
-
-
-def aws_client(service: str, endpoint: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-        aws_session_token="local",
-    )
 
 
 @cache

@@ -20,6 +20,7 @@ from typing import Any
 
 from bench.infra import ROOT, deps_layer_distributions, function_logical_ids, template, top_level_names
 
+
 def _files(root: Path) -> list[Path]:
     # Bytecode counts: the layers ship it on purpose (Lambda's /opt is read-only), so it is deployed size.
     return sorted(path for path in root.rglob("*") if path.is_file())

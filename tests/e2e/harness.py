@@ -15,6 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from local.dynamodb import aws_client
+
 ROOT = Path(__file__).resolve().parents[2]
 # Variables the stack reads; everything else it is given comes from template.yaml.
 STACK_VARIABLES = (
@@ -173,17 +175,6 @@ def alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
-def aws_client(service: str, endpoint: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-        aws_session_token="local",
-    )
 
 
 def wait_for(probe: Any, timeout: float = 8.0, interval: float = 0.1) -> Any:
