@@ -140,12 +140,14 @@ def test_twenty_identical_posts_with_one_key_make_one_order(shared_table):
 def _read_then_write_change_status():
     """A deliberately broken repository (read, decide, then write without a condition), patched into
     the forked environments only: the harness must see it fail."""
+    from orders.models import Order
     from orders.repository import OrderRepository, TransitionRejected, _from_item, _to_item
 
     def change_status(
         self, order_id, *, target, allowed_sources, change, owner=None, expected_version=None, **_
     ):
-        current = self.get(order_id)
+        wire = self.get_wire(order_id)
+        current = None if wire is None else Order.model_validate(wire)
         if current is None or current.status not in allowed_sources:
             raise TransitionRejected(current)
         time.sleep(0.05)  # the window a real network round trip opens

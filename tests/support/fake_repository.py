@@ -34,9 +34,10 @@ class FakeOrderRepository:
             raise DuplicateOrderId(order.id)
         self.orders[order.id] = order
 
-    def get(self, order_id: str) -> Order | None:
-        self.calls.append(("get", {"order_id": order_id}))
-        return self.orders.get(order_id)
+    def get_wire(self, order_id: str) -> dict[str, Any] | None:
+        self.calls.append(("get_wire", {"order_id": order_id}))
+        order = self.orders.get(order_id)
+        return None if order is None else order.to_wire()
 
     def list_by_user(
         self, user_id: str, *, status: OrderStatus | None, limit: int, after: str | None

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import simplejson
 from aws_lambda_powertools import Logger
@@ -27,9 +27,11 @@ from orders.caller import Caller, caller_from_claims
 from orders.cursor import CursorCodec
 from orders.errors import BodyNotAnObject, InvalidPrecondition, OrderError, PayloadTooLarge
 from orders.jsonio import dumps
-from orders.models import Order
 from orders.repository import OrderRepository
 from orders.service import OrderService
+
+if TYPE_CHECKING:
+    from orders.models import Order
 
 logger = Logger(child=True)
 # Read-only endpoints publish no business metric; Powertools would warn about that on every request.
@@ -68,7 +70,14 @@ def json_response(status: int, payload: Any, headers: Mapping[str, str] | None =
 
 
 def order_response(order: Order, status: int = HTTPStatus.OK, extra_headers: Mapping[str, str] | None = None):
-    return json_response(status, order.to_wire(), {"ETag": etag(order.version), **(extra_headers or {})})
+    return wire_order_response(order.to_wire(), status, extra_headers)
+
+
+def wire_order_response(
+    order: Mapping[str, Any], status: int = HTTPStatus.OK, extra_headers: Mapping[str, str] | None = None
+) -> Response:
+    """An order already in its wire form (`OrderService.get_wire`), with its version as ETag."""
+    return json_response(status, order, {"ETag": etag(order["version"]), **(extra_headers or {})})
 
 
 def problem(
@@ -176,8 +185,14 @@ def resolve(app: APIGatewayHttpResolver, event: dict, context: Any) -> dict:
     return app.resolve(event, context)
 
 
-def build_resolver(extra_error_handlers: Mapping[type[Exception], Callable[[Exception], Response]] = {}):
-    app = APIGatewayHttpResolver(enable_validation=True, serializer=dumps, json_body_deserializer=loads_body)
+def build_resolver(
+    extra_error_handlers: Mapping[type[Exception], Callable[[Exception], Response]] = {}, *, validation: bool = True
+):
+    """`validation=False` for routes with nothing to validate but their path: Powertools' validation
+    middleware imports pydantic, which such a function otherwise never needs."""
+    app = APIGatewayHttpResolver(
+        enable_validation=validation, serializer=dumps, json_body_deserializer=loads_body
+    )
 
     @app.exception_handler(OrderError)
     def _domain_error(error: OrderError) -> Response:

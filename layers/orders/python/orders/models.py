@@ -7,7 +7,7 @@ order carries is quantized to exactly two places, so `2 x 29.99` is `59.98` and 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import (
@@ -23,17 +23,12 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from orders.caller import MAX_USER_ID_LENGTH, USER_ID_PATTERN
+from orders.money import to_money
 from orders.status import OrderStatus
 
-CENT = Decimal("0.01")
 MAX_ITEMS = 50
 MAX_QUANTITY = 1000
 MAX_UNIT_PRICE = Decimal(1000000)
-
-
-def to_money(value: Decimal) -> Decimal:
-    """Exactly two decimal places. Inputs are already validated to two places, so nothing is rounded away."""
-    return value.quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
 Money = Annotated[Decimal, AfterValidator(to_money)]

@@ -14,13 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from orders.models import Order, StatusChange
 from orders.status import OrderStatus
+from orders.wire import order_wire
+
+if TYPE_CHECKING:
+    # Imported where an Order is built: reads (`get_wire`) and the stream consumer never load pydantic.
+    from orders.models import Order, StatusChange
 
 ORDER_SK = "ORDER"
 RESERVATION_SK = "RESERVATION"
@@ -72,10 +76,16 @@ def _to_item(order: Order, correlation_id: str | None) -> dict[str, dict]:
     return {name: _serialize(value) for name, value in attributes.items()}
 
 
-def _from_item(item: Mapping[str, dict]) -> Order:
-    return Order.model_validate(
+def _wire_from_item(item: Mapping[str, dict]) -> dict[str, Any]:
+    return order_wire(
         {name: _deserializer.deserialize(value) for name, value in item.items() if name not in KEY_ATTRIBUTES}
     )
+
+
+def _from_item(item: Mapping[str, dict]) -> Order:
+    from orders.models import Order
+
+    return Order.model_validate(_wire_from_item(item))
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,14 +149,15 @@ class OrderRepository:
             },
         )
 
-    def get(self, order_id: str) -> Order | None:
+    def get_wire(self, order_id: str) -> dict[str, Any] | None:
+        """The order as the API returns it (see `orders.wire`), or None when there is no such order."""
         response = self._client.get_item(
             TableName=self._table,
             Key={"PK": {"S": order_pk(order_id)}, "SK": {"S": ORDER_SK}},
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return _from_item(item) if item else None
+        return _wire_from_item(item) if item else None
 
     def list_by_user(
         self, user_id: str, *, status: OrderStatus | None, limit: int, after: str | None
