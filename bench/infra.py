@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,26 @@ BASELINE_ROOT = Path(__file__).resolve().parent / "baseline"
 LAYER_PATH = ROOT / "layers" / "orders" / "python"
 # Function folder -> what it serves, in the order the tables print.
 FUNCTIONS = ("health", "get_order", "list_user_orders", "create_order", "update_order_status", "order_events")
+
+# What each function is built on (README's packages, template's Tracing: Active), imported and nothing more.
+_OBSERVABILITY = (
+    "aws_lambda_powertools.logging",
+    "aws_lambda_powertools.metrics",
+    "aws_lambda_powertools.tracing",
+    "aws_xray_sdk.core",
+)
+_RESOLVER = ("aws_lambda_powertools.event_handler",)
+_VALIDATION = ("pydantic", "aws_lambda_powertools.event_handler.openapi.params")
+LIBRARY_IMPORTS = {
+    "get_order": _OBSERVABILITY + _RESOLVER,
+    "list_user_orders": _OBSERVABILITY + _RESOLVER + _VALIDATION,
+    "update_order_status": _OBSERVABILITY + _RESOLVER + _VALIDATION,
+    "create_order": _OBSERVABILITY
+    + _RESOLVER
+    + _VALIDATION
+    + ("aws_lambda_powertools.utilities.idempotency",),
+    "order_events": _OBSERVABILITY + ("aws_lambda_powertools.utilities.batch",),
+}
 ENDPOINTS = {
     "health": "GET /health",
     "get_order": "GET /api/orders/{id}",
@@ -273,6 +293,17 @@ class Infra:
             handler="app.lambda_handler",
             env=env,
             tracing=False,
+        )
+
+    def libraries_spec(self, function: str, table: str) -> WorkerSpec:
+        """The baseline, plus importing (only importing) the libraries the real function is built on:
+        the floor those libraries alone set under the cold-start ratio, whatever the function does."""
+        spec = self.baseline_spec(function, table)
+        return replace(
+            spec,
+            name=f"{function}/libraries",
+            site_packages=(str(self.site["deps"]), str(self.site["runtime"])),
+            preload=LIBRARY_IMPORTS.get(function, ()),
         )
 
     def close(self) -> None:

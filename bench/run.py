@@ -264,6 +264,7 @@ def run(mode: Mode, out_dir: Path, only: set[str] | None = None, verbose: bool =
                     "no_bytecode": lambda f: environment.real_spec(
                         f, scenario.table(f), options=bytecode.options(prefix)
                     ),
+                    "libraries": lambda f: environment.libraries_spec(f, scenario.table(f)),
                     "baseline": lambda f: environment.baseline_spec(f, scenario.table(f)),
                 },
                 functions,

@@ -7,6 +7,8 @@ answer (the cold start); after that the process is a warm worker that runs batch
 reports per-invocation durations, time spent in HTTP I/O, and its memory.
 
 Protocol, both ways on dedicated pipes: 4-byte big-endian length + a JSON object.
+  `preload` (config): modules imported before the handler, inside the timed import (a baseline variant
+  that pays for libraries it does not use: the floor those libraries set).
   parent -> {"event": {...}}                                    (first message: the cold invocation)
   worker -> {"type": "first", "import_ms", "invoke_ms", "status", "error"?}
   parent -> {"type": "run", "events": [...], "sampled": [...]}   worker -> {"type": "ran", "ns", "io_ns", "status"}
@@ -145,6 +147,8 @@ def main():
     started = time.perf_counter()
     try:
         # __import__ rather than importlib.import_module: only the former shows up in `-X importtime`.
+        for preloaded in config.get("preload", ()):
+            __import__(preloaded)
         __import__(module_name)
         handler = getattr(sys.modules[module_name], function_name)
     except Exception as error:  # noqa: BLE001 - reported to the parent as the cold start's failure
