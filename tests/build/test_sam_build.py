@@ -4,6 +4,8 @@ python3.13 on arm64 can load, and each function package holds its own handler an
 from __future__ import annotations
 
 import importlib.util
+import re
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -106,6 +108,26 @@ def test_deps_layer_is_exactly_the_exported_lock(sam_build: Build) -> None:
     assert wanted, "layers/deps/requirements.txt pins nothing"
     assert not set(wanted) & set(RUNTIME_SDK)
     assert installed_distributions(site_packages(sam_build)) == wanted
+
+
+def unused_at_run_time() -> list[str]:
+    makefile = (ROOT / "layers/deps/Makefile").read_text()
+    listed = re.search(r"^UNUSED_AT_RUN_TIME := ((?:.*\\\n)*.*)$", makefile, re.MULTILINE)
+    assert listed, "UNUSED_AT_RUN_TIME is not in layers/deps/Makefile"
+    return listed.group(1).replace("\\", " ").split()
+
+
+def test_deps_layer_leaves_out_what_nothing_runs(sam_build: Build) -> None:
+    site, installed = site_packages(sam_build), Path(sysconfig.get_paths()["purelib"])
+    pruned = unused_at_run_time()
+    assert len(pruned) >= 5, pruned
+    assert not [path for path in pruned if not (installed / path).exists()], "not in the locked packages (any more)"
+    assert not [path for path in pruned if (site / path).exists()], "left in the built layer"
+    hot = (ROOT / "layers/deps/hot_modules.txt").read_text().split()
+    assert not [line for line in hot for path in pruned if line == path or line.startswith(path + "/")]
+    # Powertools' Swagger UI assets are pruned: no function may serve them.
+    code = [*ROOT.glob("functions/*/*.py"), *ROOT.glob("layers/orders/python/orders/*.py")]
+    assert code and not [path for path in code if "enable_swagger" in path.read_text()]
 
 
 def unchecked_hash_pyc_for(source: Path) -> bool:
