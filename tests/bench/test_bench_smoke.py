@@ -65,11 +65,11 @@ def test_cold_start_ratio_per_function(smoke):
 
 
 def test_cold_start_variants(smoke):
-    """Tracer off and no layer bytecode (as deployed), each beside its own baseline runs."""
+    """Tracer off, no layer bytecode (as deployed) and baseline + libraries, each beside its own baseline runs."""
     assert smoke["cold_start_ratio_as_deployed"]
     assert all(positive(value) for value in smoke["cold_start_ratio_as_deployed"].values())
     for function, row in smoke["cold_start_variants"]["per_function"].items():
-        for label in ("tracer_off", "no_bytecode", "baseline"):
+        for label in ("tracer_off", "no_bytecode", "libraries", "baseline"):
             assert row[label]["failed_runs"] == 0 and positive(row[label]["median_ms"]), (function, label)
 
 
