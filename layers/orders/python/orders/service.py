@@ -154,12 +154,12 @@ class OrderService:
         status: OrderStatus | None = None,
         cursor: str | None = None,
     ) -> OrderPage:
+        from orders.models import OrderPage
+
         if not caller.may_act_for(user_id):
             raise Forbidden("Customers may only list their own orders.")
         scope = f"{user_id}\x00{status or ''}"
         after = self._cursors.decode(scope, cursor) if cursor else None
-        from orders.models import OrderPage
-
         orders, next_position = self._repository.list_by_user(user_id, status=status, limit=limit, after=after)
         next_cursor = self._cursors.encode(scope, next_position) if next_position else None
         return OrderPage(items=orders, next_cursor=next_cursor)
@@ -173,6 +173,8 @@ class OrderService:
         expected_version: int | None = None,
         correlation_id: str | None = None,
     ) -> Order:
+        from orders.models import StatusChange
+
         if not is_order_id(order_id):
             raise OrderNotFound()
         sources = sources_of(target)
@@ -183,8 +185,6 @@ class OrderService:
                 raise Forbidden("Customers may only cancel their orders.")
             self._check_version(current, expected_version)
             raise StatusConflict(current.status, target)
-        from orders.models import StatusChange
-
         change = StatusChange(status=target, at=iso_timestamp(self._clock()), by=caller.user_id)
         try:
             return self._repository.change_status(
