@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orders.wire import CHANGE_FIELDS, LINE_FIELDS, OPTIONAL_ORDER_FIELDS, ORDER_FIELDS
+
 from local.model import StackModel, stack_model
 from local.template import ROOT, TEMPLATE_PATH, TemplateError, load_template
 
@@ -700,19 +702,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Order": {
         "type": "object",
         "title": "Order",
-        "required": [
-            "id",
-            "userId",
-            "items",
-            "shippingAddress",
-            "status",
-            "total",
-            "currency",
-            "createdAt",
-            "updatedAt",
-            "version",
-            "statusHistory",
-        ],
+        "required": [name for name in ORDER_FIELDS if name not in OPTIONAL_ORDER_FIELDS],
         "additionalProperties": False,
         "properties": {
             "id": {
@@ -736,7 +726,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "OrderLine": {
         "type": "object",
         "title": "OrderLine",
-        "required": ["productId", "quantity", "unitPrice", "lineTotal"],
+        "required": list(LINE_FIELDS),
         "additionalProperties": False,
         "properties": {
             "productId": {"type": "string"},
@@ -748,7 +738,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "StatusChange": {
         "type": "object",
         "title": "StatusChange",
-        "required": ["status", "at", "by"],
+        "required": list(CHANGE_FIELDS),
         "additionalProperties": False,
         "properties": {
             "status": _ref("OrderStatus"),

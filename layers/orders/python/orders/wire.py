@@ -30,6 +30,7 @@ ORDER_FIELDS = (
     "statusHistory",
     "reservationId",
 )
+OPTIONAL_ORDER_FIELDS = ("reservationId",)  # None in the model by default, and then left out
 LINE_FIELDS = ("productId", "quantity", "unitPrice", "lineTotal")
 ADDRESS_FIELDS = ("street", "city", "zipCode", "state", "country")
 CHANGE_FIELDS = ("status", "at", "by")
