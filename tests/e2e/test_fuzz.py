@@ -27,6 +27,11 @@ pytestmark = pytest.mark.e2e
 
 FUZZ_SECONDS = int(os.environ.get("FUZZ_SECONDS") or 0)  # 0: the bounded run of `make test`
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES") or (100 if FUZZ_SECONDS else 10))
+# The bounded run draws the same cases every time: with ~12 stateful scenarios, a random draw sometimes
+# followed only 2 of the links (seen once in CI), so its coverage assertions would flake. `make fuzz`
+# draws a new seed each run to explore; FUZZ_SEED=<seed> replays any run.
+BOUNDED_RUN_SEED = "1"
+FUZZ_SEED = os.environ.get("FUZZ_SEED") or (None if FUZZ_SECONDS else BOUNDED_RUN_SEED)
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 # Identities, as a Web Fuzzing Commons auth document: the run is pinned to one; peers must not see each
@@ -120,8 +125,8 @@ def run_schemathesis(port: int, mint, workdir: Path, role: str) -> tuple[dict, s
     ]  # fmt: skip
     if FUZZ_SECONDS:
         command += ["--max-time", str(max(FUZZ_SECONDS // len(ROLES), 1))]
-    if os.environ.get("FUZZ_SEED"):
-        command += ["--seed", os.environ["FUZZ_SEED"]]
+    if FUZZ_SEED:
+        command += ["--seed", FUZZ_SEED]
     env = {
         **os.environ,
         "SCHEMATHESIS_HOOKS": "tests.e2e.schemathesis_hooks",
