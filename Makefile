@@ -18,6 +18,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SAM := $(VENV)/bin/sam
 STAMP := $(VENV)/.synced
+# checkov has a locked environment of its own (it pins a boto3 that aws-sam-cli cannot share), run
+# offline: no platform mapping, no guideline downloads, no update check. `lint` and `scan` (and so
+# tests/build/test_checkov.py) run this one command; SCAN_ARGS="-o json", SCAN_TEMPLATE=<copy>.
+CHECKOV_PROJECT := tools/checkov
+CHECKOV_STAMP := $(CHECKOV_PROJECT)/.venv/.synced
+SCAN_TEMPLATE ?= template.yaml
+SCAN_ARGS ?=
+CHECKOV_SCAN = BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(CHECKOV_PROJECT)/.venv/bin/checkov \
+	--file $(SCAN_TEMPLATE) --framework cloudformation --skip-download --quiet --compact $(SCAN_ARGS)
 
 PORT ?= 3001
 ENV ?= dev
@@ -35,7 +44,7 @@ EXPORT_FLAGS := --frozen --no-dev --no-emit-project \
 	--no-emit-package python-dateutil --no-emit-package six
 DEPS_REQUIREMENTS := layers/deps/requirements.txt
 
-.PHONY: help dev test token bench build lint deploy requirements clean distclean openapi fuzz soak
+.PHONY: help dev test token bench build lint scan deploy requirements clean distclean openapi fuzz soak
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' \
@@ -47,6 +56,10 @@ $(CURDIR)/.tools/bin/uv:
 
 $(STAMP): uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen $(QUIET)
+	@touch $@
+
+$(CHECKOV_STAMP): $(CHECKOV_PROJECT)/uv.lock $(CHECKOV_PROJECT)/pyproject.toml | $(UV)
+	$(UV) sync --frozen --project $(CHECKOV_PROJECT) $(QUIET)
 	@touch $@
 
 dev: $(STAMP) ## Run the local stack (no Docker) on http://localhost:$(PORT) until Ctrl-C
@@ -76,9 +89,13 @@ soak: $(STAMP) ## 2 minutes of mixed traffic (8 clients) on a fresh local stack,
 build: $(STAMP) ## sam build (layers for python3.13/arm64, one package per function)
 	$(SAM) build --config-env $(ENV)
 
-lint: $(STAMP) ## ruff, then sam validate --lint (cfn-lint)
+lint: $(STAMP) $(CHECKOV_STAMP) ## ruff, then sam validate --lint (cfn-lint), then checkov (as make scan)
 	$(PY) -m ruff check .
 	$(SAM) validate --lint --config-env $(ENV)
+	$(CHECKOV_SCAN)
+
+scan: $(CHECKOV_STAMP) ## checkov over template.yaml: 0 failed checks, every skip beside its resource with its reason
+	$(CHECKOV_SCAN)
 
 deploy: build ## sam deploy; ENV=dev|prod picks the samconfig.toml section
 	$(SAM) deploy --config-env $(ENV)
@@ -91,5 +108,5 @@ clean: ## Remove build output and caches (keeps .venv)
 	find . -path ./.venv -prune -o -path ./.tools -prune -o -type d -name __pycache__ -print0 \
 		| xargs -0 rm -rf
 
-distclean: clean ## Also remove .venv and .tools
-	rm -rf $(VENV) .tools
+distclean: clean ## Also remove .venv, tools/checkov/.venv and .tools
+	rm -rf $(VENV) $(CHECKOV_PROJECT)/.venv .tools
