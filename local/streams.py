@@ -50,6 +50,18 @@ def _iso(epoch: Any) -> str | None:
     return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def as_lambda_delivers(record: dict[str, Any], stream_arn: str | None) -> None:
+    """A GetRecords record (wire format) made the record Lambda delivers, in place: plus `eventSourceARN`,
+    and where moto's stream differs from DynamoDB's, DynamoDB's: `eventVersion` "1.1", and
+    `ApproximateCreationDateTime` in whole epoch seconds ("rounded down to the closest second", the
+    StreamRecord reference; moto has milliseconds)."""
+    record["eventSourceARN"] = stream_arn
+    record["eventVersion"] = "1.1"
+    image = record.get("dynamodb") or {}
+    if isinstance(image.get("ApproximateCreationDateTime"), float):
+        image["ApproximateCreationDateTime"] = int(image["ApproximateCreationDateTime"])
+
+
 def failure_record(
     subscription: StreamSubscription, shard_id: str, stream_arn: str, batch: FailedBatch
 ) -> dict[str, Any]:
@@ -296,7 +308,7 @@ class StreamPoller:
         if records:
             arn = self.status.stream_arn
             for record in records:
-                record["eventSourceARN"] = arn
+                as_lambda_delivers(record, arn)
             with self._lock:
                 shard.last_read = str(records[-1]["dynamodb"]["SequenceNumber"])
                 self.status.records_read += len(records)
