@@ -44,6 +44,9 @@ EXPORT_FLAGS := --frozen --no-dev --no-emit-project \
 	--no-emit-package boto3 --no-emit-package botocore --no-emit-package s3transfer \
 	--no-emit-package python-dateutil --no-emit-package six
 DEPS_REQUIREMENTS := layers/deps/requirements.txt
+# The sam-local-only layer (layers/sam_local, see local/sam_local.py): the lock's `sam-local` group.
+SAM_LOCAL_EXPORT_FLAGS := --frozen --only-group sam-local --no-emit-project
+SAM_LOCAL_REQUIREMENTS := layers/sam_local/requirements.txt
 
 .PHONY: help dev test token bench build lint scan deploy requirements clean distclean openapi fuzz soak
 
@@ -66,7 +69,7 @@ $(CHECKOV_STAMP): $(CHECKOV_PROJECT)/uv.lock $(CHECKOV_PROJECT)/pyproject.toml |
 dev: $(STAMP) ## Run the local stack (no Docker) on http://localhost:$(PORT) until Ctrl-C
 	PORT=$(PORT) $(PY) -m local
 
-services: $(STAMP) ## Embedded services only (ports 3100-3102) + .aws-sam/local-env.json, for sam local start-api
+services: $(STAMP) ## Embedded services only (ports 3100-3102) + .aws-sam/local-env.json, and .aws-sam/sam-local/template.json, for sam local start-api
 	$(PY) -m local services
 
 test: $(STAMP) ## Run the whole test suite (unit, integration, e2e, build); PYTEST_ARGS=... to narrow
@@ -101,8 +104,9 @@ scan: $(CHECKOV_STAMP) ## checkov over template.yaml: 0 failed checks, every ski
 deploy: build ## sam deploy; ENV=dev|prod picks the samconfig.toml section
 	$(SAM) deploy --config-env $(ENV)
 
-requirements: | $(UV) ## Re-export layers/deps/requirements.txt from uv.lock
+requirements: | $(UV) ## Re-export the layers' requirements.txt (deps, sam_local) from uv.lock
 	$(UV) export $(EXPORT_FLAGS) --quiet -o $(DEPS_REQUIREMENTS)
+	$(UV) export $(SAM_LOCAL_EXPORT_FLAGS) --quiet -o $(SAM_LOCAL_REQUIREMENTS)
 
 clean: ## Remove build output and caches (keeps .venv)
 	rm -rf .aws-sam .pytest_cache .ruff_cache .hypothesis

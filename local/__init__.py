@@ -24,8 +24,9 @@ services alone for `sam local start-api`; `python -m local.token` (make token) m
 import sys
 from pathlib import Path
 
-# The stack's authorizer checks tokens with the domain layer's rules (orders.jwt_verifier), the very code
-# functions run under `sam local`; the layer is importable here as it is in Lambda (/opt/python).
-_DOMAIN_LAYER = str(Path(__file__).resolve().parent.parent / "layers" / "orders" / "python")
-if _DOMAIN_LAYER not in sys.path:
-    sys.path.append(_DOMAIN_LAYER)
+# The stack's authorizer checks tokens with the sam-local layer's rules (sam_local_auth.jwt_verifier), the
+# very code functions run under `sam local`; the layers are importable here as in Lambda (/opt/python).
+_LAYERS = Path(__file__).resolve().parent.parent / "layers"
+for _layer in (_LAYERS / "orders" / "python", _LAYERS / "sam_local" / "python"):
+    if str(_layer) not in sys.path:
+        sys.path.append(str(_layer))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import secrets
 import time
 from collections.abc import Iterable
@@ -172,6 +173,9 @@ def map_response(payload: str) -> OutgoingResponse:
         for name, value in headers
         if name.lower() not in ("content-length", "transfer-encoding")
     ]
+    for name, value in headers:
+        if problem := header_problem(name, value):
+            raise MalformedResponse(problem)
     body = result.get("body")
     if body is None:
         raw = b""
@@ -193,7 +197,23 @@ def _header_value(value: Any) -> str:
     return str(value)
 
 
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 §5.6.2 field-name
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")  # RFC 9110 §5.5: no CR, LF, NUL or controls
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """Why a header cannot be sent as HTTP/1.1 (None when it can): the response would otherwise fail to
+    encode halfway through, leaving the client without an answer. Nothing of the header is quoted back."""
+    if not _TOKEN.fullmatch(name):
+        return "a header name that is not an HTTP token"
+    if not _FIELD_VALUE.fullmatch(value):
+        return f"header {name}: a value with characters HTTP/1.1 cannot carry"
+    return None
+
+
 def unauthorized(detail: str | None = None) -> OutgoingResponse:
+    """API Gateway's 401. `detail` is one of the verifier's fixed reasons; even so only plain printable
+    ASCII of it reaches the header (no quote, no backslash), never request data."""
     challenge = (
         "Bearer" if not detail else f'Bearer error="invalid_token", error_description="{_quoted(detail)}"'
     )
@@ -201,7 +221,7 @@ def unauthorized(detail: str | None = None) -> OutgoingResponse:
 
 
 def _quoted(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', "'")
+    return "".join(char for char in text[:200] if " " <= char <= "~" and char not in '"\\')
 
 
 def forbidden() -> OutgoingResponse:

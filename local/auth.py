@@ -3,7 +3,8 @@
 One RSA key pair, generated on first use into `local/.keys/` (git-ignored; `LOCAL_KEYS_DIR` overrides),
 signs the tokens `python -m local.token` mints; the server publishes its public half at
 `/.well-known/jwks.json` and checks bearer tokens the way API Gateway does: RS256 signature by the JWKS
-key named by `kid`, then `iss`, `aud` (or `client_id`), `exp`, `nbf`, `iat`. The issuer does not depend
+key named by `kid`, then `iss`, `aud` (or `client_id`), `exp`, `nbf`, `iat`, with PyJWT
+(`sam_local_auth.jwt_verifier`, shared with the functions under `sam local`). The issuer does not depend
 on the port, so a token minted without knowing where the server listens is accepted by it.
 """
 
@@ -24,8 +25,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
-from orders import jwt_verifier
-from orders.jwt_verifier import api_gateway_claims, token_scopes  # noqa: F401 - the stack's public names
+from sam_local_auth import jwt_verifier
+from sam_local_auth.jwt_verifier import api_gateway_claims, token_scopes  # noqa: F401 - the stack's public names
 
 ISSUER = "http://localhost/local-issuer"
 AUDIENCE = "orders-local"
@@ -131,7 +132,8 @@ def mint(
 
 # ---------------------------------------------------------------------------------------- the authorizer
 class Unauthorized(Exception):
-    """→ 401 `{"message":"Unauthorized"}`; the text goes to the server log and `WWW-Authenticate`."""
+    """→ 401 `{"message":"Unauthorized"}`. The text goes to the server log and `WWW-Authenticate`: always one
+    of the verifier's fixed reasons, never anything the request carried."""
 
 
 class Forbidden(Exception):
@@ -149,19 +151,18 @@ class JwtAuthorizer:
 
     def token_from(self, headers: Mapping[str, str]) -> str:
         header = self.identity_source.removeprefix("$request.header.").lower()
-        value = (headers.get(header) or "").strip()
-        if not value:
-            raise Unauthorized("no token")
-        scheme, _, rest = value.partition(" ")
-        # API Gateway takes the token with or without the `Bearer` prefix.
-        return rest.strip() if scheme.lower() == "bearer" and rest.strip() else value
+        try:
+            # API Gateway takes the token with or without the `Bearer` prefix.
+            return jwt_verifier.bearer_token(headers, header)
+        except jwt_verifier.InvalidToken as error:
+            raise Unauthorized(error.reason) from None
 
     def verify(self, token: str, jwks_document: Mapping[str, Any], required_scopes: Iterable[str] = ()) -> dict:
         """The token's claims, checked as API Gateway checks them; raises Unauthorized / Forbidden."""
         try:
             claims = jwt_verifier.verify(token, jwks=jwks_document, issuer=self.issuer, audiences=self.audiences)
         except jwt_verifier.InvalidToken as error:
-            raise Unauthorized(str(error)) from None
+            raise Unauthorized(error.reason) from None
         required = set(required_scopes)
         if required and not required & set(token_scopes(claims) or []):
             raise Forbidden("token lacks the route's scopes")

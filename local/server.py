@@ -122,12 +122,16 @@ class LocalStack:
         except Exception as error:  # noqa: BLE001 - the stack itself failed: say so, keep serving
             say(f"local stack error: {error!r}", sys.stderr)
             response = apigw.internal_error()
+        try:
+            wsgi_response = _wsgi_response(response)
+        except ValueError as error:
+            # A response HTTP/1.1 cannot carry (a header that does not encode) would fail halfway through
+            # sending and leave the client hanging: answer API Gateway's 500 instead.
+            say(f"local stack error: unsendable response: {error}", sys.stderr)
+            response, note = apigw.internal_error(), f"{note}unsendable response "
+            wsgi_response = _wsgi_response(response)
         elapsed = (time.perf_counter() - started) * 1000
         say(f"{request.method} {request.full_path.rstrip('?')} -> {response.status} {note}({elapsed:.0f} ms)")
-        wsgi_response = Response(response.body, status=response.status)
-        wsgi_response.headers.clear()
-        for name, value in response.headers:
-            wsgi_response.headers.add(name, value)
         return wsgi_response(environ, start_response)
 
     def dispatch(self, request: Request) -> tuple[apigw.OutgoingResponse, str]:
@@ -169,9 +173,9 @@ class LocalStack:
                 token = route.authorizer.token_from({k.lower(): v for k, v in incoming.headers})
                 claims = route.authorizer.verify(token, self._public_keys, route.scopes)
             except auth.Unauthorized as error:
-                detail = str(error)
+                detail = str(error)  # one of the verifier's fixed reasons, never request data
                 return apigw.unauthorized(
-                    None if detail == "no token" else detail
+                    None if detail == auth.jwt_verifier.NO_TOKEN else detail
                 ), f"unauthorized: {detail} "
             except auth.Forbidden as error:
                 return apigw.forbidden(), f"forbidden: {error} "
@@ -379,6 +383,17 @@ class LocalStack:
             lines.append(f"  warning: {warning}")
         lines.append("Ready. Ctrl-C to stop.")
         return "\n".join(lines)
+
+
+def _wsgi_response(response: apigw.OutgoingResponse) -> Response:
+    """The WSGI response; raises ValueError (before anything is sent) for a header HTTP/1.1 cannot carry."""
+    wsgi_response = Response(response.body, status=response.status)
+    wsgi_response.headers.clear()
+    for name, value in response.headers:
+        if problem := apigw.header_problem(name, value):
+            raise ValueError(problem)
+        wsgi_response.headers.add(name, value)
+    return wsgi_response
 
 
 class _RequestHandler(WSGIRequestHandler):

@@ -18,6 +18,13 @@ Desktop's name for the host; on Linux add `--add-host host.docker.internal:host-
 `LOCAL_SERVICES_HOST`. The services listen on `LOCAL_SERVICES_BIND` (default 0.0.0.0 on Linux, where a
 container reaches the host through the Docker bridge; 127.0.0.1 elsewhere).
 
+It also writes `.aws-sam/sam-local/template.json` (local/sam_local.py): template.yaml plus the SamLocalAuth
+layer (layers/sam_local: PyJWT + cryptography), with which the functions verify bearer tokens under
+`sam local` (SAM CLI runs no JWT authorizer). template.yaml itself never mentions that layer, so no
+deployment ships it. Build and run that template:
+    sam build --template-file .aws-sam/sam-local/template.json
+    sam local start-api --env-vars .aws-sam/local-env.json --add-host host.docker.internal:host-gateway
+
 Mind: `sam local` applies a variable from the file only if the template declares it for that function;
 the endpoint variables take effect once the template declares them (e.g. `DYNAMODB_ENDPOINT: ""` in
 Globals, which Lambda and the code read as "the real service").
@@ -37,6 +44,7 @@ from local import auth
 from local.embedded import UPSTREAM_VARIABLES, EmbeddedServices, upstream_from_environment
 from local.model import function_environment, local_resources
 from local.net import bind
+from local.sam_local import write_sam_local_template
 from local.server import (
     LocalStack,
     _shown,
@@ -73,7 +81,7 @@ def service_variables(services: EmbeddedServices, control_url: str, host: str) -
         "DYNAMODB_ENDPOINT": for_container(services.dynamodb_endpoint or "", host),
         "EVENTS_ENDPOINT": for_container(services.aws_endpoint or "", host),
         **{name: for_container(services.upstream[name], host) for name in UPSTREAM_VARIABLES},
-        # For the functions' own token check under `sam local` (AWS_SAM_LOCAL=true; orders.sam_local).
+        # For the functions' own token check under `sam local` (AWS_SAM_LOCAL=true; sam_local_auth).
         "SAM_LOCAL_JWT_ISSUER": auth.ISSUER,
         "SAM_LOCAL_JWT_AUDIENCE": auth.AUDIENCE,
         "SAM_LOCAL_JWKS_URL": for_container(f"{control_url}/.well-known/jwks.json", host),
@@ -177,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         content = env_vars_file(template, base_dir, variables, services.secret_values)
         write_env_file(env_file, content)
         shown = _shown(env_file)
+        sam_template = _shown(write_sam_local_template(template, base_dir, env_file.parent / "sam-local" / "template.json"))
         lines = [
             (
                 f"  Env vars  {shown}   ({len(content)} functions; endpoints as a container sees them: "
@@ -184,9 +193,10 @@ def main(argv: list[str] | None = None) -> int:
             ),
             f"  Listening on {bind_host}: control {control_port}, AWS (moto) {services.aws.port}"
             + (f", stubs {services.stubs.port}" if services.stubs is not None else ""),
+            f"  Template  {sam_template}   (template.yaml + the SamLocalAuth layer: the functions verify tokens)",
             "  Then, with Docker:",
             (
-                f"    sam build && sam local start-api --env-vars {shown} "
+                f"    sam build --template-file {sam_template} && sam local start-api --env-vars {shown} "
                 f"--add-host {DOCKER_HOST}:host-gateway --port 3000"
             ),
         ]

@@ -27,7 +27,7 @@ def update_order_status(
         caller,
         order_id,
         body.status,
-        expected_version=api.parse_if_match(if_match),
+        expected_versions=api.parse_if_match(if_match),
         correlation_id=api.correlation_id(app),
     )
     previous = order.status_history[-2].status

@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 from urllib.request import urlopen
@@ -55,10 +56,23 @@ def services(keys_dir, tmp_path_factory):
         running.port = urlsplit(content["HealthFunction"]["SAM_LOCAL_JWKS_URL"]).port
         running.wait_ready()
         running.env_file_content = content
+        running.sam_template = folder / "sam-local" / "template.json"
         running.startup_seconds = time.monotonic() - started
         yield running
     finally:
         running.stop()
+
+
+def test_services_write_the_sam_local_template_with_the_auth_layer(services):
+    """`sam build --template-file .aws-sam/sam-local/template.json`: template.yaml plus the SamLocalAuth
+    layer for every function (the functions verify tokens under sam local); template.yaml has none."""
+    derived = json.loads(services.sam_template.read_text())
+    template = load_template()
+    assert set(derived["Resources"]) == set(template["Resources"]) | {"SamLocalAuthLayer"}
+    assert derived["Globals"]["Function"]["Layers"][-1] == {"Ref": "SamLocalAuthLayer"}
+    assert {"Ref": "SamLocalAuthLayer"} not in template["Globals"]["Function"]["Layers"]
+    layer_dir = Path(derived["Resources"]["SamLocalAuthLayer"]["Properties"]["ContentUri"])
+    assert (layer_dir / "Makefile").is_file() and (layer_dir / "python/sam_local_auth/__init__.py").is_file()
 
 
 def test_env_file_covers_every_function_and_every_declared_variable(services):

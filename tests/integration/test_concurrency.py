@@ -144,7 +144,7 @@ def _read_then_write_change_status():
     from orders.repository import OrderRepository, TransitionRejected, _from_item, _to_item
 
     def change_status(
-        self, order_id, *, target, allowed_sources, change, owner=None, expected_version=None, **_
+        self, order_id, *, target, allowed_sources, change, owner=None, expected_versions=None, **_
     ):
         wire = self.get_wire(order_id)
         current = None if wire is None else Order.model_validate(wire)

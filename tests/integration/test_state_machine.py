@@ -111,7 +111,10 @@ class OrderLifecycle(RuleBasedStateMachine):
         caller = ADMIN if as_admin else Caller(actor, False)
         expected_version = (model.version - 1 if stale else model.version) if send_version else None
         try:
-            order = self.service.change_status(caller, order_id, target, expected_version=expected_version)
+            order = self.service.change_status(
+                caller, order_id, target,
+                expected_versions=None if expected_version is None else {expected_version},
+            )
         except OrderNotFound:
             assert not as_admin and actor != model.user
             return

@@ -148,12 +148,49 @@ def test_if_match_star_means_no_condition(api):
     assert calls.change_status(order_id, "cancelled", if_match="*").status == 200
 
 
-@pytest.mark.parametrize("header", ['"abc"', "-1", '"1.0"', '"1", "2"', '"²"', "x" * 65])
+@pytest.mark.parametrize(
+    "header", ["-1", "1", '""1""', '"1', '1"', 'w/"1"', '"1" "2"', '*, "1"', '"☃"', "", "x" * 65], ids=repr
+)
 def test_malformed_if_match_is_400(api, header):
+    # Finding 8 (issue 12): `""1""`, `"1` and `1"` were accepted. RFC 9110: `*` or a list of entity-tags.
     order_id = order_in("pending")
     before = snapshot(api)
     assert_problem(calls.change_status(order_id, "cancelled", if_match=header), 400)
     assert snapshot(api) == before
+
+
+@pytest.mark.parametrize("header", ['W/"1"', 'W/"1", W/"2"', '"abc"', '"1.0"', '"01"', '"²"'], ids=repr)
+def test_if_match_naming_no_current_strong_etag_is_412_and_changes_nothing(api, header):
+    # Finding 8 (issue 12): W/"1" matched; a weak tag never matches If-Match (strong comparison).
+    order_id = order_in("pending")  # version 1
+    before = snapshot(api)
+    problem = assert_problem(calls.change_status(order_id, "cancelled", if_match=header), 412)
+    assert problem.get("currentVersion") == 1
+    assert snapshot(api) == before
+
+
+@pytest.mark.parametrize("header", ['"99", "1"', '"1", "2"', 'W/"1", "1"', '"7",,"1"'], ids=repr)
+def test_if_match_list_holding_the_current_version_succeeds(api, header):
+    # Finding 8 (issue 12): a list containing the current version was refused.
+    order_id = order_in("pending")
+    result = calls.change_status(order_id, "cancelled", if_match=header)
+    assert result.status == 200, result.raw_body
+    assert result.headers["ETag"] == '"2"'
+
+
+def test_if_match_list_without_the_current_version_is_412(api):
+    order_id = order_in("confirmed")  # version 2
+    before = snapshot(api)
+    problem = assert_problem(calls.change_status(order_id, "cancelled", if_match='"1", "3", W/"2"'), 412)
+    assert problem.get("currentVersion") == 2
+    assert snapshot(api) == before
+
+
+@pytest.mark.parametrize("header", ['W/"1"', '"1", "2"', '"abc"'])
+def test_if_match_on_someone_elses_order_is_still_404(api, header):
+    order_id = order_in("pending")
+    stranger = calls.change_status(order_id, "cancelled", if_match=header, user="someone-else")
+    assert_problem(stranger, 404)
 
 
 # ------------------------------------------------------------------ bodies

@@ -66,7 +66,7 @@ class FakeOrderRepository:
         allowed_sources: Collection[OrderStatus],
         change: StatusChange,
         owner: str | None = None,
-        expected_version: int | None = None,
+        expected_versions: Collection[int] | None = None,
         **extra: Any,
     ) -> Order:
         self.calls.append(
@@ -78,7 +78,7 @@ class FakeOrderRepository:
                     "allowed_sources": frozenset(allowed_sources),
                     "change": change,
                     "owner": owner,
-                    "expected_version": expected_version,
+                    "expected_versions": expected_versions,
                     **extra,
                 },
             )
@@ -88,7 +88,7 @@ class FakeOrderRepository:
             current is None
             or current.status not in allowed_sources
             or (owner is not None and current.user_id != owner)
-            or (expected_version is not None and current.version != expected_version)
+            or (expected_versions is not None and current.version not in expected_versions)
         ):
             raise TransitionRejected(current)
         updated = current.model_copy(

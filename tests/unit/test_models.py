@@ -185,3 +185,44 @@ def test_status_change_request_accepts_only_known_statuses_and_no_other_field():
     for bad in [{"status": "lost"}, {"status": "PENDING"}, {}, {"status": "cancelled", "reason": "x"}]:
         with pytest.raises(ValidationError):
             StatusChangeRequest.model_validate(bad)
+
+
+# ------------------------------------------------------------------ strict JSON numbers (issue 12)
+# Finding 8: `price: "29.99"` was accepted while a string quantity was not. Finding 4's neighbours: numbers
+# whose conversion pydantic would spend minutes on (a billion-digit int) are refused at once.
+@pytest.mark.parametrize("price", ["29.99", "30", "", b"29.99", False], ids=repr)
+def test_a_price_must_be_a_json_number_not_a_string(price):
+    assert ("items", 0, "price") in error_locations(request(items=[item(price=price)]))
+
+
+@pytest.mark.parametrize(
+    "quantity",
+    [Decimal("1e999999999"), Decimal("-1e999999999"), Decimal("1e-999999999"), Decimal("1e18"),
+     Decimal("1000.0000000000000000000001"), Decimal("NaN"), Decimal("sNaN"), Decimal("-Infinity"), 10**4000],
+    ids=repr,
+)
+def test_extreme_quantities_are_refused_quickly(quantity):
+    import time
+
+    started = time.monotonic()
+    assert ("items", 0, "quantity") in error_locations(request(items=[item(quantity=quantity)]))
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize("quantity", [Decimal("2.0"), Decimal("2E+0"), Decimal("0.2E+1"), Decimal("1E+3")], ids=repr)
+def test_integral_decimals_are_integer_quantities(quantity):
+    assert valid(request(items=[item(quantity=quantity)])).items[0].quantity == int(quantity)
+
+
+@pytest.mark.parametrize(
+    "price",
+    [Decimal("1e-999999999"), Decimal("1e999999999"), Decimal("-1e-999999999"), Decimal("29.991"), 10**4000],
+    ids=repr,
+)
+def test_extreme_prices_are_refused(price):
+    assert ("items", 0, "price") in error_locations(request(items=[item(price=price)]))
+
+
+@pytest.mark.parametrize("price", [Decimal("29.990"), Decimal("2.999E+1"), Decimal("0E-7")], ids=repr)
+def test_prices_with_trailing_zeros_are_still_two_places(price):
+    assert valid(request(items=[item(price=price)])).items[0].price == price

@@ -246,7 +246,7 @@ def test_admin_conditions_name_the_sources_and_no_owner(service, repository):
     call = repository.last("change_status")
     assert call["owner"] is None
     assert call["allowed_sources"] == {OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.PROCESSING}
-    assert call["expected_version"] is None
+    assert call["expected_versions"] is None
 
 
 @pytest.mark.parametrize("current", ["pending", "confirmed", "processing"])
@@ -285,9 +285,9 @@ def test_customer_gets_not_found_for_someone_elses_order_whatever_the_target(ser
     with pytest.raises(OrderNotFound):
         service.change_status(BOB, order_id, OrderStatus(target))
     with pytest.raises(OrderNotFound):
-        service.change_status(BOB, order_id, OrderStatus(target), expected_version=1)
+        service.change_status(BOB, order_id, OrderStatus(target), expected_versions={1})
     with pytest.raises(OrderNotFound):
-        service.change_status(BOB, order_id, OrderStatus(target), expected_version=7)
+        service.change_status(BOB, order_id, OrderStatus(target), expected_versions={7})
     assert repository.orders[order_id] == before
 
 
@@ -302,7 +302,7 @@ def test_stale_version_is_a_precondition_failure(service, repository):
     order_id = alice_order(service)
     service.change_status(ADMIN, order_id, OrderStatus.CONFIRMED)
     with pytest.raises(VersionMismatch) as raised:
-        service.change_status(ALICE, order_id, OrderStatus.CANCELLED, expected_version=1)
+        service.change_status(ALICE, order_id, OrderStatus.CANCELLED, expected_versions={1})
     assert raised.value.status == 412
     assert raised.value.extensions.get("currentVersion") == 2
     assert repository.orders[order_id].status is OrderStatus.CONFIRMED
@@ -310,9 +310,9 @@ def test_stale_version_is_a_precondition_failure(service, repository):
 
 def test_current_version_lets_the_move_through(service, repository):
     order_id = alice_order(service)
-    moved = service.change_status(ALICE, order_id, OrderStatus.CANCELLED, expected_version=1)
+    moved = service.change_status(ALICE, order_id, OrderStatus.CANCELLED, expected_versions={1})
     assert moved.version == 2
-    assert repository.last("change_status")["expected_version"] == 1
+    assert repository.last("change_status")["expected_versions"] == {1}
 
 
 def test_history_accumulates_in_order(service, clock):

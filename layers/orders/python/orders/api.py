@@ -25,7 +25,14 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from orders import config
 from orders.caller import Caller, caller_from_claims
 from orders.cursor import CursorCodec
-from orders.errors import BodyNotAnObject, InvalidPrecondition, OrderError, PayloadTooLarge
+from orders.errors import (
+    BodyNotAnObject,
+    InvalidPrecondition,
+    OrderError,
+    PayloadTooLarge,
+    Unauthenticated,
+    UpstreamUnavailable,
+)
 from orders.jsonio import dumps
 from orders.repository import OrderRepository
 from orders.service import OrderService
@@ -41,7 +48,10 @@ MAX_BODY_BYTES = 64 * 1024
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "urn:problem-type:orders:"
-_VERSION = re.compile(r"[0-9]{1,18}")  # ASCII only: str.isdigit() would let "²" through to int()
+# RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text.
+_ENTITY_TAG = re.compile(r'(W/)?"([\x21\x23-\x7e\x80-\xff]*)"')
+# The tags this API issues: a version in canonical decimal, ASCII only (str.isdigit() would let "²" in).
+_VERSION = re.compile(r"[1-9][0-9]{0,17}")
 
 
 # ---------------------------------------------------------------------------------------- JSON
@@ -58,6 +68,10 @@ def loads_body(text: str) -> dict[str, Any]:
         raise json.JSONDecodeError(error.msg, error.doc, error.pos) from None
     except RecursionError:
         raise json.JSONDecodeError("nested too deeply", text[:64], 0) from None
+    except (ValueError, ArithmeticError):
+        # Any other failure to read the text is malformed input too: e.g. an integer past Python's
+        # 4,300-digit conversion limit (ValueError). Never a 500.
+        raise json.JSONDecodeError("a value cannot be read (e.g. a number too long)", text[:64], 0) from None
     if not isinstance(body, dict):
         # Powertools would otherwise validate the first element of a top-level array as the body.
         raise BodyNotAnObject("The body must be a JSON object.")
@@ -106,14 +120,43 @@ def validation_problem(errors: list[dict[str, Any]]) -> Response:
 
 
 # ---------------------------------------------------------------------------------------- caller, headers
-def current_caller(app: APIGatewayHttpResolver) -> Caller:
-    context = app.current_event.raw_event.get("requestContext") or {}
-    claims = ((context.get("authorizer") or {}).get("jwt") or {}).get("claims")
-    if claims is None and os.environ.get("AWS_SAM_LOCAL") == "true":
-        from orders import sam_local  # never imported on Lambda
+def _authorizer_claims(event: Mapping[str, Any]) -> Any:
+    context = event.get("requestContext") or {}
+    return ((context.get("authorizer") or {}).get("jwt") or {}).get("claims")
 
-        claims = sam_local.verified_claims(app.current_event.headers)
-    return caller_from_claims(claims)
+
+def current_caller(app: APIGatewayHttpResolver) -> Caller:
+    """The caller from the claims the authorizer passed on (`resolve` has already refused a request
+    without a usable caller, before any validation)."""
+    return caller_from_claims(_authorizer_claims(app.current_event.raw_event))
+
+
+class SamLocalAuthMissing(OrderError):
+    status, slug, title = 500, "sam-local-auth-missing", "Token verification is not installed"
+
+
+def _sam_local_claims(event: dict) -> dict[str, str]:
+    """Under `sam local` (`AWS_SAM_LOCAL=true`, set by SAM CLI, never by Lambda) no authorizer runs: the
+    bearer token is verified here, with the authorizer's rules, by the sam-local layer (`SamLocalAuth=true`
+    adds it; a deployment never has it) and its claims are put where API Gateway puts them."""
+    try:
+        import sam_local_auth  # the SamLocalAuthLayer (layers/sam_local): PyJWT + cryptography
+    except ImportError:
+        logger.error("AWS_SAM_LOCAL=true but the sam-local layer is missing: sam build and sam local "
+                     "start-api need --parameter-overrides SamLocalAuth=true (see make services)")
+        raise SamLocalAuthMissing(
+            "Under sam local the functions verify tokens with the SamLocalAuth layer: build and start with "
+            "--parameter-overrides SamLocalAuth=true."
+        ) from None
+    try:
+        claims = sam_local_auth.verified_claims(event.get("headers") or {})
+    except sam_local_auth.TokenRefused:
+        raise Unauthenticated("The bearer token is missing or not valid.") from None
+    except sam_local_auth.IssuerUnavailable:
+        raise UpstreamUnavailable("token issuer") from None
+    context = event.setdefault("requestContext", {})
+    context.setdefault("authorizer", {})["jwt"] = {"claims": claims, "scopes": None}
+    return claims
 
 
 def correlation_id(app: APIGatewayHttpResolver) -> str | None:
@@ -124,14 +167,31 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def parse_if_match(value: str | None) -> int | None:
-    """`If-Match: "3"` (or W/"3", or 3) -> 3; absent or `*` -> None (no version condition)."""
-    if value is None or value.strip() == "*":
+def parse_if_match(value: str | None) -> frozenset[int] | None:
+    """`If-Match` as RFC 9110 §13.1.1 reads it: None when absent or `*` (no version condition); else the
+    versions whose ETag the list names by strong comparison (`"3", "4"` -> {3, 4}). A weak tag (`W/"3"`) or
+    one this API never issues (`"abc"`, `"03"`) is well-formed but matches nothing, so it adds nothing
+    (an empty set: 412 for an order you may see). Anything that is not a list of entity-tags is a 400."""
+    if value is None:
         return None
-    text = value.strip().removeprefix("W/").strip('"')
-    if not _VERSION.fullmatch(text):
-        raise InvalidPrecondition('If-Match must be an ETag this API returned, such as "3".')
-    return int(text)
+    text = value.strip(" \t")
+    if text == "*":
+        return None
+    versions: set[int] = set()
+    tags = 0
+    for element in text.split(","):
+        element = element.strip(" \t")
+        if not element:
+            continue  # RFC 9110 §5.6.1.2: empty list elements are ignored
+        tag = _ENTITY_TAG.fullmatch(element)
+        if tag is None:
+            raise InvalidPrecondition('If-Match must be "*" or a list of entity-tags, such as "3".')
+        tags += 1
+        if tag.group(1) is None and _VERSION.fullmatch(tag.group(2)):
+            versions.add(int(tag.group(2)))
+    if not tags:
+        raise InvalidPrecondition('If-Match must be "*" or a list of entity-tags, such as "3".')
+    return frozenset(versions)
 
 
 # ---------------------------------------------------------------------------------------- wiring
@@ -173,15 +233,34 @@ def _unreadable_body_problem(event: Mapping[str, Any]) -> Response | None:
     return None
 
 
+def _authentication_problem(event: dict) -> Response | None:
+    """Who is calling, decided before anything else, as API Gateway's authorizer runs before the function:
+    no usable caller is a 401 even when the body is also invalid. Under `sam local` the token is verified
+    here first."""
+    try:
+        claims = _authorizer_claims(event)
+        if claims is None and os.environ.get("AWS_SAM_LOCAL") == "true":
+            claims = _sam_local_claims(event)
+        caller_from_claims(claims)
+    except OrderError as error:
+        return problem(error.status, error.slug, error.title, error.detail, error.headers(), **error.extensions)
+    return None
+
+
+def _as_result(refusal: Response) -> dict:
+    return {
+        "statusCode": refusal.status_code,
+        "headers": {"Content-Type": PROBLEM_JSON, **refusal.headers},
+        "body": refusal.body,
+        "isBase64Encoded": False,
+    }
+
+
 def resolve(app: APIGatewayHttpResolver, event: dict, context: Any) -> dict:
-    """`app.resolve`, after refusing bodies the resolver cannot read (as problems, never 500s)."""
-    if refusal := _unreadable_body_problem(event):
-        return {
-            "statusCode": refusal.status_code,
-            "headers": {"Content-Type": PROBLEM_JSON},
-            "body": refusal.body,
-            "isBase64Encoded": False,
-        }
+    """`app.resolve`, after authentication (401 first, as behind API Gateway) and after refusing bodies the
+    resolver cannot read (as problems, never 500s)."""
+    if refusal := _authentication_problem(event) or _unreadable_body_problem(event):
+        return _as_result(refusal)
     return app.resolve(event, context)
 
 

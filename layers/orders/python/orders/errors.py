@@ -52,9 +52,10 @@ class StatusConflict(OrderError):
 class VersionMismatch(OrderError):
     status, slug, title = 412, "precondition-failed", "Order has changed"
 
-    def __init__(self, expected: int, current: int) -> None:
+    def __init__(self, expected: Sequence[int], current: int) -> None:
+        named = ", ".join(str(version) for version in expected[:5]) or "no version of this order"
         super().__init__(
-            f"If-Match names version {expected}, the order is at version {current}.",
+            f"If-Match names {named}; the order is at version {current}.",
             currentVersion=current,
         )
 

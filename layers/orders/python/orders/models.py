@@ -23,7 +23,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from orders.caller import MAX_USER_ID_LENGTH, USER_ID_PATTERN
-from orders.money import to_money
+from orders.money import CENT, to_money
 from orders.status import OrderStatus
 
 MAX_ITEMS = 50
@@ -36,16 +36,54 @@ Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_USER_ID_LENGTH, pattern=USER_ID_PATTERN)
 ]
 ProductId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+# Integers past this many digits are refused before pydantic converts them (1e999999999 would be a
+# billion-digit int); every bound the API has is far below it.
+_MAX_INTEGER_DIGITS = 18
+
+
 def _json_integer(value: object) -> object:
-    # A JSON integer may be written 2 or 2.0 (JSON Schema agrees); strings and booleans are not numbers.
+    """A JSON integer may be written 2 or 2.0 (JSON Schema agrees); strings and booleans are not numbers.
+    Decimals are turned into ints here, cheaply and only when integral and small: pydantic's own
+    conversion of `Decimal("1e-999999999")` runs for minutes."""
     if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
         raise PydanticCustomError("int_type", "Input should be a valid integer")
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise PydanticCustomError("int_type", "Input should be a valid integer")
+        if value.adjusted() >= _MAX_INTEGER_DIGITS:
+            raise PydanticCustomError("int_too_large", "Input should be a valid integer, not this large")
+        if value != value.to_integral_value():
+            raise PydanticCustomError(
+                "int_from_float", "Input should be a valid integer, got a number with a fractional part"
+            )
+        return int(value)
+    return value
+
+
+def _json_number(value: object) -> object:
+    """Money in requests is a JSON number (int or Decimal from the API's parser; a float from another JSON
+    parser), never a string or a boolean."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise PydanticCustomError("decimal_type", "Input should be a JSON number")
+    # Tiny values such as 1e-999999999 slip through pydantic's decimal_places check: refuse them here
+    # (quantize is exact: below 1e9 the value has at most 11 digits at two places).
+    tiny = (
+        isinstance(value, Decimal)
+        and value.is_finite()
+        and value.as_tuple().exponent < -2
+        and value.adjusted() < 9
+        and value.quantize(CENT) != value
+    )
+    if tiny:
+        raise PydanticCustomError("decimal_max_places", "Decimal input should have no more than 2 decimal places")
     return value
 
 
 # The validator after Field: the other way round, pydantic documents ge/le instead of minimum/maximum.
 Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY), BeforeValidator(_json_integer)]
-UnitPriceIn = Annotated[Decimal, Field(ge=0, le=MAX_UNIT_PRICE, decimal_places=2, max_digits=9)]
+UnitPriceIn = Annotated[
+    Decimal, Field(ge=0, le=MAX_UNIT_PRICE, decimal_places=2, max_digits=9), BeforeValidator(_json_number)
+]
 
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]

@@ -209,11 +209,11 @@ class OrderRepository:
         allowed_sources: Collection[OrderStatus],
         change: StatusChange,
         owner: str | None = None,
-        expected_version: int | None = None,
+        expected_versions: Collection[int] | None = None,
         correlation_id: str | None = None,
     ) -> Order:
         """One conditional UpdateItem: no read-then-write race. The condition names the allowed source
-        statuses, the owner (for customers) and the version (for If-Match); on failure the old image
+        statuses, the owner (for customers) and the versions (for If-Match); on failure the old image
         (`ALL_OLD`) tells the caller why without a second read."""
         if not allowed_sources:
             raise ValueError("a transition needs at least one source status")
@@ -231,9 +231,12 @@ class OrderRepository:
         if owner is not None:
             conditions.append("#userId = :owner")
             values[":owner"] = {"S": owner}
-        if expected_version is not None:
-            conditions.append("#version = :expected")
-            values[":expected"] = {"N": str(expected_version)}
+        if expected_versions is not None:
+            if not expected_versions:
+                raise ValueError("an If-Match condition needs at least one version")
+            versions = {f":version{index}": {"N": str(v)} for index, v in enumerate(sorted(expected_versions))}
+            conditions.append(f"#version IN ({', '.join(versions)})")
+            values.update(versions)
         try:
             response = self._client.update_item(
                 TableName=self._table,
