@@ -166,12 +166,16 @@ def loose_tokens(mint) -> dict[str, str]:
         "aud 5": signed(claims_for("user-123", aud=5)),
         "aud [{}]": signed(claims_for("user-123", aud=[{}])),
         "exp a string": signed(claims_for("user-123", exp=str(int(time.time()) + 600))),
+        # Found by the attack run after the fix: flattening 3,000 nested lists was a RecursionError (500).
+        "claims nested 3,000 deep": raw_token({"alg": "RS256", "kid": kid}, json.dumps(claims_for("user-123"))[:-1]
+                                              + ', "x": ' + "[" * 3000 + "]" * 3000 + "}"),
     }
 
 
 @pytest.mark.parametrize(
     "case",
-    ["junk after the signature", "signature in padded standard base64", "exp NaN", "aud 5", "aud [{}]", "exp a string"],
+    ["junk after the signature", "signature in padded standard base64", "exp NaN", "aud 5", "aud [{}]", "exp a string",
+     "claims nested 3,000 deep"],
 )
 def test_tokens_the_old_verifier_took_are_the_authorizers_401(stack, mint, case):
     reply = stack.request("GET", "/api/users/user-123/orders", token=loose_tokens(mint)[case])

@@ -196,6 +196,14 @@ LOOSE_TOKENS = {
     "alg RS512": lambda: jwt.encode(
         good_claims(), auth.signing_key().private_key, algorithm="RS512", headers={"kid": auth.signing_key().kid}
     ),
+    "claims nested past 16": lambda: raw_token(
+        {"alg": "RS256", "kid": auth.signing_key().kid},
+        numeric_claims(str(int(time.time()) + 600)).replace('"sub"', '"x": ' + "[" * 17 + "]" * 17 + ', "sub"'),
+    ),
+    "deeply nested claims (a RecursionError in the stack once)": lambda: raw_token(
+        {"alg": "RS256", "kid": auth.signing_key().kid},
+        numeric_claims(str(int(time.time()) + 600)).replace('"sub"', '"x": ' + "[" * 3000 + "]" * 3000 + ', "sub"'),
+    ),
     "deeply nested claims": lambda: raw_token(
         {"alg": "RS256", "kid": auth.signing_key().kid}, numeric_claims("1") .replace('"sub"', '"x": ' + "[" * 5000 + "]" * 5000 + ', "sub"')
     ),

@@ -11,7 +11,8 @@ them, what the authorizer's rules need and PyJWT leaves lax:
   `client_id` among them;
 - `exp` required; `exp`, `nbf` and `iat` JSON numbers and finite (PyJWT's `int()` takes "123" or true);
   `nbf` and `iat` not in the future, `exp` in it;
-- `sub` and `jti`, when present, strings (PyJWT's `verify_sub` / `verify_jti`).
+- `sub` and `jti`, when present, strings (PyJWT's `verify_sub` / `verify_jti`);
+- claims nested at most 16 deep (they are flattened recursively, as API Gateway hands them on).
 A refusal says why with one of a few fixed texts (`InvalidToken.reason`), never anything from the token:
 the reason may reach a `WWW-Authenticate` header and the logs.
 """
@@ -30,6 +31,7 @@ import jwt
 
 ALGORITHM = "RS256"
 MAX_TOKEN_LENGTH = 16 * 1024  # far above any real token; API Gateway limits headers to 10 KB
+MAX_CLAIM_DEPTH = 16  # nested lists/objects in claims; deeper is refused before anything recurses over them
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 MALFORMED = "the token is malformed"
@@ -89,6 +91,19 @@ def _signing_key(jwks: Mapping[str, Any], kid: str) -> jwt.PyJWK:
     raise InvalidToken(UNKNOWN_KEY)
 
 
+def _nesting_within(value: Any, limit: int) -> bool:
+    """Whether lists and objects in `value` nest at most `limit` deep (iterative: no recursion)."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (list, dict)):
+            if depth >= limit:
+                return False
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return True
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -137,6 +152,8 @@ def verify(token: str, *, jwks: Mapping[str, Any], issuer: str, audiences: Itera
     for name in ("exp", "nbf", "iat"):
         if name in claims and not _number(claims[name]):
             raise InvalidToken(BAD_CLAIMS)
+    if not _nesting_within(claims, MAX_CLAIM_DEPTH):
+        raise InvalidToken(BAD_CLAIMS)
     _check_audience(claims, set(audiences))
     return claims
 
