@@ -54,9 +54,17 @@ SWAGGER_UI = """<!doctype html>
   <div id="swagger-ui"></div>
   <script src="/_local/docs/assets/swagger-ui-bundle.js"></script>
   <script>
+    // "Try it out" calls the stack that served this page, by the name the browser reached it with
+    // (http://127.0.0.1:3001 as well as the document's http://localhost:3001): no cross-origin request.
+    const thisStack = () => ({{
+      statePlugins: {{spec: {{wrapActions: {{
+        updateJsonSpec: (update) => (spec) => update({{...spec, servers: [{{url: window.location.origin}}]}})
+      }}}}}}
+    }});
     window.ui = SwaggerUIBundle({{
       url: "/_local/openapi.json",
       dom_id: "#swagger-ui",
+      plugins: [thisStack],
       deepLinking: true,
       persistAuthorization: true,
       validatorUrl: null
