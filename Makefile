@@ -78,8 +78,8 @@ $(CHECKOV_STAMP): $(CHECKOV_PROJECT)/uv.lock $(CHECKOV_PROJECT)/pyproject.toml |
 	$(UV) sync --frozen --project $(CHECKOV_PROJECT) $(QUIET)
 	@touch $@
 
-dev: $(STAMP) ## Run the local stack (no Docker) on http://localhost:$(PORT) until Ctrl-C
-	PORT=$(PORT) $(PY) -m local
+dev: $(STAMP) ## Run the local stack (no Docker) on http://localhost:$(PORT) until Ctrl-C; IAM=off stops enforcing roles
+	PORT=$(PORT) $(if $(IAM),LOCAL_IAM=$(IAM)) $(PY) -m local
 
 services: $(STAMP) ## Embedded services only (ports 3100-3102) + .aws-sam/local-env.json, and .aws-sam/sam-local/template.json, for sam local start-api
 	$(PY) -m local services

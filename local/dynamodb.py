@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from local.model import ACCOUNT, FAKE_CREDENTIALS, REGION, LocalResources
@@ -104,19 +105,63 @@ class EmbeddedAws:
 EmbeddedDynamoDB = EmbeddedAws  # its former name
 
 
-def aws_client(service: str, endpoint: str) -> Any:
+_stack_credentials: dict[str, str] = dict(FAKE_CREDENTIALS)
+
+
+def use_stack_credentials(credentials: dict[str, str]) -> None:
+    """The credentials of the stack's own calls from now on (the admin user `local.iam` creates when IAM
+    is enforced; moto refuses the placeholder ones then)."""
+    _stack_credentials.clear()
+    _stack_credentials.update(credentials)
+
+
+def aws_client(
+    service: str,
+    endpoint: str,
+    credentials: dict[str, str] | Callable[[], Any] | None = None,
+) -> Any:
+    """A boto3 client for `endpoint`: with the stack's credentials, given ones (AWS_* names), or a
+    provider of `local.iam.RoleCredentials` (refreshed by botocore before they expire)."""
     import boto3
+    import botocore.session
     from botocore.config import Config
 
+    config = Config(connect_timeout=2, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
+    if callable(credentials):
+        session = botocore.session.Session()
+        session.get_component("credential_provider").insert_before("env", _RoleProvider(credentials))
+        return boto3.session.Session(botocore_session=session, region_name=REGION).client(
+            service, endpoint_url=endpoint, config=config
+        )
+    given = credentials or _stack_credentials
     return boto3.client(
         service,
         endpoint_url=endpoint,
         region_name=REGION,
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
-        config=Config(connect_timeout=2, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}),
+        aws_access_key_id=given["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=given["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=given.get("AWS_SESSION_TOKEN"),
+        config=config,
     )
+
+
+class _RoleProvider:
+    """botocore credential provider: a role's credentials, fetched again shortly before they expire."""
+
+    METHOD = "local-assume-role"
+    CANONICAL_NAME = "LocalAssumeRole"
+
+    def __init__(self, fetch: Callable[[], Any]) -> None:
+        self._fetch = fetch
+
+    def load(self) -> Any:
+        from botocore.credentials import RefreshableCredentials
+
+        return RefreshableCredentials.create_from_metadata(
+            metadata=self._fetch().botocore_metadata(),
+            refresh_using=lambda: self._fetch().botocore_metadata(),
+            method=self.METHOD,
+        )
 
 
 def client(endpoint: str) -> Any:

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from local import auth
-from local.dynamodb import EmbeddedAws, ensure_event_buses, ensure_queues, ensure_tables
+from local.dynamodb import (
+    EmbeddedAws,
+    ensure_event_buses,
+    ensure_queues,
+    ensure_tables,
+    use_stack_credentials,
+)
+from local.iam import IamEnforcement, execution_roles
 from local.model import LocalResources, local_resources
 from local.template import resources_of_type
 
@@ -29,6 +36,7 @@ class EmbeddedServices:
         dynamodb_endpoint: str | None = None,
         upstream: dict[str, str] | None = None,
         say: Any = None,
+        enforce_iam: bool = True,
     ) -> None:
         self.template = template
         self.base_dir = base_dir
@@ -48,6 +56,8 @@ class EmbeddedServices:
         self.tables: list[str] = []
         self.queues: dict[str, str] = {}  # queue ARN → URL
         self.buses: list[str] = []
+        self.enforce_iam = enforce_iam
+        self.iam: IamEnforcement | None = None  # the functions' roles, when IAM is enforced
 
     def start(self) -> dict[str, str]:
         """Start the servers and create the template's resources; the variables that point a function at
@@ -64,6 +74,12 @@ class EmbeddedServices:
         self.tables = ensure_tables(self.dynamodb_endpoint, self.template, self.resources.physical_ids)
         self.queues = ensure_queues(self.aws_endpoint, self.resources)
         self.buses = ensure_event_buses(self.aws_endpoint, self.resources)
+        if self.enforce_iam:
+            roles, warnings = execution_roles(self.resources)
+            for warning in warnings:
+                self._say(f"warning: IAM: {warning}")
+            self.iam = IamEnforcement(self.aws_endpoint, roles)
+            use_stack_credentials(self.iam.setup())
         return self.variables()
 
     def variables(self) -> dict[str, str]:
@@ -98,6 +114,9 @@ class EmbeddedServices:
             "eventBuses": self.buses,
             "upstream": self.upstream,
             "stubs": self.stubs.url if self.stubs is not None else None,
+            "iamEnforced": self.iam is not None,
+            # The stack's own (admin) credentials in the embedded moto, for tools and tests that look in.
+            "credentials": self.iam.admin if self.iam is not None else None,
         }
 
     def stop(self) -> None:

@@ -31,6 +31,7 @@ from werkzeug.wrappers import Request, Response
 from local import apigw, auth
 from local.bus import DeadLetterLog, EventCapture, EventLog
 from local.embedded import EmbeddedServices, upstream_from_environment
+from local.iam import SERVICE_SESSION, record_to_file
 from local.model import StackModel, match_route, stack_model
 from local.net import bind
 from local.openapi import docs_endpoint, merged_document
@@ -41,6 +42,10 @@ from local.workers import FunctionPool, InvocationError, InvocationTimeout, Work
 __all__ = ["LocalStack", "bind", "main"]
 
 DEFAULT_PORT = 3001
+IAM_OFF_WARNING = (
+    "  warning: IAM is OFF (LOCAL_IAM=off): every function may call anything; what works here may be "
+    "AccessDenied on AWS"
+)
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 _print_lock = threading.Lock()
 
@@ -73,8 +78,15 @@ class LocalStack:
         self.services = services
         self.events = EventLog()
         self.dead_letters = DeadLetterLog()
+        iam = services.iam if services is not None else None
         self.pools = {
-            name: FunctionPool(spec, function_log, max_workers, reload=reload)
+            name: FunctionPool(
+                spec,
+                function_log,
+                max_workers,
+                reload=reload,
+                credentials=iam.provider(name) if iam is not None else None,
+            )
             for name, spec in model.functions.items()
         }
         self.pollers: list[StreamPoller] = []
@@ -82,6 +94,7 @@ class LocalStack:
         self._public_keys = auth.public_keys()
         self._openapi: dict[str, Any] | None = None
         self._openapi_lock = threading.Lock()
+        self.template_path: Path = TEMPLATE_PATH
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         """One invocation of a function (an Outcome); the event capture then looks for what it put."""
@@ -99,7 +112,15 @@ class LocalStack:
         self.capture = EventCapture(services.aws_endpoint, services.buses, self.events, say)
         self.capture.setup()
         self.capture.start()
-        destinations = FailureDestinations(services.aws_endpoint, services.queues, self.dead_letters, say)
+        iam = services.iam
+
+        def service_role(function: str) -> Any:
+            """What the Lambda service uses for the function's event source mapping: the function's role."""
+            return iam.provider(function, SERVICE_SESSION) if iam is not None else None
+
+        destinations = FailureDestinations(
+            services.aws_endpoint, services.queues, self.dead_letters, say, credentials_for=service_role
+        )
         embedded_streams = services.dynamodb_endpoint == services.aws_endpoint
         for subscription in self.model.streams:
             poller = StreamPoller(
@@ -109,6 +130,7 @@ class LocalStack:
                 destinations,
                 say,
                 forget_iterator=services.aws.forget_shard_iterator if embedded_streams else None,
+                stream_credentials=service_role(subscription.function),
             )
             self.pollers.append(poller.start())
 
@@ -232,6 +254,9 @@ class LocalStack:
             return apigw.json_response(200, self.dead_letters.entries())
         if path == "/_local/streams":
             return apigw.json_response(200, [poller.describe() for poller in self.pollers])
+        if path == "/_local/iam":
+            iam = self.services.iam if self.services is not None else None
+            return apigw.json_response(200, iam.describe() if iam is not None else {"enforced": False})
         if path == "/_local/services":
             return apigw.json_response(200, self.services.describe() if self.services else {})
         if path == "/_local/workers":
@@ -313,6 +338,9 @@ class LocalStack:
             poller.join()
         if self.capture is not None:
             self.capture.stop()
+        record_dir = os.environ.get("LOCAL_IAM_RECORD_DIR")
+        if record_dir and self.services is not None and self.services.iam is not None:
+            record_to_file(record_dir, str(self.template_path), self.services.iam.roles)
 
     def kill_now(self) -> None:
         for pool in self.pools.values():
@@ -379,10 +407,27 @@ class LocalStack:
         lines.append("  Reload    edits under functions/ and layers/ apply on the next invocation")
         if self.model.routes:
             lines.append("  Token     make -s token USER=user-123 [ADMIN=1]")
+        lines += self._iam_lines(url)
         for warning in self.model.warnings:
             lines.append(f"  warning: {warning}")
         lines.append("Ready. Ctrl-C to stop.")
         return "\n".join(lines)
+
+
+    def _iam_lines(self, url: str) -> list[str]:
+        """One line per function: what its execution role allows (enforced by moto), or the warning."""
+        services = self.services
+        if services is None:
+            return []
+        if services.iam is None:
+            if not self.serve_api:  # `make services`: the functions run under sam local, as you
+                return ["  IAM       not enforced: under sam local the functions run with your own credentials"]
+            return [IAM_OFF_WARNING]
+        roles = services.iam.roles
+        width = max((len(name) for name in roles), default=0)
+        lines = [f"  IAM       each function runs as its own role from the template, enforced ({url}/_local/iam)"]
+        lines += [f"    {name.ljust(width)}  {role.summary()}" for name, role in roles.items()]
+        return lines
 
 
 def _wsgi_response(response: apigw.OutgoingResponse) -> Response:
@@ -468,12 +513,16 @@ def main(argv: list[str] | None = None) -> int:
             say(f"error: cannot listen on {host}:{port}: {error.strerror}", sys.stderr)
         return 1
 
+    enforce_iam = (os.environ.get("LOCAL_IAM") or "on").lower() not in ("off", "0", "false", "no")
+    if not enforce_iam:
+        say(IAM_OFF_WARNING.strip(), sys.stderr)
     services = EmbeddedServices(
         template,
         args.template.resolve().parent,
         dynamodb_endpoint=os.environ.get("DYNAMODB_ENDPOINT") or None,
         upstream=upstream_from_environment(),
         say=lambda line: say(line, sys.stderr),
+        enforce_iam=enforce_iam,
     )
     return serve(args.template, template, listener, host, port, services, title=stack_title(args.template))
 
@@ -510,6 +559,7 @@ def serve(
         base_url = f"http://{shown_host}:{port}"
         max_workers = int(os.environ.get("LOCAL_MAX_WORKERS") or 10)
         stack = LocalStack(model, base_url, port, max_workers, services=services, serve_api=serve_api)
+        stack.template_path = template_path
         server = make_server(
             host, port, stack, threaded=True, request_handler=_RequestHandler, fd=listener.fileno()
         )

@@ -126,12 +126,16 @@ class StreamPoller:
         say: Callable[[str], None],
         interval: float = 0.2,
         forget_iterator: Callable[[str], None] | None = None,
+        stream_credentials: Callable[[], Any] | None = None,
     ) -> None:
+        """`stream_credentials`: the consumer's role (what Lambda's event source mapping reads the stream
+        with); None: the stack's own credentials. Finding the stream's ARN is the stack's part (what
+        CloudFormation resolves at deploy), so it keeps the stack's credentials."""
         from local.dynamodb import aws_client
 
         self.subscription = subscription
         self._dynamodb = aws_client("dynamodb", dynamodb_endpoint)
-        self._streams = aws_client("dynamodbstreams", dynamodb_endpoint)
+        self._streams = aws_client("dynamodbstreams", dynamodb_endpoint, stream_credentials)
         # Records as the wire carries them (what Lambda passes on), not boto3's datetimes and bytes.
         self._streams.meta.events.register("after-call.dynamodbstreams.GetRecords", _wire_records)
         self._invoke_function = invoke
@@ -392,14 +396,28 @@ class FailureDestinations:
     and keeps them for `GET /_local/dead-letters`."""
 
     def __init__(
-        self, endpoint: str | None, queues: dict[str, str], log: Any, say: Callable[[str], None]
+        self,
+        endpoint: str | None,
+        queues: dict[str, str],
+        log: Any,
+        say: Callable[[str], None],
+        credentials_for: Callable[[str], Any] | None = None,
     ) -> None:
-        from local.dynamodb import aws_client
-
-        self._sqs = aws_client("sqs", endpoint) if endpoint else None
+        """`credentials_for(function)`: the credentials Lambda sends a function's failures with (its
+        role's); None: the stack's own."""
+        self._endpoint = endpoint
+        self._credentials_for = credentials_for or (lambda function: None)
+        self._clients: dict[str, Any] = {}
         self._queues = queues  # queue ARN → URL
         self._log = log
         self._say = say
+
+    def _sqs(self, function: str) -> Any:
+        from local.dynamodb import aws_client
+
+        if function not in self._clients:
+            self._clients[function] = aws_client("sqs", self._endpoint, self._credentials_for(function))
+        return self._clients[function]
 
     def __call__(
         self, subscription: StreamSubscription, shard_id: str, stream_arn: str, batch: FailedBatch
@@ -409,9 +427,10 @@ class FailureDestinations:
         url = self._queues.get(destination or "")
         message_id = None
         note = ""
-        if url and self._sqs is not None:
+        if url and self._endpoint:
             try:
-                message_id = self._sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))["MessageId"]
+                sqs = self._sqs(subscription.function)
+                message_id = sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))["MessageId"]
                 note = f" -> {destination.rsplit(':', 1)[-1]}"
             except Exception as error:  # noqa: BLE001
                 note = f" (not sent to {destination}: {_reason(error)})"

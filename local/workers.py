@@ -33,6 +33,8 @@ from local.model import ACCOUNT, REGION, FunctionSpec, site_packages
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "worker_runtime.py"
 INIT_TIMEOUT = 10.0  # Lambda's limit for the init phase
+# A worker whose role credentials expire sooner than this is replaced before its next invocation.
+CREDENTIALS_REFRESH_MARGIN = float(os.environ.get("LOCAL_IAM_REFRESH_MARGIN") or 300)
 _HEADER = struct.Struct(">I")
 
 
@@ -111,13 +113,22 @@ class CodeWatcher:
 
 
 class Worker:
-    def __init__(self, spec: FunctionSpec, log: Callable[[str, str], None], generation: int = 0) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        log: Callable[[str, str], None],
+        generation: int = 0,
+        credentials: Any = None,
+    ) -> None:
+        """`credentials`: the function's role credentials (`local.iam.RoleCredentials`), in its environment
+        as Lambda puts them; None keeps the template environment's placeholder ones."""
         self.spec = spec
         self.generation = generation  # the version of the code it was started with
         self.invocations = 0
         self.busy = False
         self.started_at = time.time()
         self.init_ms: float | None = None
+        self.credentials_expire_at = credentials.expires_at if credentials is not None else float("inf")
         self._closed = False
         self._close_lock = threading.Lock()
         parent_to_child, self._to_child = os.pipe()
@@ -125,7 +136,7 @@ class Worker:
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-u", str(WORKER_SCRIPT), str(parent_to_child), str(child_to_parent)],
-                env=spec.environment,
+                env={**spec.environment, **credentials.environment} if credentials else spec.environment,
                 cwd=spec.code_uri,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -277,8 +288,11 @@ class FunctionPool:
         log: Callable[[str, str], None],
         max_workers: int = 10,
         reload: bool = True,
+        credentials: Callable[[], Any] | None = None,
     ) -> None:
+        """`credentials`: fetches new credentials of the function's role for each new worker."""
         self.spec = spec
+        self._credentials = credentials
         self._log = log
         self._max = max_workers
         self._idle: list[Worker] = []
@@ -335,6 +349,11 @@ class FunctionPool:
                     raise WorkerDied("the stack is stopping")
                 if self._idle:
                     worker = self._idle.pop()  # the most recently used: warm
+                    if worker.credentials_expire_at - time.time() < CREDENTIALS_REFRESH_MARGIN:
+                        # Its role credentials are about to expire: a new environment gets new ones.
+                        self._all.remove(worker)
+                        self._retire(worker)
+                        continue
                     worker.busy = True
                     return worker, False
                 if len(self._all) + self._starting < self._max:
@@ -344,7 +363,8 @@ class FunctionPool:
                 self._condition.wait()
         worker = None
         try:
-            worker = Worker(self.spec, self._log, generation)
+            credentials = self._credentials() if self._credentials is not None else None
+            worker = Worker(self.spec, self._log, generation, credentials)
             with self._condition:
                 if self._closed:
                     raise WorkerDied("the stack is stopping")

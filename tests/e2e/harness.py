@@ -130,7 +130,10 @@ class RunningStack:
     def aws(self, service: str) -> Any:
         """A boto3 client for the stack's moto (DynamoDB: the stack's DynamoDB endpoint)."""
         described = self.services()
-        return aws_client(service, described["dynamodb" if service == "dynamodb" else "aws"])
+        # Under IAM enforcement moto knows only the stack's own principal (and the functions' roles).
+        return aws_client(
+            service, described["dynamodb" if service == "dynamodb" else "aws"], described.get("credentials")
+        )
 
     def stop(self, timeout: float = 15) -> int:
         if self.process.poll() is None:

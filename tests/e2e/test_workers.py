@@ -55,7 +55,10 @@ def test_workers_get_the_template_environment(stack, mint):
     assert "CURSOR_SECRET_ARN" not in env and len(env["CURSOR_SECRET"]) >= 16  # no Secrets Manager locally
     assert env["DYNAMODB_ENDPOINT"].startswith("http://127.0.0.1:")
     assert env["AWS_LAMBDA_FUNCTION_NAME"] == "ListUserOrdersFunction"
-    assert env["AWS_ACCESS_KEY_ID"] == "local"
+    # Its own role's session credentials (sts:AssumeRole in the stack's moto), not placeholders.
+    assert env["AWS_ACCESS_KEY_ID"].startswith("ASIA") and env["AWS_SESSION_TOKEN"] not in ("", "local")
+    role = stack.request("GET", "/_local/iam").json()["roles"]["ListUserOrdersFunction"]["role"]
+    assert role == "ListUserOrdersFunctionRole"
     assert "LOCAL_KEYS_DIR" not in env and "PYTEST_CURRENT_TEST" not in env  # its own env, not the stack's
     assert Path(f"/proc/{pid}/cwd").resolve() == ROOT / "functions" / "list_user_orders"
 

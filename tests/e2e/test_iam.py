@@ -1,0 +1,212 @@
+"""IAM in the local stack: each function runs as its own execution role, built from template.yaml as SAM
+builds it, and moto refuses what the role does not grant, as AWS would. The session stack runs the
+template as it is; a second stack runs a copy with permissions taken away."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from local.dynamodb import aws_client
+from local.template import load_template
+from tests.e2e.harness import ROOT, RunningStack, free_port, wait_for
+from tests.e2e.test_streams import create_order, events_of
+
+pytestmark = pytest.mark.e2e
+
+ORDER_FUNCTIONS = (
+    "CreateOrderFunction",
+    "GetOrderFunction",
+    "UpdateOrderStatusFunction",
+    "ListUserOrdersFunction",
+    "HealthFunction",
+    "OrderEventsFunction",
+)
+
+
+def change_status(stack, order_id: str, status: str, token: str) -> None:
+    reply = stack.request("PATCH", f"/api/orders/{order_id}/status", token=token, body=json.dumps({"status": status}))
+    assert reply.status == 200, reply.text
+
+
+def denials(stack, function: str | None = None) -> list[dict]:
+    entries = stack.request("GET", "/_local/iam").json()["authorizations"]
+    return [e for e in entries if not e["allowed"] and (function is None or e["function"] == function)]
+
+
+def dead_letters(stack) -> list[dict]:
+    """What the stack's consumer gave up on: Lambda's failure records (stream positions, no item data)."""
+    return stack.request("GET", "/_local/dead-letters").json()
+
+
+# ------------------------------------------------------------------------------------ the template as it is
+def test_make_dev_prints_what_each_role_allows_one_line_each(stack):
+    lines = stack.log.splitlines()
+    header = next(index for index, line in enumerate(lines) if line.startswith("  IAM "))
+    assert "enforced" in lines[header]
+    rows = {line.split()[0]: line for line in lines[header + 1 : header + 1 + len(ORDER_FUNCTIONS)]}
+    assert set(rows) == set(ORDER_FUNCTIONS)
+    assert "dynamodb:GetItem on table/OrdersTable" in rows["GetOrderFunction"]
+    assert "PutItem" not in rows["GetOrderFunction"]
+    assert "dynamodb:Query on table/OrdersTable/index/*" in rows["ListUserOrdersFunction"]
+    assert "events:PutEvents on event-bus/" in rows["OrderEventsFunction"]
+    assert "AWSLambdaDynamoDBExecutionRole" in rows["OrderEventsFunction"]
+    assert "nothing of its own" in rows["HealthFunction"]
+
+
+def test_the_whole_lifecycle_runs_clean_under_enforcement(stack, mint):
+    """Create, cancel; create, ship, deliver: nothing denied, nothing dead-lettered, one event a change.
+    On the consumer policy before this test existed (no PutItem) every cancel, ship and deliver failed."""
+    assert stack.services()["iamEnforced"] is True
+    customer, admin = mint("user-123"), mint("ops-1", admin=True)
+    letters_before = len(dead_letters(stack))
+    cancelled = create_order(stack, customer)
+    change_status(stack, cancelled, "cancelled", customer)
+    delivered = create_order(stack, customer)
+    change_status(stack, delivered, "shipped", admin)
+    change_status(stack, delivered, "delivered", admin)
+
+    wait_for(lambda: len(events_of(stack, cancelled)) >= 2 and len(events_of(stack, delivered)) >= 3, timeout=15)
+    time.sleep(1.5)  # a retried batch would publish its events again by now
+    assert [e["detail"]["status"] for e in events_of(stack, cancelled)] == ["pending", "cancelled"]
+    assert [e["detail"]["status"] for e in events_of(stack, delivered)] == ["pending", "shipped", "delivered"]
+    assert dead_letters(stack)[letters_before:] == []
+    assert denials(stack) == []
+    reservations = stack.request("GET", "/_local/stubs/state").json()["reservations"]
+    assert (reservations[cancelled]["state"], reservations[delivered]["state"]) == ("released", "committed")
+    performed = {(e["function"], e["action"]) for e in stack.request("GET", "/_local/iam").json()["authorizations"]}
+    assert ("OrderEventsFunction", "dynamodb:PutItem") in performed  # the reservation state it records
+    assert ("OrderEventsFunction", "dynamodb:GetRecords") in performed  # the mapping, with the same role
+
+
+def test_credentials_iam_does_not_know_are_refused(stack):
+    endpoint = stack.services()["dynamodb"]
+    stranger = aws_client(
+        "dynamodb",
+        endpoint,
+        {"AWS_ACCESS_KEY_ID": "AKIASTRANGER0000000", "AWS_SECRET_ACCESS_KEY": "nope", "AWS_SESSION_TOKEN": "x"},
+    )
+    with pytest.raises(ClientError) as refused:
+        stranger.list_tables()
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] in (400, 403)
+    assert "OrdersTable" in stack.aws("dynamodb").list_tables()["TableNames"]  # the stack's own principal
+
+
+# ------------------------------------------------------------------------------------ permissions taken away
+def _without(template: dict, function: str, action: str, instead: str | None = None) -> None:
+    """Take `action` out of the function's own policy statements (or put `instead` in its place)."""
+    found = False
+    properties = template["Resources"][function]["Properties"]
+    for policy in properties["Policies"]:
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if action in actions:
+                found = True
+                statement["Action"] = [a for a in actions if a != action] + ([instead] if instead else [])
+    assert found, f"{function} no longer grants {action}: update this test"
+    # A statement left with no action is not a policy IAM accepts: take it away whole.
+    properties["Policies"] = [
+        policy
+        for policy in properties["Policies"]
+        if not (isinstance(policy, dict) and "Statement" in policy and all(not s["Action"] for s in policy["Statement"]))
+    ]
+
+
+@pytest.fixture(scope="module")
+def restricted(keys_dir, tmp_path_factory):
+    """A stack on a copy of template.yaml where GetOrderFunction lacks dynamodb:GetItem and the consumer
+    has its policy of before this change (UpdateItem where it needs PutItem)."""
+    folder = tmp_path_factory.mktemp("restricted")
+    for name in ("functions", "layers"):
+        (folder / name).symlink_to(ROOT / name, target_is_directory=True)
+    template = copy.deepcopy(load_template())  # load_template's value is shared (cached)
+    _without(template, "GetOrderFunction", "dynamodb:GetItem")
+    _without(template, "OrderEventsFunction", "dynamodb:PutItem", instead="dynamodb:UpdateItem")
+    (folder / "template.yaml").write_text(json.dumps(template, indent=1))
+    running = RunningStack(
+        free_port(),
+        keys_dir,
+        folder / "stack.log",
+        ("--template", str(folder / "template.yaml")),
+        # Short role sessions, renewed 10 s before their end: see the credentials test below.
+        env={"LOCAL_IAM_SESSION_SECONDS": "20", "LOCAL_IAM_REFRESH_MARGIN": "10"},
+    )
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
+
+
+def test_a_dropped_permission_fails_the_request_as_on_aws(restricted, stack, mint):
+    token = mint("user-123")
+    order_id = create_order(restricted, token)
+
+    refused = restricted.request("GET", f"/api/orders/{order_id}", token=token)
+    assert refused.status == 500
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    problem = refused.json()
+    assert problem["status"] == 500 and problem["correlationId"]
+    wait_for(lambda: "AccessDeniedException" in restricted.log)
+    denied_line = next(line for line in restricted.log.splitlines() if "AccessDeniedException" in line)
+    assert "dynamodb:GetItem" in denied_line and "arn:aws:dynamodb:" in denied_line and ":table/" in denied_line
+    assert problem["correlationId"] in restricted.log  # the log line a support request leads to
+    assert [(d["action"], d["session"]) for d in denials(restricted, "GetOrderFunction")] == [
+        ("dynamodb:GetItem", "function")
+    ]
+
+    # The template as it is serves the same request.
+    same = create_order(stack, token)
+    assert stack.request("GET", f"/api/orders/{same}", token=token).status == 200
+
+
+def test_the_former_consumer_policy_dead_letters_the_cancel(restricted, mint):
+    """What the consumer's policy did on AWS before this change: the record fails on AccessDenied, is
+    retried, and ends in the on-failure queue (publishing its event once per attempt meanwhile)."""
+    token = mint("user-123")
+    before = len(dead_letters(restricted))
+    order_id = create_order(restricted, token)
+    change_status(restricted, order_id, "cancelled", token)
+
+    # Six failing invocations (bisected, retried five times) before it gives up: slow on a loaded machine.
+    letters = wait_for(lambda: dead_letters(restricted)[before:], timeout=90)
+    assert [letter["function"] for letter in letters] == ["OrderEventsFunction"]
+    message = letters[0]["message"]
+    assert message["DDBStreamBatchInfo"]["batchSize"] == 1
+    assert message["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert message["requestContext"]["approximateInvokeCount"] == 6  # the first try and five retries
+    assert {d["action"] for d in denials(restricted, "OrderEventsFunction")} == {"dynamodb:PutItem"}
+    assert len([e for e in events_of(restricted, order_id) if e["detail"]["status"] == "cancelled"]) > 1
+
+
+def test_role_credentials_are_replaced_before_they_expire(restricted):
+    """A worker lives no longer than its role credentials (20 s here, renewed 10 s before the end): the
+    next invocation after that gets a new worker with new credentials, as Lambda rotates them."""
+
+    def health_workers() -> list[dict]:
+        return restricted.request("GET", "/_local/workers").json()["HealthFunction"]
+
+    assert restricted.request("GET", "/health").status == 200
+    assert restricted.request("GET", "/health").status == 200
+    (first,) = health_workers()
+    assert first["invocations"] == 2  # warm while its credentials are fresh
+    time.sleep(10.5)
+    assert restricted.request("GET", "/health").status == 200
+    wait_for(lambda: [worker["pid"] for worker in health_workers()] not in ([], [first["pid"]]))
+    (second,) = wait_for(lambda: len(health_workers()) == 1 and health_workers())
+    assert second["pid"] != first["pid"] and second["invocations"] == 1
+
+
+def test_iam_off_warns_on_every_start(keys_dir, tmp_path):
+    running = RunningStack(free_port(), keys_dir, tmp_path / "stack.log", env={"LOCAL_IAM": "off"})
+    try:
+        running.wait_ready()
+        assert running.request("GET", "/_local/iam").json() == {"enforced": False}
+        assert running.services()["iamEnforced"] is False
+    finally:
+        running.stop()
+    assert running.log.count("warning: IAM is OFF") >= 2  # at start, and in the banner
