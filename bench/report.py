@@ -350,16 +350,37 @@ def sections(data: dict[str, Any]) -> list[str]:
         else:
             out += [
                 (
-                    f"{http['concurrency']} clients for {http['seconds']:.0f} s (after {http['warmup_seconds']:.0f} s warm-up): "
-                    f"**{http['requests_per_second']:.1f} requests/s**, {http['requests']:,} requests, {http['errors']} errors "
-                    f"(stack ready in {http['startup_seconds']:.1f} s)."
+                    f"{http.get('tool', 'Locust')}, `loadtest/locustfile.py`'s order lifecycle mix (what `make load` runs), "
+                    f"{http['concurrency']} users back to back for {http['seconds']:.0f} s (after {http['warmup_seconds']:.0f} s "
+                    f"of warm-up, not counted): **{http['requests_per_second']:.1f} requests/s**, {http['requests']:,} requests, "
+                    f"{http['errors']} errors (stack ready in {http['startup_seconds']:.1f} s)."
                 ),
                 "",
             ]
+            off = http.get("iam_off")
+            if off and http.get("iam_on_vs_off_rps"):
+                out += [
+                    (
+                        f"Same run with IAM off (`LOCAL_IAM=off`): {off['requests_per_second']:.1f} requests/s, "
+                        f"{off['errors']} errors: enforcing every function's role costs the stack "
+                        f"**{http['iam_on_vs_off_rps']:.2f}×** its unenforced throughput."
+                    ),
+                    "",
+                ]
             rows = [
-                [route, _f(r["n"]), _f(r["p50_ms"]), _f(r["p99_ms"])] for route, r in http["routes"].items()
+                [
+                    route,
+                    _f(r["n"]),
+                    _f(r.get("requests_per_second")),
+                    _f(r["p50_ms"], 0),
+                    _f(r["p99_ms"], 0),
+                    _f(r.get("errors")),
+                ]
+                for route, r in http["routes"].items()
             ]
-            out += _table(["route", "requests", "p50 ms", "p99 ms"], rows)
+            out += _table(["route", "requests", "requests/s", "p50 ms", "p99 ms", "errors"], rows)
+            if http.get("error_samples"):
+                out += ["Failures: " + "; ".join(f"`{sample}`" for sample in http["error_samples"]), ""]
 
     costs = data.get("cost") or {}
     if costs.get("real"):

@@ -20,7 +20,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import bytecode, cost, httpload, importprofile, infra, latency, lifecycle, report, scaling, sizes
+from bench import (
+    bytecode,
+    chart,
+    cost,
+    httpload,
+    importprofile,
+    infra,
+    latency,
+    lifecycle,
+    report,
+    scaling,
+    sizes,
+)
 from bench.data import OrderFactory
 from bench.infra import ENDPOINTS, FUNCTIONS, ROOT
 from bench.scenario import Scenario
@@ -106,8 +118,8 @@ MODES = {
             table_samples=2,
         ),
         sam_build=False,
-        http_seconds=1.0,
-        http_concurrency=1,
+        http_seconds=2.0,
+        http_concurrency=2,  # one customer and the admin (loadtest/locustfile.py)
         http_warmup=0.0,
         importtime_runs=1,
         importtime_functions=("get_order",),
@@ -295,7 +307,9 @@ def run(mode: Mode, out_dir: Path, only: set[str] | None = None, verbose: bool =
     def http():
         try:
             rounds = 1 if mode.name == "smoke" else 2
-            return httpload.run(mode.http_seconds, mode.http_concurrency, mode.http_warmup, logs, rounds)
+            return httpload.run_with_and_without_iam(
+                mode.http_seconds, mode.http_concurrency, mode.http_warmup, logs, rounds
+            )
         except httpload.StackUnavailable as error:
             rows.skipped["http_load"] = f"local stack not usable: {error}"
             return {"skipped": str(error)}
@@ -396,15 +410,31 @@ def write(data: dict[str, Any], out_dir: Path, stem: str) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
+def draw(data: dict[str, Any], out_dir: Path, stem: str) -> Path | None:
+    """The headline figures as `<stem>.png` beside the markdown (bench/chart.py); None if it cannot be drawn."""
+    try:
+        return chart.render(data, out_dir / f"{stem}.png")
+    except Exception:  # noqa: BLE001 - the results are written already; say why the image is missing
+        traceback.print_exc(file=sys.stderr)
+        return None
+
+
 def main(mode_name: str, out_dir: Path | None, only: set[str] | None, quiet: bool = False) -> int:
     mode = MODES[mode_name]
     out_dir = out_dir or RESULTS
     stem = "latest" if mode_name == "full" else mode_name
     data = run(mode, out_dir, only, verbose=not quiet)
     json_path, md_path = write(data, out_dir, stem)
+    png_path = draw(data, out_dir, stem)
     if not quiet:
         print(report.console(data))
-    print(f"[bench] results: {json_path} and {md_path} ({data['total_seconds']:.0f} s)", file=sys.stderr)
+    print(
+        f"[bench] results: {json_path}, {md_path} and {png_path or '(no chart)'} ({data['total_seconds']:.0f} s)",
+        file=sys.stderr,
+    )
+    if png_path is None:
+        print("[bench] the chart could not be drawn (traceback above)", file=sys.stderr)
+        return 1
     if data["failed"]:
         print(f"[bench] failed rows: {', '.join(data['failed'])}", file=sys.stderr)
         return 1

@@ -47,6 +47,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
     data = json.loads(results.read_text())
     assert (out / "smoke.md").read_text().startswith("# Order Service benchmark")
     assert done.returncode == 0, f"failed rows: {data.get('failed')}\n{done.stderr[-4000:]}"
+    data["_chart"] = out / "smoke.png"
     return data
 
 
@@ -133,7 +134,28 @@ def test_http_load_row_ran_or_says_why(smoke):
     if "skipped" in http:
         assert "http_load" in smoke["skipped"]
     else:
-        assert positive(http["requests"]) and http["concurrency"] > 0
+        # Locust's figures (loadtest/locustfile.py's mix): requests/s, p50/p99 per route, errors.
+        assert http["tool"].startswith("locust ")
+        assert (
+            positive(http["requests"]) and positive(http["requests_per_second"]) and http["concurrency"] > 0
+        )
+        assert http["errors"] == 0, http["error_samples"]
+        for route, row in http["routes"].items():
+            assert row["n"] > 0 and positive(row["p50_ms"]) and positive(row["p99_ms"]), route
+        # Side by side: the stack as make dev runs it (IAM enforced) and with IAM off.
+        assert http["iam"] == "on" and http["iam_off"]["iam"] == "off"
+        assert positive(http["iam_off"]["requests"]) and positive(http["iam_on_vs_off_rps"])
+
+
+def test_chart_drawn_beside_the_markdown(smoke):
+    """bench/chart.py's image of the headline figures: a PNG, with something drawn in it."""
+    chart = smoke["_chart"]
+    assert chart.is_file(), "no smoke.png beside smoke.md"
+    image = chart.read_bytes()
+    assert image.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = int.from_bytes(image[16:20], "big"), int.from_bytes(image[20:24], "big")
+    assert width >= 800 and height >= 600, (width, height)
+    assert len(image) > 20_000  # a blank canvas of that size compresses to a few KB
 
 
 def test_import_profile_and_machine(smoke):
