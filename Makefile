@@ -59,7 +59,7 @@ DEPS_REQUIREMENTS := layers/deps/requirements.txt
 SAM_LOCAL_EXPORT_FLAGS := --frozen --only-group sam-local --no-emit-project
 SAM_LOCAL_REQUIREMENTS := layers/sam_local/requirements.txt
 
-.PHONY: help dev test token bench build lint scan deploy requirements clean distclean openapi fuzz soak
+.PHONY: help dev test token bench load build lint scan deploy requirements clean distclean openapi fuzz soak
 .PHONY: $(LINT_CHECKS) hooks
 
 help: ## Show this help
@@ -98,6 +98,15 @@ token: $(STAMP) ## Print a JWT from the local issuer: make -s token USER=<id> [A
 
 bench: $(STAMP) ## Run the benchmarks (results under bench/results/)
 	$(PY) -m bench
+
+# Locust (loadtest/locustfile.py), headless: against `make dev`'s stack on PORT (started for the run if
+# nothing answers there), or LOAD_HOST=https://... with ORDERS_TOKEN [ORDERS_ADMIN_TOKEN] (README "Load testing").
+USERS ?= 8
+SPAWN_RATE ?= 8
+RUN_TIME ?= 60s
+WARMUP ?= 10s
+load: $(STAMP) ## Locust against make dev's stack (or LOAD_HOST=...): req/s, p50/p99 per route, errors; USERS=8 SPAWN_RATE=8 RUN_TIME=60s WARMUP=10s
+	PORT=$(PORT) $(PY) -m loadtest --users $(USERS) --spawn-rate $(SPAWN_RATE) --run-time $(RUN_TIME) --warmup $(WARMUP)
 
 soak: $(STAMP) ## 2 minutes of mixed traffic (8 clients) on a fresh local stack, then reconcile; SOAK_ARGS="--seconds 30"
 	$(PY) -m tests.soak $(SOAK_ARGS)
