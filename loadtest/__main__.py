@@ -8,7 +8,7 @@ and ORDERS_TOKEN [ORDERS_USER_ID] [ORDERS_ADMIN_TOKEN] (see the locustfile).
 
 A warm-up comes first and is not counted: at least --warmup seconds and until every route has answered
 --users requests (the first requests meet cold workers, locally as on Lambda). Results (the figures as JSON,
-Locust's CSV statistics, its HTML report and log) go to loadtest/results/.
+Locust's CSV statistics and its HTML report) go to loadtest/results/.
 """
 
 from __future__ import annotations
@@ -79,26 +79,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[load] {error}", file=sys.stderr)
             return 2
     try:
-        print(f"[load] {args.users} users against {host}; Locust's log: {args.out / 'locust.log'}")
-        with (args.out / "locust.log").open("w") as log:
-            result = run.locust(
-                host,
-                args.users,
-                args.spawn_rate,
-                args.run_time,
-                args.out / "load",
-                warmup=args.warmup,
-                rounds=1 if args.warmup > 0 else 0,
-                max_warmup=max(90, args.warmup),
-                output=log,
-                html=True,
-            )
+        result = run.locust(
+            host,
+            args.users,
+            args.spawn_rate,
+            args.run_time,
+            args.out / "load",
+            warmup=args.warmup,
+            rounds=1 if args.warmup > 0 else 0,
+            max_warmup=max(90, args.warmup),
+            html=True,
+        )
     finally:
         if stack:
             stack.stop()
     print(run.table(result))
     print(
-        f"[load] Locust's statistics: {args.out}/load_stats.csv, report: {args.out}/report.html, log: {args.out}/locust.log"
+        f"[load] in {args.out}/: load.json (these figures), load_stats.csv and load_failures.csv "
+        "(Locust's statistics), load.html (Locust's report)"
     )
     if any("× 401 " in sample for sample in result["error_samples"]):
         print(
