@@ -36,7 +36,9 @@ ASSET_TYPES = {
     ".png": "image/png",
     ".json": "application/json",
 }
-TIMEOUT_MS = 15_000  # the first order also starts the functions' workers
+# Waits (actions and `expect`) end as soon as the page is ready; on a busy CI machine the first document and
+# the first order also start the functions' workers.
+TIMEOUT_MS = 30_000
 
 
 # ---------------------------------------------------------------------------------------- the browser
@@ -91,6 +93,7 @@ def traffic(context: BrowserContext) -> Traffic:
     context.on("request", lambda request: recorded.sent.append(request))
     context.on("response", lambda response: recorded.answered.append(response))
     context.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
     return recorded
 
 
