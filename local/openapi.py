@@ -369,7 +369,8 @@ PROPERTY_PATCHES: dict[tuple[str, str], dict[str, Any]] = {
         "description": "The unit price you expect (optional): one that differs from the current price is a 422.",
     },
 }
-IF_MATCH_PATTERN = r'^[ \t]*(\*|(W/)?"*[0-9]{1,18}"*)[ \t]*$'
+# orders.api.IF_MATCH_PATTERN (RFC 9110 §13.1.1), equal by tests/unit/test_if_match.py.
+IF_MATCH_PATTERN = r'^[ \t]*(\*|(,[ \t]*)*(W/)?"[\x21\x23-\x7e]*"([ \t]*,([ \t]*(W/)?"[\x21\x23-\x7e]*")?)*)[ \t]*$'
 
 
 def _patch_code_schemas(schemas: dict[str, Any]) -> None:
@@ -539,7 +540,10 @@ OPERATIONS: dict[tuple[str, str], OperationDoc] = {
         parameters={
             "id": {"description": "The order's id (a UUIDv7)."},
             "if-match": {
-                "description": 'The `ETag` you read (`"3"`, also `W/"3"` or `3`); `*` or absent: any version.',
+                "description": (
+                    'The `ETag` you read (`"3"`), or a list of them (`"3", "4"`): RFC 9110, strong comparison, so '
+                    '`W/"3"` never matches (412); `*` or absent: any version. Not `*` or entity-tags: 400.'
+                ),
                 "schema": {
                     "type": "string",
                     "maxLength": 64,

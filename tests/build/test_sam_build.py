@@ -215,3 +215,18 @@ def test_layer_sizes_fit_lambda(sam_build: Build, record_property: pytest.Record
     record_property("build-report", f"{'largest function + layers':<28} {total / 1024:>10,.1f} KiB")
     assert layers["DepsLayer"] > 1024 * 1024, "the deps layer is suspiciously small"
     assert total < LAMBDA_UNZIPPED_LIMIT
+
+
+def test_no_token_verification_ships_in_a_deployment(sam_build: Build) -> None:
+    """Deployed functions trust API Gateway's authorizer claims: no JWT library, no crypto, no token check
+    in any layer or function that `sam build` of template.yaml makes (they live in layers/sam_local, which
+    only the sam-local template, `make services`, adds)."""
+    local_only = ("jwt", "cryptography", "sam_local_auth", "rsa", "cffi", "orders/jwt_verifier.py", "orders/sam_local.py")
+    found = [
+        f"{logical_id}: {name}"
+        for logical_id in [*FUNCTIONS, *LAYERS]
+        for name in files_under(sam_build.artifact(logical_id))
+        if any(name.removeprefix("python/").startswith(prefix) for prefix in local_only)
+    ]
+    assert not found, found
+    assert "SamLocalAuthLayer" not in LAYERS

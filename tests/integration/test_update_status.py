@@ -149,7 +149,7 @@ def test_if_match_star_means_no_condition(api):
 
 
 @pytest.mark.parametrize(
-    "header", ["-1", "1", '""1""', '"1', '1"', 'w/"1"', '"1" "2"', '*, "1"', '"☃"', "", "x" * 65], ids=repr
+    "header", ["-1", "1", '""1""', '"1', '1"', 'w/"1"', '"1" "2"', '*, "1"', '"☃"', '"²"', "", "x" * 65], ids=repr
 )
 def test_malformed_if_match_is_400(api, header):
     # Finding 8 (issue 12): `""1""`, `"1` and `1"` were accepted. RFC 9110: `*` or a list of entity-tags.
@@ -159,7 +159,7 @@ def test_malformed_if_match_is_400(api, header):
     assert snapshot(api) == before
 
 
-@pytest.mark.parametrize("header", ['W/"1"', 'W/"1", W/"2"', '"abc"', '"1.0"', '"01"', '"²"'], ids=repr)
+@pytest.mark.parametrize("header", ['W/"1"', 'W/"1", W/"2"', '"abc"', '"1.0"', '"01"', '"0"'], ids=repr)
 def test_if_match_naming_no_current_strong_etag_is_412_and_changes_nothing(api, header):
     # Finding 8 (issue 12): W/"1" matched; a weak tag never matches If-Match (strong comparison).
     order_id = order_in("pending")  # version 1

@@ -48,8 +48,14 @@ MAX_BODY_BYTES = 64 * 1024
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "urn:problem-type:orders:"
-# RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text.
-_ENTITY_TAG = re.compile(r'(W/)?"([\x21\x23-\x7e\x80-\xff]*)"')
+# RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text; obs-text
+# (bytes 0x80-0xFF, which senders must not generate) is refused here: a 400.
+_ENTITY_TAG = re.compile(r'(W/)?"([\x21\x23-\x7e]*)"')
+# `If-Match` as a whole (the OpenAPI document's pattern, so that clients and fuzzers know the syntax):
+# `*`, or entity-tags separated by commas with optional spaces; empty list elements are allowed.
+_OPAQUE_TAG = r'(W/)?"[\x21\x23-\x7e]*"'
+IF_MATCH_PATTERN = rf"^[ \t]*(\*|(,[ \t]*)*{_OPAQUE_TAG}([ \t]*,([ \t]*{_OPAQUE_TAG})?)*)[ \t]*$"
+_IF_MATCH = re.compile(IF_MATCH_PATTERN)
 # The tags this API issues: a version in canonical decimal, ASCII only (str.isdigit() would let "²" in).
 _VERSION = re.compile(r"[1-9][0-9]{0,17}")
 
@@ -174,24 +180,16 @@ def parse_if_match(value: str | None) -> frozenset[int] | None:
     (an empty set: 412 for an order you may see). Anything that is not a list of entity-tags is a 400."""
     if value is None:
         return None
-    text = value.strip(" \t")
-    if text == "*":
-        return None
-    versions: set[int] = set()
-    tags = 0
-    for element in text.split(","):
-        element = element.strip(" \t")
-        if not element:
-            continue  # RFC 9110 §5.6.1.2: empty list elements are ignored
-        tag = _ENTITY_TAG.fullmatch(element)
-        if tag is None:
-            raise InvalidPrecondition('If-Match must be "*" or a list of entity-tags, such as "3".')
-        tags += 1
-        if tag.group(1) is None and _VERSION.fullmatch(tag.group(2)):
-            versions.add(int(tag.group(2)))
-    if not tags:
+    if _IF_MATCH.fullmatch(value) is None:
         raise InvalidPrecondition('If-Match must be "*" or a list of entity-tags, such as "3".')
-    return frozenset(versions)
+    if value.strip(" \t") == "*":
+        return None
+    # The syntax holds, and an opaque tag cannot hold a quote: each match is one entity-tag, in order.
+    return frozenset(
+        int(tag.group(2))
+        for tag in _ENTITY_TAG.finditer(value)
+        if tag.group(1) is None and _VERSION.fullmatch(tag.group(2))
+    )
 
 
 # ---------------------------------------------------------------------------------------- wiring
