@@ -157,10 +157,14 @@ class JwtAuthorizer:
         except jwt_verifier.InvalidToken as error:
             raise Unauthorized(error.reason) from None
 
-    def verify(self, token: str, jwks_document: Mapping[str, Any], required_scopes: Iterable[str] = ()) -> dict:
+    def verify(
+        self, token: str, jwks_document: Mapping[str, Any], required_scopes: Iterable[str] = ()
+    ) -> dict:
         """The token's claims, checked as API Gateway checks them; raises Unauthorized / Forbidden."""
         try:
-            claims = jwt_verifier.verify(token, jwks=jwks_document, issuer=self.issuer, audiences=self.audiences)
+            claims = jwt_verifier.verify(
+                token, jwks=jwks_document, issuer=self.issuer, audiences=self.audiences
+            )
         except jwt_verifier.InvalidToken as error:
             raise Unauthorized(error.reason) from None
         required = set(required_scopes)

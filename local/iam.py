@@ -61,7 +61,11 @@ class Statement:
         statements = []
         for item in [raw] if isinstance(raw, dict) else raw:
             statements.append(
-                cls(str(item.get("Effect", "Allow")), _strings(item.get("Action")), _strings(item.get("Resource")))
+                cls(
+                    str(item.get("Effect", "Allow")),
+                    _strings(item.get("Action")),
+                    _strings(item.get("Resource")),
+                )
             )
         return statements
 
@@ -96,7 +100,10 @@ def managed_policy_documents(arns: Iterable[str]) -> dict[str, dict[str, Any]]:
     found = {}
     for arn in arns:
         entry = data.get(arn.rpartition("/")[2])
-        if entry is not None and f"arn:aws:iam::aws:policy{entry.get('Path', '/')}{arn.rpartition('/')[2]}" == arn:
+        if (
+            entry is not None
+            and f"arn:aws:iam::aws:policy{entry.get('Path', '/')}{arn.rpartition('/')[2]}" == arn
+        ):
             found[arn] = entry["Document"]
     return found
 
@@ -128,7 +135,9 @@ class ExecutionRole:
 
     @property
     def statements(self) -> list[Statement]:
-        managed = [s for document in self.managed_documents.values() for s in Statement.from_document(document)]
+        managed = [
+            s for document in self.managed_documents.values() for s in Statement.from_document(document)
+        ]
         return self.declared_statements + managed
 
     def allows(self, action: str, resource: str) -> bool:
@@ -208,7 +217,7 @@ def execution_roles(resources: LocalResources) -> tuple[dict[str, ExecutionRole]
         role_id = None
         if isinstance(role_reference, dict) and "Fn::GetAtt" in role_reference:
             target = role_reference["Fn::GetAtt"]
-            role_id = (target.split(".")[0] if isinstance(target, str) else target[0])
+            role_id = target.split(".")[0] if isinstance(target, str) else target[0]
         role = translated_resources.get(role_id or "") or {}
         if role.get("Type") != "AWS::IAM::Role":
             warnings.append(f"{function}: its role is not defined in the template; it runs unrestricted")
@@ -219,7 +228,9 @@ def execution_roles(resources: LocalResources) -> tuple[dict[str, ExecutionRole]
         for policy in evaluate(where, properties.get("Policies") or []):
             if isinstance(policy, dict) and policy.get("PolicyDocument"):
                 inline[str(policy["PolicyName"])] = policy["PolicyDocument"]
-        managed_arns = tuple(str(arn) for arn in evaluate(where, properties.get("ManagedPolicyArns") or []) if arn)
+        managed_arns = tuple(
+            str(arn) for arn in evaluate(where, properties.get("ManagedPolicyArns") or []) if arn
+        )
         documents = managed_policy_documents(managed_arns)
         for arn in managed_arns:
             if arn not in documents:
@@ -413,7 +424,9 @@ def install_moto_authorization() -> None:
                     f"User: {principal} is not authorized to perform: {action} on resource: {resource} "
                     f"because no identity-based policy allows the {action} action"
                 )
-                raise JsonAccessDenied(description=_json_error_body("AccessDeniedException", message)) from None
+                raise JsonAccessDenied(
+                    description=_json_error_body("AccessDeniedException", message)
+                ) from None
 
         ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = authenticate_and_authorize
         _patched = True
@@ -464,7 +477,9 @@ class IamEnforcement:
     ) -> None:
         self.endpoint = endpoint
         self.roles = roles
-        self.session_seconds = session_seconds or int(os.environ.get("LOCAL_IAM_SESSION_SECONDS") or SESSION_SECONDS)
+        self.session_seconds = session_seconds or int(
+            os.environ.get("LOCAL_IAM_SESSION_SECONDS") or SESSION_SECONDS
+        )
         self.admin: dict[str, str] = {}
         self._role_arns: dict[str, str] = {}
 
@@ -486,7 +501,10 @@ class IamEnforcement:
             ),
         )
         key = iam.create_access_key(UserName=ADMIN_USER)["AccessKey"]
-        self.admin = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+        self.admin = {
+            "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+        }
         for function, role in self.roles.items():
             arn = iam.create_role(
                 RoleName=role.name,
@@ -525,7 +543,9 @@ class IamEnforcement:
             role.access_key_id, role.secret_access_key, role.session_token, time.time() + self.session_seconds
         )
 
-    def provider(self, function: str, session: str = FUNCTION_SESSION) -> Callable[[], RoleCredentials] | None:
+    def provider(
+        self, function: str, session: str = FUNCTION_SESSION
+    ) -> Callable[[], RoleCredentials] | None:
         if function not in self._role_arns:
             return None
         return lambda: self.credentials(function, session)

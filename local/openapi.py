@@ -370,7 +370,9 @@ PROPERTY_PATCHES: dict[tuple[str, str], dict[str, Any]] = {
     },
 }
 # orders.api.IF_MATCH_PATTERN (RFC 9110 §13.1.1), equal by tests/unit/test_if_match.py.
-IF_MATCH_PATTERN = r'^[ \t]*(\*|(,[ \t]*)*(W/)?"[\x21\x23-\x7e]*"([ \t]*,([ \t]*(W/)?"[\x21\x23-\x7e]*")?)*)[ \t]*$'
+IF_MATCH_PATTERN = (
+    r'^[ \t]*(\*|(,[ \t]*)*(W/)?"[\x21\x23-\x7e]*"([ \t]*,([ \t]*(W/)?"[\x21\x23-\x7e]*")?)*)[ \t]*$'
+)
 
 
 def _patch_code_schemas(schemas: dict[str, Any]) -> None:

@@ -413,7 +413,6 @@ class LocalStack:
         lines.append("Ready. Ctrl-C to stop.")
         return "\n".join(lines)
 
-
     def _iam_lines(self, url: str) -> list[str]:
         """One line per function: what its execution role allows (enforced by moto), or the warning."""
         services = self.services
@@ -421,11 +420,15 @@ class LocalStack:
             return []
         if services.iam is None:
             if not self.serve_api:  # `make services`: the functions run under sam local, as you
-                return ["  IAM       not enforced: under sam local the functions run with your own credentials"]
+                return [
+                    "  IAM       not enforced: under sam local the functions run with your own credentials"
+                ]
             return [IAM_OFF_WARNING]
         roles = services.iam.roles
         width = max((len(name) for name in roles), default=0)
-        lines = [f"  IAM       each function runs as its own role from the template, enforced ({url}/_local/iam)"]
+        lines = [
+            f"  IAM       each function runs as its own role from the template, enforced ({url}/_local/iam)"
+        ]
         lines += [f"    {name.ljust(width)}  {role.summary()}" for name, role in roles.items()]
         return lines
 

@@ -188,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         content = env_vars_file(template, base_dir, variables, services.secret_values)
         write_env_file(env_file, content)
         shown = _shown(env_file)
-        sam_template = _shown(write_sam_local_template(template, base_dir, env_file.parent / "sam-local" / "template.json"))
+        sam_template = _shown(
+            write_sam_local_template(template, base_dir, env_file.parent / "sam-local" / "template.json")
+        )
         lines = [
             (
                 f"  Env vars  {shown}   ({len(content)} functions; endpoints as a container sees them: "

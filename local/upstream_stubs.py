@@ -166,7 +166,9 @@ class UpstreamStubs:
             self.faults.scripted.extend([(method, path_prefix, kind)] * count)
 
     def calls_to(self, method: str, path_prefix: str) -> int:
-        return sum(1 for call_method, path, _ in self.calls if call_method == method and path.startswith(path_prefix))
+        return sum(
+            1 for call_method, path, _ in self.calls if call_method == method and path.startswith(path_prefix)
+        )
 
     def live_reservations(self) -> dict[str, dict]:
         with self._lock:
@@ -177,7 +179,9 @@ class UpstreamStubs:
             return {
                 "users": dict(self.users),
                 "stock": {pid: p["stock"] for pid, p in self.products.items()},
-                "reservations": {rid: {"state": r["state"], "items": r["items"]} for rid, r in self.reservations.items()},
+                "reservations": {
+                    rid: {"state": r["state"], "items": r["items"]} for rid, r in self.reservations.items()
+                },
                 "calls": [[method, path] for method, path, _ in self.calls],
                 "faultsInjected": self.faults_injected,
             }
@@ -274,7 +278,9 @@ class UpstreamStubs:
 
     def set_fail_next_endpoint(self, request: Request) -> Response:
         plan = json.loads(request.get_data() or b"{}")
-        self.fail_calls(plan["method"], plan["pathPrefix"], int(plan.get("count", 1)), plan.get("kind", "error"))
+        self.fail_calls(
+            plan["method"], plan["pathPrefix"], int(plan.get("count", 1)), plan.get("kind", "error")
+        )
         return _json(204)
 
     def put_user(self, request: Request, user_id: str) -> Response:

@@ -38,7 +38,9 @@ def _create_once_per_key():
 @tracer.capture_method
 def create_order(
     body: Annotated[CreateOrderRequest, Body()],
-    idempotency_key: Annotated[str | None, Header(alias="idempotency-key", min_length=1, max_length=255)] = None,
+    idempotency_key: Annotated[
+        str | None, Header(alias="idempotency-key", min_length=1, max_length=255)
+    ] = None,
 ):
     caller = api.current_caller(app)
     request = {"caller": caller.user_id, "key": idempotency_key, "body": body.model_dump(mode="json")}

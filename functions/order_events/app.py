@@ -52,4 +52,6 @@ def lambda_handler(event, context):
             raise EventNotPublished(record.dynamodb.sequence_number)
         _reservations().settle(record.event_name.name, record.dynamodb.old_image, record.dynamodb.new_image)
 
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

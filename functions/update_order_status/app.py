@@ -20,7 +20,9 @@ app = api.build_resolver()
 def update_order_status(
     order_id: str,
     body: Annotated[StatusChangeRequest, Body()],
-    if_match: Annotated[str | None, Header(alias="if-match", max_length=64, pattern=api.IF_MATCH_PATTERN)] = None,
+    if_match: Annotated[
+        str | None, Header(alias="if-match", max_length=64, pattern=api.IF_MATCH_PATTERN)
+    ] = None,
 ):
     caller = api.current_caller(app)
     order = api.order_service().change_status(

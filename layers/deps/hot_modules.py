@@ -37,11 +37,19 @@ def hot_modules() -> list[str]:
     site_packages = Path(sysconfig.get_paths()["purelib"]).resolve()
     found: set[str] = set()
     for app in sorted((ROOT / "functions").glob("*/app.py")):
-        env = {**os.environ, **ENV, "PYTHONPATH": os.pathsep.join([str(ROOT / "layers/orders/python"), str(ROOT)])}
+        env = {
+            **os.environ,
+            **ENV,
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "layers/orders/python"), str(ROOT)]),
+        }
         env.pop("POWERTOOLS_TRACE_DISABLED", None)
         result = subprocess.run(
             [sys.executable, "-c", PROBE, f"functions.{app.parent.name}.app"],
-            cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         for name in json.loads(result.stdout.strip().splitlines()[-1]):
             path = Path(name).resolve()

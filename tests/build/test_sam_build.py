@@ -121,7 +121,9 @@ def test_deps_layer_leaves_out_what_nothing_runs(sam_build: Build) -> None:
     site, installed = site_packages(sam_build), Path(sysconfig.get_paths()["purelib"])
     pruned = unused_at_run_time()
     assert len(pruned) >= 5, pruned
-    assert not [path for path in pruned if not (installed / path).exists()], "not in the locked packages (any more)"
+    assert not [path for path in pruned if not (installed / path).exists()], (
+        "not in the locked packages (any more)"
+    )
     assert not [path for path in pruned if (site / path).exists()], "left in the built layer"
     hot = (ROOT / "layers/deps/hot_modules.txt").read_text().split()
     assert not [line for line in hot for path in pruned if line == path or line.startswith(path + "/")]
@@ -141,11 +143,15 @@ def unchecked_hash_pyc_for(source: Path) -> bool:
 
 def test_deps_layer_has_bytecode_for_hot_modules_only_and_keeps_metadata(sam_build: Build) -> None:
     site = site_packages(sam_build)
-    hot = [line for line in (ROOT / "layers/deps/hot_modules.txt").read_text().split() if (site / line).is_file()]
+    hot = [
+        line for line in (ROOT / "layers/deps/hot_modules.txt").read_text().split() if (site / line).is_file()
+    ]
     assert len(hot) > 100, "too few of the listed hot modules are in the layer"
     assert all(unchecked_hash_pyc_for(site / line) for line in hot), "hot modules without 3.13 bytecode"
     compiled = {p.relative_to(site).as_posix() for p in site.rglob("*.pyc")}
-    expected = {(Path(line).parent / "__pycache__" / f"{Path(line).stem}.cpython-313.pyc").as_posix() for line in hot}
+    expected = {
+        (Path(line).parent / "__pycache__" / f"{Path(line).stem}.cpython-313.pyc").as_posix() for line in hot
+    }
     assert compiled == expected, "bytecode beyond the hot modules (it only adds size)"
     assert not list(site.glob("*.dist-info/RECORD")), "RECORD files left in the layer"
     missing = [d.name for d in site.glob("*.dist-info") if not (d / "METADATA").is_file()]
@@ -221,7 +227,15 @@ def test_no_token_verification_ships_in_a_deployment(sam_build: Build) -> None:
     """Deployed functions trust API Gateway's authorizer claims: no JWT library, no crypto, no token check
     in any layer or function that `sam build` of template.yaml makes (they live in layers/sam_local, which
     only the sam-local template, `make services`, adds)."""
-    local_only = ("jwt", "cryptography", "sam_local_auth", "rsa", "cffi", "orders/jwt_verifier.py", "orders/sam_local.py")
+    local_only = (
+        "jwt",
+        "cryptography",
+        "sam_local_auth",
+        "rsa",
+        "cffi",
+        "orders/jwt_verifier.py",
+        "orders/sam_local.py",
+    )
     found = [
         f"{logical_id}: {name}"
         for logical_id in [*FUNCTIONS, *LAYERS]

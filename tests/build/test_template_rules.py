@@ -34,7 +34,9 @@ def table_statements(function: dict[str, Any]) -> list[dict[str, Any]]:
             statements.extend(s for s in policy["Statement"] if _refers_to_table(s.get("Resource")))
         elif any(name.startswith("DynamoDB") for name in policy):
             # A SAM policy template (DynamoDBCrudPolicy & co.) grants more than any one function needs.
-            statements.append({"Action": ["<policy template> " + next(iter(policy))], "Resource": "OrdersTable"})
+            statements.append(
+                {"Action": ["<policy template> " + next(iter(policy))], "Resource": "OrdersTable"}
+            )
     return statements
 
 
@@ -54,7 +56,7 @@ def consumers_without_failure_destination(template: dict[str, Any]) -> list[str]
     for name, function in resources_of_type(template, "AWS::Serverless::Function").items():
         for event_name, event in (function["Properties"].get("Events") or {}).items():
             if event["Type"] in ASYNC_EVENT_TYPES:
-                destination = ((event["Properties"].get("DestinationConfig") or {}).get("OnFailure") or {})
+                destination = (event["Properties"].get("DestinationConfig") or {}).get("OnFailure") or {}
                 if not destination.get("Destination"):
                     missing.append(f"{name}.{event_name}")
     return missing
@@ -75,8 +77,18 @@ def functions_without_retained_log_group(template: dict[str, Any]) -> list[str]:
 
 def test_cfn_lint_with_the_serverless_rules_is_clean():
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("cfn-lint")), "--append-rules", "cfn_lint_serverless.rules", "--", "template.yaml"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        [
+            str(Path(sys.executable).with_name("cfn-lint")),
+            "--append-rules",
+            "cfn_lint_serverless.rules",
+            "--",
+            "template.yaml",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -98,16 +110,34 @@ def test_every_function_has_a_log_group_with_retention():
 @pytest.mark.parametrize(
     ("breakage", "checker"),
     [
-        (lambda t: t["Resources"]["GetOrderFunction"]["Properties"]["Policies"][0]["Statement"][0].update(
-            Action=["dynamodb:*"]), table_access_problems),
-        (lambda t: t["Resources"]["ListUserOrdersFunction"]["Properties"]["Policies"][0]["Statement"][0].update(
-            Action=["dynamodb:Query", "dynamodb:PutItem"]), table_access_problems),
-        (lambda t: t["Resources"]["CreateOrderFunction"]["Properties"]["Policies"].append(
-            {"DynamoDBCrudPolicy": {"TableName": {"Ref": "OrdersTable"}}}), table_access_problems),
-        (lambda t: t["Resources"]["OrderEventsFunction"]["Properties"]["Events"]["TableStream"]["Properties"].pop(
-            "DestinationConfig"), consumers_without_failure_destination),
-        (lambda t: t["Resources"]["HealthLogGroup"]["Properties"].pop("RetentionInDays"),
-         functions_without_retained_log_group),
+        (
+            lambda t: t["Resources"]["GetOrderFunction"]["Properties"]["Policies"][0]["Statement"][0].update(
+                Action=["dynamodb:*"]
+            ),
+            table_access_problems,
+        ),
+        (
+            lambda t: t["Resources"]["ListUserOrdersFunction"]["Properties"]["Policies"][0]["Statement"][
+                0
+            ].update(Action=["dynamodb:Query", "dynamodb:PutItem"]),
+            table_access_problems,
+        ),
+        (
+            lambda t: t["Resources"]["CreateOrderFunction"]["Properties"]["Policies"].append(
+                {"DynamoDBCrudPolicy": {"TableName": {"Ref": "OrdersTable"}}}
+            ),
+            table_access_problems,
+        ),
+        (
+            lambda t: t["Resources"]["OrderEventsFunction"]["Properties"]["Events"]["TableStream"][
+                "Properties"
+            ].pop("DestinationConfig"),
+            consumers_without_failure_destination,
+        ),
+        (
+            lambda t: t["Resources"]["HealthLogGroup"]["Properties"].pop("RetentionInDays"),
+            functions_without_retained_log_group,
+        ),
     ],
 )
 def test_the_rules_catch_a_broken_template(breakage, checker):

@@ -178,8 +178,6 @@ def alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
-
-
 def wait_for(probe: Any, timeout: float = 8.0, interval: float = 0.1) -> Any:
     """`probe()` once it returns something truthy (polled every `interval`), else AssertionError."""
     deadline = time.monotonic() + timeout

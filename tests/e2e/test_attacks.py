@@ -562,7 +562,7 @@ def test_over_limit_headers_on_create_are_a_400_problem(stack, cast, headers, po
         # RFC 9110: `"99999999999999999999999"` and `"Â²"` are well-formed tags that match nothing (412,
         # tests/integration/test_update_status.py); these are not entity-tags at all.
         (json.dumps({"status": "cancelled"}), {"If-Match": '"99999999999999999999999'}),
-        (json.dumps({"status": "cancelled"}), {"If-Match": '²'.encode().decode("latin-1")}),
+        (json.dumps({"status": "cancelled"}), {"If-Match": "²".encode().decode("latin-1")}),
     ],
     ids=[
         "status of 10 KB",

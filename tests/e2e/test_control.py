@@ -32,7 +32,9 @@ def test_stub_faults_from_the_stack(stack):
         # The stack's own traffic (the stream consumer committing or releasing reservations of earlier
         # tests' orders) may take those two failures; failures scripted for one path are this test's alone.
         assert stack.request("POST", "/_local/stubs/faults", body="{}").json()["failNext"] == 0
-        script = json.dumps({"method": "GET", "pathPrefix": "/api/users/user-123", "count": 2, "kind": "error"})
+        script = json.dumps(
+            {"method": "GET", "pathPrefix": "/api/users/user-123", "count": 2, "kind": "error"}
+        )
         with urlopen(Request(f"{users}/_stubs/fail-next", data=script.encode(), method="POST"), timeout=10):
             pass
         assert [user_status(users) for _ in range(3)] == [503, 503, 200]

@@ -29,7 +29,9 @@ ORDER_FUNCTIONS = (
 
 
 def change_status(stack, order_id: str, status: str, token: str) -> None:
-    reply = stack.request("PATCH", f"/api/orders/{order_id}/status", token=token, body=json.dumps({"status": status}))
+    reply = stack.request(
+        "PATCH", f"/api/orders/{order_id}/status", token=token, body=json.dumps({"status": status})
+    )
     assert reply.status == 200, reply.text
 
 
@@ -70,7 +72,9 @@ def test_the_whole_lifecycle_runs_clean_under_enforcement(stack, mint):
     change_status(stack, delivered, "shipped", admin)
     change_status(stack, delivered, "delivered", admin)
 
-    wait_for(lambda: len(events_of(stack, cancelled)) >= 2 and len(events_of(stack, delivered)) >= 3, timeout=15)
+    wait_for(
+        lambda: len(events_of(stack, cancelled)) >= 2 and len(events_of(stack, delivered)) >= 3, timeout=15
+    )
     time.sleep(1.5)  # a retried batch would publish its events again by now
     assert [e["detail"]["status"] for e in events_of(stack, cancelled)] == ["pending", "cancelled"]
     assert [e["detail"]["status"] for e in events_of(stack, delivered)] == ["pending", "shipped", "delivered"]
@@ -78,7 +82,9 @@ def test_the_whole_lifecycle_runs_clean_under_enforcement(stack, mint):
     assert denials(stack) == []
     reservations = stack.request("GET", "/_local/stubs/state").json()["reservations"]
     assert (reservations[cancelled]["state"], reservations[delivered]["state"]) == ("released", "committed")
-    performed = {(e["function"], e["action"]) for e in stack.request("GET", "/_local/iam").json()["authorizations"]}
+    performed = {
+        (e["function"], e["action"]) for e in stack.request("GET", "/_local/iam").json()["authorizations"]
+    }
     assert ("OrderEventsFunction", "dynamodb:PutItem") in performed  # the reservation state it records
     assert ("OrderEventsFunction", "dynamodb:GetRecords") in performed  # the mapping, with the same role
 
@@ -88,7 +94,11 @@ def test_credentials_iam_does_not_know_are_refused(stack):
     stranger = aws_client(
         "dynamodb",
         endpoint,
-        {"AWS_ACCESS_KEY_ID": "AKIASTRANGER0000000", "AWS_SECRET_ACCESS_KEY": "nope", "AWS_SESSION_TOKEN": "x"},
+        {
+            "AWS_ACCESS_KEY_ID": "AKIASTRANGER0000000",
+            "AWS_SECRET_ACCESS_KEY": "nope",
+            "AWS_SESSION_TOKEN": "x",
+        },
     )
     with pytest.raises(ClientError) as refused:
         stranger.list_tables()
@@ -112,7 +122,11 @@ def _without(template: dict, function: str, action: str, instead: str | None = N
     properties["Policies"] = [
         policy
         for policy in properties["Policies"]
-        if not (isinstance(policy, dict) and "Statement" in policy and all(not s["Action"] for s in policy["Statement"]))
+        if not (
+            isinstance(policy, dict)
+            and "Statement" in policy
+            and all(not s["Action"] for s in policy["Statement"])
+        )
     ]
 
 
@@ -153,7 +167,9 @@ def test_a_dropped_permission_fails_the_request_as_on_aws(restricted, stack, min
     assert problem["status"] == 500 and problem["correlationId"]
     wait_for(lambda: "AccessDeniedException" in restricted.log)
     denied_line = next(line for line in restricted.log.splitlines() if "AccessDeniedException" in line)
-    assert "dynamodb:GetItem" in denied_line and "arn:aws:dynamodb:" in denied_line and ":table/" in denied_line
+    assert (
+        "dynamodb:GetItem" in denied_line and "arn:aws:dynamodb:" in denied_line and ":table/" in denied_line
+    )
     assert problem["correlationId"] in restricted.log  # the log line a support request leads to
     assert [(d["action"], d["session"]) for d in denials(restricted, "GetOrderFunction")] == [
         ("dynamodb:GetItem", "function")

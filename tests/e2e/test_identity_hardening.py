@@ -76,7 +76,9 @@ def alice(stack, mint, log_start):
 
 
 # ------------------------------------------------------------------ finding 1: admin only from `admin`
-@pytest.mark.parametrize("groups", [["not admin"], ["team admin"], ["[admin]"], ["admin]"], ["x", "admin"]], ids=repr)
+@pytest.mark.parametrize(
+    "groups", [["not admin"], ["team admin"], ["[admin]"], ["admin]"], ["x", "admin"]], ids=repr
+)
 def test_a_group_that_is_not_exactly_admin_reads_and_lists_nothing_of_alice(stack, mint, alice, groups):
     bob = mint(f"hard-b-{uuid.uuid4().hex[:6]}", extra_claims={"cognito:groups": groups})
     got = stack.request("GET", f"/api/orders/{alice['order']['id']}", token=bob)
@@ -113,9 +115,18 @@ def test_a_subject_that_is_not_a_user_id_is_a_401_problem(stack, mint, alice, su
 @pytest.mark.parametrize(
     "path, body",
     [
-        ("/api/orders", f'{{"items": [{{"productId": "prod-456", "quantity": {HUGE}}}], "shippingAddress": {json.dumps(ADDRESS)}}}'),
-        ("/api/orders", f'{{"items": [{{"productId": "prod-456", "quantity": 1, "price": {HUGE}}}], "shippingAddress": {json.dumps(ADDRESS)}}}'),
-        ("/api/orders", f'{{"items": [{{"productId": "prod-456", "quantity": 1e-999999999}}], "shippingAddress": {json.dumps(ADDRESS)}}}'),
+        (
+            "/api/orders",
+            f'{{"items": [{{"productId": "prod-456", "quantity": {HUGE}}}], "shippingAddress": {json.dumps(ADDRESS)}}}',
+        ),
+        (
+            "/api/orders",
+            f'{{"items": [{{"productId": "prod-456", "quantity": 1, "price": {HUGE}}}], "shippingAddress": {json.dumps(ADDRESS)}}}',
+        ),
+        (
+            "/api/orders",
+            f'{{"items": [{{"productId": "prod-456", "quantity": 1e-999999999}}], "shippingAddress": {json.dumps(ADDRESS)}}}',
+        ),
         ("status", f'{{"status": "cancelled", "n": {HUGE}}}'),
         ("status", f'{{"status": {HUGE}}}'),
         ("status", '{"status": "cancelled", "n": 1e-999999999}'),
@@ -132,7 +143,13 @@ def test_huge_numbers_in_any_body_are_a_400_problem(stack, alice, path, body):
 # ------------------------------------------------------------------ finding 5: no echo, no hang
 @pytest.mark.parametrize(
     "header",
-    [{"kid": "ключ"}, {"kid": "☃" * 50}, {"alg": "RS256\u2603"}, {"alg": "ñ"}, {"kid": 'a"\r\nX-Injected: 1'}],
+    [
+        {"kid": "ключ"},
+        {"kid": "☃" * 50},
+        {"alg": "RS256\u2603"},
+        {"alg": "ñ"},
+        {"kid": 'a"\r\nX-Injected: 1'},
+    ],
     ids=repr,
 )
 def test_a_token_header_that_is_not_latin_1_is_a_prompt_401_that_echoes_nothing(stack, header):
@@ -161,21 +178,32 @@ def loose_tokens(mint) -> dict[str, str]:
     return {
         "junk after the signature": _with_signature(good, lambda s: s + "AAAA"),
         "signature in padded standard base64": _with_signature(good, padded),
-        "exp NaN": raw_token({"alg": "RS256", "kid": kid}, json.dumps(claims_for("user-123")).replace(
-            str(claims_for("user-123")["exp"]), "NaN")),
+        "exp NaN": raw_token(
+            {"alg": "RS256", "kid": kid},
+            json.dumps(claims_for("user-123")).replace(str(claims_for("user-123")["exp"]), "NaN"),
+        ),
         "aud 5": signed(claims_for("user-123", aud=5)),
         "aud [{}]": signed(claims_for("user-123", aud=[{}])),
         "exp a string": signed(claims_for("user-123", exp=str(int(time.time()) + 600))),
         # Found by the attack run after the fix: flattening 3,000 nested lists was a RecursionError (500).
-        "claims nested 3,000 deep": raw_token({"alg": "RS256", "kid": kid}, json.dumps(claims_for("user-123"))[:-1]
-                                              + ', "x": ' + "[" * 3000 + "]" * 3000 + "}"),
+        "claims nested 3,000 deep": raw_token(
+            {"alg": "RS256", "kid": kid},
+            json.dumps(claims_for("user-123"))[:-1] + ', "x": ' + "[" * 3000 + "]" * 3000 + "}",
+        ),
     }
 
 
 @pytest.mark.parametrize(
     "case",
-    ["junk after the signature", "signature in padded standard base64", "exp NaN", "aud 5", "aud [{}]", "exp a string",
-     "claims nested 3,000 deep"],
+    [
+        "junk after the signature",
+        "signature in padded standard base64",
+        "exp NaN",
+        "aud 5",
+        "aud [{}]",
+        "exp a string",
+        "claims nested 3,000 deep",
+    ],
 )
 def test_tokens_the_old_verifier_took_are_the_authorizers_401(stack, mint, case):
     reply = stack.request("GET", "/api/users/user-123/orders", token=loose_tokens(mint)[case])
@@ -190,7 +218,9 @@ def test_if_match_follows_rfc_9110(stack, mint):
     path = f"/api/orders/{order['id']}/status"
     cancel = json.dumps({"status": "cancelled"})
     for header in ('""1""', '"1', '1"', "1", 'w/"1"'):
-        assert is_problem(stack.request("PATCH", path, token=token, body=cancel, headers={"If-Match": header}), 400), header
+        assert is_problem(
+            stack.request("PATCH", path, token=token, body=cancel, headers={"If-Match": header}), 400
+        ), header
     weak = stack.request("PATCH", path, token=token, body=cancel, headers={"If-Match": 'W/"1"'})
     assert is_problem(weak, 412) and weak.json()["currentVersion"] == 1
     listed = stack.request("PATCH", path, token=token, body=cancel, headers={"If-Match": '"99", "1"'})

@@ -35,7 +35,12 @@ def test_every_function_performs_exactly_what_its_role_grants(stack):
         stack.request("GET", "/_local/iam").json()["authorizations"], "the session's stack"
     )
     # Both suites contributed, for every function that calls AWS at all.
-    calling = {"CreateOrderFunction", "GetOrderFunction", "UpdateOrderStatusFunction", "ListUserOrdersFunction"}
+    calling = {
+        "CreateOrderFunction",
+        "GetOrderFunction",
+        "UpdateOrderStatusFunction",
+        "ListUserOrdersFunction",
+    }
     assert {call.function for call in in_process} >= calling | {"OrderEventsFunction"}
     assert {call.function for call in on_stacks} >= calling | {"OrderEventsFunction"}
 

@@ -49,6 +49,7 @@ README_HEALTH = "curl http://localhost:3001/health"
 
 CREATE_BODY = README_CREATE.split("-d '", 1)[1].rstrip("'")
 
+
 @pytest.fixture(scope="module")
 def curl():
     """The README's examples are curl commands; they run with the real curl (never skipped)."""

@@ -44,8 +44,12 @@ def assert_clean(text: str) -> None:
 
 
 def test_logs_of_a_whole_order_lifecycle_hold_no_address_or_token(table, all_logs):
-    created = invoke("create_order", with_token(http_event("create_order", body=order_body(),
-                                                           headers={"idempotency-key": str(uuid.uuid4())})))
+    created = invoke(
+        "create_order",
+        with_token(
+            http_event("create_order", body=order_body(), headers={"idempotency-key": str(uuid.uuid4())})
+        ),
+    )
     assert created.status == 201
     order_id = created.body["id"]
     for function, changes in [
@@ -82,8 +86,12 @@ def test_an_unexpected_failure_is_logged_without_the_request(table, all_logs, mo
         raise RuntimeError("the table is on fire")
 
     monkeypatch.setattr(OrderRepository, "put_new", broken_write)
-    response = invoke("create_order", with_token(http_event("create_order", body=order_body(),
-                                                            headers={"idempotency-key": str(uuid.uuid4())})))
+    response = invoke(
+        "create_order",
+        with_token(
+            http_event("create_order", body=order_body(), headers={"idempotency-key": str(uuid.uuid4())})
+        ),
+    )
     assert response.status == 500 and "correlationId" in response.body
     logs = all_logs()
     assert "the table is on fire" in logs  # the failure itself is logged, with its traceback

@@ -42,7 +42,11 @@ class FlakyEventBridge:
                 results.append({"ErrorCode": "InternalFailure", "ErrorMessage": "injected"})
             else:
                 self.published.append(
-                    {**entry, "RawDetail": entry["Detail"], "Detail": json.loads(entry["Detail"], parse_float=Decimal)}
+                    {
+                        **entry,
+                        "RawDetail": entry["Detail"],
+                        "Detail": json.loads(entry["Detail"], parse_float=Decimal),
+                    }
                 )
                 results.append({"EventId": str(uuid.uuid4())})
         return {"FailedEntryCount": sum("ErrorCode" in result for result in results), "Entries": results}
@@ -89,7 +93,9 @@ def transitions(orders: int, changes_per_order: int, seed: int = 11) -> tuple[li
         records = [stream_record("INSERT", item)]
         for step in range(changes_per_order):
             status = STATUS_CYCLE[step % len(STATUS_CYCLE)]
-            new = order_item(order_id, status=status, version=item["version"] + 1, history=item["statusHistory"])
+            new = order_item(
+                order_id, status=status, version=item["version"] + 1, history=item["statusHistory"]
+            )
             records.append(stream_record("MODIFY", new, item))
             item = new
         per_order[order_id] = records
@@ -133,9 +139,15 @@ def test_1000_transitions_with_10_percent_failed_entries_lose_and_reorder_nothin
         # Duplicates only as the very same event.
         assert by_id.setdefault(detail["eventId"], detail) == detail
         # Never ahead of an earlier transition of the same order.
-        assert all(v in published_versions[detail["orderId"]] for v in range(1, detail["version"])), detail["eventId"]
+        assert all(v in published_versions[detail["orderId"]] for v in range(1, detail["version"])), detail[
+            "eventId"
+        ]
         published_versions[detail["orderId"]].add(detail["version"])
-    expected = {f"{order_id}:{version}" for order_id, count in events_per_order.items() for version in range(1, count + 1)}
+    expected = {
+        f"{order_id}:{version}"
+        for order_id, count in events_per_order.items()
+        for version in range(1, count + 1)
+    }
     assert set(by_id) == expected
     # The injected failures did cause redeliveries: more events than transitions, more calls than batches.
     assert len(fake.published) > len(expected)
@@ -170,9 +182,19 @@ def test_modifications_that_keep_the_status_and_idempotency_records_publish_noth
     order_id = str(uuid.uuid4())
     old = order_item(order_id, status="confirmed", version=2)
     same_status = dict(old, updatedAt="2026-11-25T21:00:00.000Z", version=3)
-    idempotency = {"PK": "IDEMPOTENCY#create-order#abc", "SK": "IDEMPOTENCY", "status": "COMPLETED", "expiration": 1}
-    event = {"Records": [stream_record("MODIFY", same_status, old), stream_record("INSERT", idempotency),
-                         stream_record("MODIFY", dict(idempotency, status="INPROGRESS"), idempotency)]}
+    idempotency = {
+        "PK": "IDEMPOTENCY#create-order#abc",
+        "SK": "IDEMPOTENCY",
+        "status": "COMPLETED",
+        "expiration": 1,
+    }
+    event = {
+        "Records": [
+            stream_record("MODIFY", same_status, old),
+            stream_record("INSERT", idempotency),
+            stream_record("MODIFY", dict(idempotency, status="INPROGRESS"), idempotency),
+        ]
+    }
     # Straight into the handler: even records the filter would have dropped publish nothing.
     response = handler_module("order_events").lambda_handler(event, FakeLambdaContext())
     assert response == {"batchItemFailures": []}

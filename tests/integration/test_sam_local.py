@@ -89,9 +89,15 @@ def test_a_minted_token_is_verified_and_becomes_the_caller(sam_local_env):
     got = invoke("get_order", sam_event("get_order", auth.mint("user-123"), path=f"/api/orders/{order_id}"))
     assert got.status == 200
     # Admin rights come from the verified token's groups, flattened as API Gateway flattens them.
-    shipped = invoke("update_order_status", sam_event(
-        "update_order_status", auth.mint("ops-1", admin=True), path=f"/api/orders/{order_id}/status",
-        body={"status": "shipped"}))
+    shipped = invoke(
+        "update_order_status",
+        sam_event(
+            "update_order_status",
+            auth.mint("ops-1", admin=True),
+            path=f"/api/orders/{order_id}/status",
+            body={"status": "shipped"},
+        ),
+    )
     assert shipped.status == 200 and shipped.body["statusHistory"][-1]["by"] == "ops-1"
     listed = invoke("list_user_orders", sam_event("list_user_orders", auth.mint("user-123")))
     assert [order["id"] for order in listed.body["items"]] == [order_id]
@@ -104,12 +110,24 @@ def test_a_minted_token_is_verified_and_becomes_the_caller(sam_local_env):
         pytest.param(lambda: None, id="no-token"),
         pytest.param(lambda: auth.mint("user-123", expires_in=-10), id="expired"),
         pytest.param(lambda: auth.mint("user-123", now=time.time() + 600), id="not-yet-valid"),
-        pytest.param(lambda: auth.mint("user-123", extra_claims={"aud": "someone-else"}), id="wrong-audience"),
-        pytest.param(lambda: auth.mint("user-123", extra_claims={"iss": "https://evil.example"}), id="wrong-issuer"),
-        pytest.param(lambda: forged(jwt.decode(auth.mint("user-123"), options={"verify_signature": False}),
-                                    auth.signing_key().kid), id="forged-signature"),
-        pytest.param(lambda: unsigned(jwt.decode(auth.mint("user-123"), options={"verify_signature": False}),
-                                      auth.signing_key().kid), id="alg-none"),
+        pytest.param(
+            lambda: auth.mint("user-123", extra_claims={"aud": "someone-else"}), id="wrong-audience"
+        ),
+        pytest.param(
+            lambda: auth.mint("user-123", extra_claims={"iss": "https://evil.example"}), id="wrong-issuer"
+        ),
+        pytest.param(
+            lambda: forged(
+                jwt.decode(auth.mint("user-123"), options={"verify_signature": False}), auth.signing_key().kid
+            ),
+            id="forged-signature",
+        ),
+        pytest.param(
+            lambda: unsigned(
+                jwt.decode(auth.mint("user-123"), options={"verify_signature": False}), auth.signing_key().kid
+            ),
+            id="alg-none",
+        ),
         pytest.param(lambda: auth.mint("user-123").replace(".", ".x", 1), id="garbled"),
     ],
 )
@@ -170,16 +188,22 @@ def numeric_claims(exp: str) -> str:
 LOOSE_TOKENS = {
     "junk after the signature": lambda: with_signature(auth.mint("user-123"), lambda s: s + "AAAA"),
     "junk bytes after the signature": lambda: with_signature(auth.mint("user-123"), lambda s: s + "!!"),
-    "signature in padded standard base64": lambda: with_signature(auth.mint("user-123"), padded_standard_base64),
+    "signature in padded standard base64": lambda: with_signature(
+        auth.mint("user-123"), padded_standard_base64
+    ),
     "claims with padding": lambda: ".".join(
         part + "=" * (-len(part) % 4) if index == 1 else part
         for index, part in enumerate(auth.mint("user-123").split("."))
     ),
-    "exp NaN": lambda: raw_token({"alg": "RS256", "kid": auth.signing_key().kid, "typ": "JWT"}, numeric_claims("NaN")),
+    "exp NaN": lambda: raw_token(
+        {"alg": "RS256", "kid": auth.signing_key().kid, "typ": "JWT"}, numeric_claims("NaN")
+    ),
     "exp Infinity": lambda: raw_token(
         {"alg": "RS256", "kid": auth.signing_key().kid, "typ": "JWT"}, numeric_claims("Infinity")
     ),
-    "exp 1e400": lambda: raw_token({"alg": "RS256", "kid": auth.signing_key().kid, "typ": "JWT"}, numeric_claims("1e400")),
+    "exp 1e400": lambda: raw_token(
+        {"alg": "RS256", "kid": auth.signing_key().kid, "typ": "JWT"}, numeric_claims("1e400")
+    ),
     "exp as a string": lambda: signed(good_claims(exp=str(int(time.time()) + 600))),
     "exp true": lambda: signed(good_claims(exp=True)),
     "nbf as a string": lambda: signed(good_claims(nbf="0")),
@@ -191,21 +215,31 @@ LOOSE_TOKENS = {
     "sub null": lambda: signed(good_claims(sub=None)),
     "sub true": lambda: signed(good_claims(sub=True)),
     "sub 123": lambda: signed(good_claims(sub=123)),
-    "kid not a string": lambda: raw_token({"alg": "RS256", "kid": ["x"]}, numeric_claims(str(int(time.time()) + 600))),
+    "kid not a string": lambda: raw_token(
+        {"alg": "RS256", "kid": ["x"]}, numeric_claims(str(int(time.time()) + 600))
+    ),
     "kid not Latin-1": lambda: signed(good_claims(), kid="ключ-☃"),
     "alg RS512": lambda: jwt.encode(
-        good_claims(), auth.signing_key().private_key, algorithm="RS512", headers={"kid": auth.signing_key().kid}
+        good_claims(),
+        auth.signing_key().private_key,
+        algorithm="RS512",
+        headers={"kid": auth.signing_key().kid},
     ),
     "claims nested past 16": lambda: raw_token(
         {"alg": "RS256", "kid": auth.signing_key().kid},
-        numeric_claims(str(int(time.time()) + 600)).replace('"sub"', '"x": ' + "[" * 17 + "]" * 17 + ', "sub"'),
+        numeric_claims(str(int(time.time()) + 600)).replace(
+            '"sub"', '"x": ' + "[" * 17 + "]" * 17 + ', "sub"'
+        ),
     ),
     "deeply nested claims (a RecursionError in the stack once)": lambda: raw_token(
         {"alg": "RS256", "kid": auth.signing_key().kid},
-        numeric_claims(str(int(time.time()) + 600)).replace('"sub"', '"x": ' + "[" * 3000 + "]" * 3000 + ', "sub"'),
+        numeric_claims(str(int(time.time()) + 600)).replace(
+            '"sub"', '"x": ' + "[" * 3000 + "]" * 3000 + ', "sub"'
+        ),
     ),
     "deeply nested claims": lambda: raw_token(
-        {"alg": "RS256", "kid": auth.signing_key().kid}, numeric_claims("1") .replace('"sub"', '"x": ' + "[" * 5000 + "]" * 5000 + ', "sub"')
+        {"alg": "RS256", "kid": auth.signing_key().kid},
+        numeric_claims("1").replace('"sub"', '"x": ' + "[" * 5000 + "]" * 5000 + ', "sub"'),
     ),
 }
 
@@ -225,7 +259,9 @@ VERIFIER_REASONS = {
 }
 
 
-@pytest.mark.parametrize("case", ["exp NaN", "aud [{}]", "sub null", "junk after the signature", "kid not Latin-1"])
+@pytest.mark.parametrize(
+    "case", ["exp NaN", "aud [{}]", "sub null", "junk after the signature", "kid not Latin-1"]
+)
 def test_loose_tokens_are_a_401_problem_under_sam_local(sam_local_env, case):
     response = invoke("get_order", sam_event("get_order", LOOSE_TOKENS[case]()))
     assert response.status == 401 and response.content_type == "application/problem+json"
@@ -243,12 +279,21 @@ def test_the_verifier_still_accepts_good_tokens_in_every_allowed_shape(sam_local
 
 # Finding 2 (issue 12): `sub: null` became the user "None" when claims were flattened.
 def test_a_null_subject_never_becomes_the_user_none(sam_local_env):
-    body = {"items": [{"productId": "prod-456", "quantity": 1}],
-            "shippingAddress": {"street": "1 Main St", "city": "Springfield", "zipCode": "12345"}}
+    body = {
+        "items": [{"productId": "prod-456", "quantity": 1}],
+        "shippingAddress": {"street": "1 Main St", "city": "Springfield", "zipCode": "12345"},
+    }
     created = invoke("create_order", sam_event("create_order", signed(good_claims(sub=None)), body=body))
     assert created.status == 401
-    listed = invoke("list_user_orders", sam_event(
-        "list_user_orders", auth.mint("None"), path="/api/users/None/orders", path_parameters={"userId": "None"}))
+    listed = invoke(
+        "list_user_orders",
+        sam_event(
+            "list_user_orders",
+            auth.mint("None"),
+            path="/api/users/None/orders",
+            path_parameters={"userId": "None"},
+        ),
+    )
     assert listed.status == 200 and listed.body["items"] == []
 
 
@@ -266,8 +311,12 @@ def test_a_null_subject_never_becomes_the_user_none(sam_local_env):
 )
 @pytest.mark.parametrize("token", ["none", "forged"])
 def test_authentication_comes_before_validation_under_sam_local(sam_local_env, function, changes, token):
-    bearer = None if token == "none" else forged(
-        jwt.decode(auth.mint("user-123"), options={"verify_signature": False}), auth.signing_key().kid
+    bearer = (
+        None
+        if token == "none"
+        else forged(
+            jwt.decode(auth.mint("user-123"), options={"verify_signature": False}), auth.signing_key().kid
+        )
     )
     headers = changes.pop("headers", None)
     event = sam_event(function, bearer, **changes)
@@ -325,7 +374,9 @@ def test_sam_cli_skips_a_layer_given_by_fn_if(tmp_path):
 
     template = sam_local_template(load_template(TEMPLATE_PATH), ROOT)
     template["Parameters"]["SamLocalAuth"] = {"Type": "String", "Default": "true"}
-    template.setdefault("Conditions", {})["UseSamLocalAuth"] = {"Fn::Equals": [{"Ref": "SamLocalAuth"}, "true"]}
+    template.setdefault("Conditions", {})["UseSamLocalAuth"] = {
+        "Fn::Equals": [{"Ref": "SamLocalAuth"}, "true"]
+    }
     template["Resources"]["SamLocalAuthLayer"]["Condition"] = "UseSamLocalAuth"
     layers = template["Globals"]["Function"]["Layers"]
     layers[-1] = {"Fn::If": ["UseSamLocalAuth", {"Ref": "SamLocalAuthLayer"}, {"Ref": "AWS::NoValue"}]}

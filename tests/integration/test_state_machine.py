@@ -89,22 +89,37 @@ class OrderLifecycle(RuleBasedStateMachine):
     def teardown(self) -> None:
         self.mock.stop()
 
-    @rule(target=orders, user=st.sampled_from(USERS),
-          lines=st.dictionaries(st.sampled_from(sorted(PRICES)), st.integers(1, 1000), min_size=1, max_size=3))
+    @rule(
+        target=orders,
+        user=st.sampled_from(USERS),
+        lines=st.dictionaries(st.sampled_from(sorted(PRICES)), st.integers(1, 1000), min_size=1, max_size=3),
+    )
     def create(self, user, lines):
         request = CreateOrderRequest.model_validate(
-            {"items": [{"productId": p, "quantity": q} for p, q in lines.items()],
-             "shippingAddress": {"street": "1 A St", "city": "B", "zipCode": "1"}}
+            {
+                "items": [{"productId": p, "quantity": q} for p, q in lines.items()],
+                "shippingAddress": {"street": "1 A St", "city": "B", "zipCode": "1"},
+            }
         )
         order = self.service.create(Caller(user, False), request)
         expected_total = sum((PRICES[p] * q for p, q in lines.items()), Decimal(0))
         assert order.total == expected_total
-        self.model[order.id] = ModelOrder(order.id, user, total=order.total,
-                                          items=[(line.product_id, line.quantity, line.unit_price) for line in order.items])
+        self.model[order.id] = ModelOrder(
+            order.id,
+            user,
+            total=order.total,
+            items=[(line.product_id, line.quantity, line.unit_price) for line in order.items],
+        )
         return order.id
 
-    @rule(order_id=orders, new_status=st.sampled_from(STATUSES), as_admin=st.booleans(),
-          actor=st.sampled_from(USERS), stale=st.booleans(), send_version=st.booleans())
+    @rule(
+        order_id=orders,
+        new_status=st.sampled_from(STATUSES),
+        as_admin=st.booleans(),
+        actor=st.sampled_from(USERS),
+        stale=st.booleans(),
+        send_version=st.booleans(),
+    )
     def change_status(self, order_id, new_status, as_admin, actor, stale, send_version):
         target = new_status
         model = self.model[order_id]
@@ -112,7 +127,9 @@ class OrderLifecycle(RuleBasedStateMachine):
         expected_version = (model.version - 1 if stale else model.version) if send_version else None
         try:
             order = self.service.change_status(
-                caller, order_id, target,
+                caller,
+                order_id,
+                target,
                 expected_versions=None if expected_version is None else {expected_version},
             )
         except OrderNotFound:
@@ -152,7 +169,9 @@ class OrderLifecycle(RuleBasedStateMachine):
             assert order.version == model.version == len(model.history)
             assert order.total == model.total
             assert [(line.product_id, line.quantity, line.unit_price) for line in order.items] == model.items
-            assert [change.at for change in order.status_history] == sorted(change.at for change in order.status_history)
+            assert [change.at for change in order.status_history] == sorted(
+                change.at for change in order.status_history
+            )
 
     @invariant()
     def listing_equals_the_model(self):
@@ -160,12 +179,18 @@ class OrderLifecycle(RuleBasedStateMachine):
             for status in [None, *STATUSES]:
                 seen, cursor = [], None
                 while True:
-                    page = self.service.list_for_user(Caller(user, False), user, limit=2, status=status, cursor=cursor)
+                    page = self.service.list_for_user(
+                        Caller(user, False), user, limit=2, status=status, cursor=cursor
+                    )
                     seen.extend(order.id for order in page.items)
                     if not (cursor := page.next_cursor):
                         break
                 expected = sorted(
-                    (m.id for m in self.model.values() if m.user == user and (status is None or m.status == status)),
+                    (
+                        m.id
+                        for m in self.model.values()
+                        if m.user == user and (status is None or m.status == status)
+                    ),
                     reverse=True,  # ids are UUIDv7: newest first is descending
                 )
                 assert seen == expected, (user, status)

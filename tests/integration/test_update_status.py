@@ -149,7 +149,9 @@ def test_if_match_star_means_no_condition(api):
 
 
 @pytest.mark.parametrize(
-    "header", ["-1", "1", '""1""', '"1', '1"', 'w/"1"', '"1" "2"', '*, "1"', '"☃"', '"²"', "", "x" * 65], ids=repr
+    "header",
+    ["-1", "1", '""1""', '"1', '1"', 'w/"1"', '"1" "2"', '*, "1"', '"☃"', '"²"', "", "x" * 65],
+    ids=repr,
 )
 def test_malformed_if_match_is_400(api, header):
     # Finding 8 (issue 12): `""1""`, `"1` and `1"` were accepted. RFC 9110: `*` or a list of entity-tags.

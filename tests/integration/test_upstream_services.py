@@ -25,8 +25,10 @@ README_BODY = {
 
 def create(body=None, *, user="user-123", admin=False, key=None):
     headers = {"idempotency-key": key or str(uuid.uuid4())}
-    return invoke("create_order", http_event("create_order", body=body or README_BODY, user=user, admin=admin,
-                                             headers=headers))
+    return invoke(
+        "create_order",
+        http_event("create_order", body=body or README_BODY, user=user, admin=admin, headers=headers),
+    )
 
 
 @pytest.fixture
@@ -47,7 +49,10 @@ def test_user_client_contract(clients):
         users.ensure_active("unknown-user")
     with pytest.raises(BuyerNotEligible) as suspended:
         users.ensure_active("suspended-1")
-    assert (absent.value.extensions["reason"], suspended.value.extensions["reason"]) == ("does not exist", "is not active")
+    assert (absent.value.extensions["reason"], suspended.value.extensions["reason"]) == (
+        "does not exist",
+        "is not active",
+    )
 
 
 def test_inventory_client_contract(clients, upstream):
@@ -61,7 +66,9 @@ def test_inventory_client_contract(clients, upstream):
     assert unknown.value.extensions["unknownProducts"] == ["no-such"]
     with pytest.raises(InsufficientStock) as short:
         inventory.reserve("r-3", {"prod-scarce": 3})
-    assert short.value.extensions["insufficient"] == [{"productId": "prod-scarce", "requested": 3, "available": 2}]
+    assert short.value.extensions["insufficient"] == [
+        {"productId": "prod-scarce", "requested": 3, "available": 2}
+    ]
     inventory.commit("r-1")
     inventory.release("r-1")  # committed stock stays gone; release is still a 204
     inventory.release("never-made")
@@ -82,7 +89,9 @@ def test_clients_turn_every_upstream_fault_into_upstream_unavailable(clients, up
 def test_a_refused_connection_is_upstream_unavailable():
     closed_port_url = "http://127.0.0.1:9"  # discard port: nothing listens there
     with pytest.raises(UpstreamUnavailable):
-        UserServiceClient(UpstreamHttp("user", closed_port_url, connect_timeout=0.2)).ensure_active("user-123")
+        UserServiceClient(UpstreamHttp("user", closed_port_url, connect_timeout=0.2)).ensure_active(
+            "user-123"
+        )
 
 
 def test_calls_never_outlive_the_deadline(clients, upstream):
@@ -99,15 +108,26 @@ def test_calls_never_outlive_the_deadline(clients, upstream):
 # ------------------------------------------------------------------------------ create through the handler
 def test_create_prices_from_the_inventory_and_holds_stock(table, upstream):
     created = create({**README_BODY, "items": [{"productId": "prod-456", "quantity": 2}]})
-    assert created.status == 201 and '"unitPrice":29.99' in created.raw_body and '"total":59.98' in created.raw_body
-    assert upstream.live_reservations()[created.body["id"]]["items"] == [{"productId": "prod-456", "quantity": 2}]
+    assert (
+        created.status == 201
+        and '"unitPrice":29.99' in created.raw_body
+        and '"total":59.98' in created.raw_body
+    )
+    assert upstream.live_reservations()[created.body["id"]]["items"] == [
+        {"productId": "prod-456", "quantity": 2}
+    ]
     assert created.body["reservationId"] == created.body["id"]
 
 
 @pytest.mark.parametrize(
     ("body_change", "status", "slug", "field"),
     [
-        ({"items": [{"productId": "prod-456", "quantity": 2, "price": 19.99}]}, 422, "price-mismatch", "mismatches"),
+        (
+            {"items": [{"productId": "prod-456", "quantity": 2, "price": 19.99}]},
+            422,
+            "price-mismatch",
+            "mismatches",
+        ),
         ({"items": [{"productId": "prod-nope", "quantity": 1}]}, 422, "unknown-products", "unknownProducts"),
         ({"items": [{"productId": "prod-scarce", "quantity": 5}]}, 409, "insufficient-stock", "insufficient"),
         ({"userId": "suspended-1"}, 422, "buyer-not-eligible", "reason"),
@@ -119,12 +139,16 @@ def test_create_refusals_are_problems_and_hold_nothing(table, upstream, body_cha
     assert response.status == status and response.content_type == "application/problem+json"
     assert response.body["type"].endswith(slug) and field in response.body
     assert upstream.live_reservations() == {}
-    assert [item for item in table.scan(TableName="orders-test")["Items"] if item["PK"]["S"].startswith("ORDER#")] == []
+    assert [
+        item for item in table.scan(TableName="orders-test")["Items"] if item["PK"]["S"].startswith("ORDER#")
+    ] == []
 
 
 def test_price_mismatch_lists_product_sent_and_current_price_and_releases(table, upstream):
     response = create({**README_BODY, "items": [{"productId": "prod-456", "quantity": 2, "price": 19.99}]})
-    assert response.body["mismatches"] == [{"productId": "prod-456", "sent": Decimal("19.99"), "current": Decimal("29.99")}]
+    assert response.body["mismatches"] == [
+        {"productId": "prod-456", "sent": Decimal("19.99"), "current": Decimal("29.99")}
+    ]
     released = [rid for rid, r in upstream.snapshot()["reservations"].items() if r["state"] == "released"]
     assert len(released) == 1 and upstream.live_reservations() == {}
 
@@ -168,20 +192,31 @@ def test_creates_under_upstream_faults_leave_no_orphans(table, upstream, monkeyp
     upstream.set_faults(rate=0.0)
 
     assert _drain_stream_through_consumer() == []  # release intents left by failed creates are carried out
-    orders = {item["id"]["S"] for item in table.scan(TableName="orders-test")["Items"] if item["PK"]["S"].startswith("ORDER#")}
+    orders = {
+        item["id"]["S"]
+        for item in table.scan(TableName="orders-test")["Items"]
+        if item["PK"]["S"].startswith("ORDER#")
+    }
     live = set(upstream.live_reservations())
     assert statuses.count(201) == len(orders) > 0
     assert upstream.faults_injected >= creates * fault_rate  # about two calls per create
     if fault_rate > 0.5:
         assert statuses.count(503) > 0
-    assert orders == live, f"orders without reservation: {orders - live}; reservations without order: {live - orders}"
+    assert orders == live, (
+        f"orders without reservation: {orders - live}; reservations without order: {live - orders}"
+    )
 
 
 def test_cancel_releases_once_even_when_release_fails_twice_first_and_ship_commits(table, upstream):
     to_cancel, to_ship = create().body["id"], create().body["id"]
     for order_id, status in ((to_cancel, "cancelled"), (to_ship, "shipped")):
-        event = http_event("update_order_status", user="ops-1", admin=True, path=f"/api/orders/{order_id}/status",
-                           body={"status": status})
+        event = http_event(
+            "update_order_status",
+            user="ops-1",
+            admin=True,
+            path=f"/api/orders/{order_id}/status",
+            body={"status": status},
+        )
         assert invoke("update_order_status", event).status == 200
     upstream.fail_next("DELETE", f"/api/inventory/reservations/{to_cancel}", count=2)
 
@@ -203,18 +238,31 @@ def test_a_release_that_fails_after_a_refused_create_is_carried_out_from_the_str
     assert response.status == 422
     held = list(upstream.live_reservations())
     assert len(held) == 1  # the inventory could not be told yet
-    intents = [item for item in table.scan(TableName="orders-test")["Items"] if item["PK"]["S"].startswith("RELEASE#")]
+    intents = [
+        item
+        for item in table.scan(TableName="orders-test")["Items"]
+        if item["PK"]["S"].startswith("RELEASE#")
+    ]
     assert [item["reservationId"]["S"] for item in intents] == held
 
     assert _drain_stream_through_consumer() == []
     assert upstream.live_reservations() == {}
-    assert not [item for item in table.scan(TableName="orders-test")["Items"] if item["PK"]["S"].startswith("RELEASE#")]
+    assert not [
+        item
+        for item in table.scan(TableName="orders-test")["Items"]
+        if item["PK"]["S"].startswith("RELEASE#")
+    ]
 
 
 def test_an_order_delivered_without_passing_shipped_commits_its_reservation(table, upstream):
     order_id = create().body["id"]
-    event = http_event("update_order_status", user="ops-1", admin=True, path=f"/api/orders/{order_id}/status",
-                       body={"status": "delivered"})
+    event = http_event(
+        "update_order_status",
+        user="ops-1",
+        admin=True,
+        path=f"/api/orders/{order_id}/status",
+        body={"status": "delivered"},
+    )
     assert invoke("update_order_status", event).status == 200
     assert _drain_stream_through_consumer() == []
     assert upstream.snapshot()["reservations"][order_id]["state"] == "committed"

@@ -40,15 +40,34 @@ def stream_record(event_name: str, new: dict | None, old: dict | None = None) ->
     }
 
 
-def order_item(order_id: str, *, user_id: str = "user-123", status: str = "pending", version: int = 1,
-               history: list[dict] | None = None, total: Decimal = Decimal("59.98")) -> dict[str, Any]:
+def order_item(
+    order_id: str,
+    *,
+    user_id: str = "user-123",
+    status: str = "pending",
+    version: int = 1,
+    history: list[dict] | None = None,
+    total: Decimal = Decimal("59.98"),
+) -> dict[str, Any]:
     at = f"2026-11-25T20:00:{version:02d}.000Z"
     return {
-        "PK": f"ORDER#{order_id}", "SK": "ORDER", "GSI1PK": f"USER#{user_id}", "GSI1SK": f"{at}#{order_id}",
-        "GSI2SK": f"{status}#{order_id}", "entityType": "order",
-        "id": order_id, "userId": user_id, "status": status, "version": version, "total": total, "currency": "USD",
-        "items": [{"productId": "prod-456", "quantity": 2, "unitPrice": Decimal("29.99"), "lineTotal": total}],
+        "PK": f"ORDER#{order_id}",
+        "SK": "ORDER",
+        "GSI1PK": f"USER#{user_id}",
+        "GSI1SK": f"{at}#{order_id}",
+        "GSI2SK": f"{status}#{order_id}",
+        "entityType": "order",
+        "id": order_id,
+        "userId": user_id,
+        "status": status,
+        "version": version,
+        "total": total,
+        "currency": "USD",
+        "items": [
+            {"productId": "prod-456", "quantity": 2, "unitPrice": Decimal("29.99"), "lineTotal": total}
+        ],
         "shippingAddress": {"street": "123 Main St", "city": "New York", "zipCode": "10001"},
-        "createdAt": "2026-11-25T20:00:01.000Z", "updatedAt": at,
+        "createdAt": "2026-11-25T20:00:01.000Z",
+        "updatedAt": at,
         "statusHistory": (history or []) + [{"status": status, "at": at, "by": user_id}],
     }

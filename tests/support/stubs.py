@@ -17,8 +17,12 @@ class StubControl:
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         response = _http.request(
-            method, self.url + path, body=None if body is None else json.dumps(body),
-            headers={"Content-Type": "application/json"}, retries=False, timeout=5,
+            method,
+            self.url + path,
+            body=None if body is None else json.dumps(body),
+            headers={"Content-Type": "application/json"},
+            retries=False,
+            timeout=5,
         )
         assert response.status < 300, (path, response.status, response.data[:200])
         return json.loads(response.data) if response.data else None
@@ -30,7 +34,11 @@ class StubControl:
         self._call("POST", "/_stubs/faults", plan)
 
     def fail_next(self, method: str, path_prefix: str, count: int = 1, kind: str = "error") -> None:
-        self._call("POST", "/_stubs/fail-next", {"method": method, "pathPrefix": path_prefix, "count": count, "kind": kind})
+        self._call(
+            "POST",
+            "/_stubs/fail-next",
+            {"method": method, "pathPrefix": path_prefix, "count": count, "kind": kind},
+        )
 
     def snapshot(self) -> dict[str, Any]:
         return self._call("GET", "/_stubs/state")
@@ -39,7 +47,11 @@ class StubControl:
         return {rid: r for rid, r in self.snapshot()["reservations"].items() if r["state"] == "held"}
 
     def calls_to(self, method: str, path_prefix: str) -> int:
-        return sum(1 for call_method, path in self.snapshot()["calls"] if call_method == method and path.startswith(path_prefix))
+        return sum(
+            1
+            for call_method, path in self.snapshot()["calls"]
+            if call_method == method and path.startswith(path_prefix)
+        )
 
     @property
     def faults_injected(self) -> int:

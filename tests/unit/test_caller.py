@@ -50,7 +50,9 @@ def test_several_cognito_groups_are_read_back_exactly(groups):
     assert caller_from_claims(claims(COGNITO_ISSUER, **{"cognito:groups": groups})).is_admin is True
 
 
-@pytest.mark.parametrize("groups", ["[admin users]", "[users admin]", "[not admin]", "[team admin]", "[ admin]"])
+@pytest.mark.parametrize(
+    "groups", ["[admin users]", "[users admin]", "[not admin]", "[team admin]", "[ admin]"]
+)
 def test_where_a_group_name_may_hold_a_space_several_items_grant_nothing(groups):
     # `["not admin"]` and `["not", "admin"]` read the same: ambiguous, so fail closed.
     assert caller_from_claims(claims(OTHER_ISSUER, **{"cognito:groups": groups})).is_admin is False
@@ -78,8 +80,26 @@ def test_groups_that_are_not_exactly_admin_grant_nothing_once_flattened(groups, 
 
 @pytest.mark.parametrize(
     "groups",
-    ["[users]", "[admins]", "[administrator]", "[superadmin users]", "[]", "", "[Admin]", "[admin\t]",
-     "[[admin]]", "[admin]]", "[[admin]", ["admins"], [], None, 1, ["admin "], [" admin"], [1]],
+    [
+        "[users]",
+        "[admins]",
+        "[administrator]",
+        "[superadmin users]",
+        "[]",
+        "",
+        "[Admin]",
+        "[admin\t]",
+        "[[admin]]",
+        "[admin]]",
+        "[[admin]",
+        ["admins"],
+        [],
+        None,
+        1,
+        ["admin "],
+        [" admin"],
+        [1],
+    ],
     ids=repr,
 )
 def test_groups_that_only_resemble_admin_do_not_make_an_admin(groups):
@@ -96,8 +116,18 @@ def test_admin_by_scope(scope):
 
 @pytest.mark.parametrize(
     "scope",
-    ["orders/read", "orders/admin-lite", "xorders/admin", "openid", "", "[orders/admin]", "orders/admin,",
-     "orders/admin\topenid", None, 5],
+    [
+        "orders/read",
+        "orders/admin-lite",
+        "xorders/admin",
+        "openid",
+        "",
+        "[orders/admin]",
+        "orders/admin,",
+        "orders/admin\topenid",
+        None,
+        5,
+    ],
 )
 def test_other_scopes_do_not_make_an_admin(scope):
     assert caller_from_claims(claims(scope=scope)).is_admin is False
@@ -109,8 +139,12 @@ def test_admin_group_in_another_claim_does_not_count():
 
 @pytest.mark.parametrize(
     "iss",
-    ["https://cognito-idp.eu-west-1.amazonaws.com.evil.example/eu-west-1_x", "http://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x",
-     "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x/extra", ["https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x"]],
+    [
+        "https://cognito-idp.eu-west-1.amazonaws.com.evil.example/eu-west-1_x",
+        "http://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x",
+        "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x/extra",
+        ["https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x"],
+    ],
     ids=repr,
 )
 def test_only_a_real_cognito_issuer_reads_several_groups(iss):
@@ -119,8 +153,25 @@ def test_only_a_real_cognito_issuer_reads_several_groups(iss):
 
 # ------------------------------------------------------------------ properties over generated group lists
 ANY_NAME = st.one_of(
-    st.sampled_from(["admin", "Admin", "admins", "not admin", "admin ", " admin", "[admin]", "admin]", "[admin",
-                     "", " ", "[", "]", "a b", "users"]),
+    st.sampled_from(
+        [
+            "admin",
+            "Admin",
+            "admins",
+            "not admin",
+            "admin ",
+            " admin",
+            "[admin]",
+            "admin]",
+            "[admin",
+            "",
+            " ",
+            "[",
+            "]",
+            "a b",
+            "users",
+        ]
+    ),
     st.text(alphabet=st.sampled_from("admin []\t,xy"), max_size=8),
     st.text(max_size=8),
 )
@@ -164,7 +215,9 @@ def test_a_real_list_claim_is_admin_iff_one_group_is_exactly_admin(groups, iss):
 SCOPE_TOKEN = st.one_of(
     st.sampled_from(["orders/admin", "openid", "orders/admin-x", "[orders/admin]", "orders/read"]),
     # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-    st.text(alphabet=st.sampled_from([chr(c) for c in range(0x21, 0x7F) if c not in (0x22, 0x5C)]), min_size=1),
+    st.text(
+        alphabet=st.sampled_from([chr(c) for c in range(0x21, 0x7F) if c not in (0x22, 0x5C)]), min_size=1
+    ),
 )
 
 
@@ -177,8 +230,19 @@ def test_scope_admin_iff_one_token_is_exactly_orders_admin(tokens):
 # ------------------------------------------------------------------ subjects
 @pytest.mark.parametrize(
     "bad_claims",
-    [None, {}, {"iss": "x"}, {"sub": ""}, {"sub": "   "}, {"sub": None}, {"sub": 123}, {"sub": ["user-1"]},
-     {"sub": True}, "sub", ["sub"]],
+    [
+        None,
+        {},
+        {"iss": "x"},
+        {"sub": ""},
+        {"sub": "   "},
+        {"sub": None},
+        {"sub": 123},
+        {"sub": ["user-1"]},
+        {"sub": True},
+        "sub",
+        ["sub"],
+    ],
     ids=repr,
 )
 def test_no_claims_or_no_subject_is_unauthenticated(bad_claims):
@@ -189,7 +253,8 @@ def test_no_claims_or_no_subject_is_unauthenticated(bad_claims):
 
 # Finding 3 (issue 12): `re.match` with `$` let a final newline through.
 @pytest.mark.parametrize(
-    "subject", ["alice\n", "alice\r", "alice\r\n", "\nalice", "ali ce", "alice#x", "-alice", "x" * 129, "ａlice"]
+    "subject",
+    ["alice\n", "alice\r", "alice\r\n", "\nalice", "ali ce", "alice#x", "-alice", "x" * 129, "ａlice"],
 )
 def test_a_subject_that_is_not_a_user_id_is_unauthenticated(subject):
     with pytest.raises(Unauthenticated):
@@ -212,7 +277,11 @@ def test_may_act_for():
 # One user-id rule: the caller's check, the models' field and the listing's path parameter agree.
 USER_ID_CANDIDATES = st.one_of(
     st.text(alphabet=st.sampled_from("aZ09._:@|+-#\n\r \t/ü"), max_size=12),
-    st.builds(lambda s, tail: s + tail, st.from_regex(USER_ID_PATTERN, fullmatch=True), st.sampled_from(["", "\n", "\r\n", " "])),
+    st.builds(
+        lambda s, tail: s + tail,
+        st.from_regex(USER_ID_PATTERN, fullmatch=True),
+        st.sampled_from(["", "\n", "\r\n", " "]),
+    ),
     st.text(max_size=MAX_USER_ID_LENGTH + 2),
 )
 

@@ -136,8 +136,11 @@ def test_text_the_decoder_would_tolerate_is_still_an_edited_cursor():
     payload, mac = cursor.split(".")
     last = mac[-1]
     # Same bytes once decoded (a foreign character, padding, or the unused low bits of the last one).
-    variants = [f"{payload[:5]}!{payload[5:]}.{mac}", f"{payload}.{mac}==",
-                f"{payload}.{mac[:-1]}{'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'[('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.index(last) ^ 1)]}"]
+    variants = [
+        f"{payload[:5]}!{payload[5:]}.{mac}",
+        f"{payload}.{mac}==",
+        f"{payload}.{mac[:-1]}{'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'[('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.index(last) ^ 1)]}",
+    ]
     for variant in variants:
         with pytest.raises(InvalidCursor):
             codec.decode("user-1\x00", variant)

@@ -70,7 +70,7 @@ def test_absent_or_star_means_no_version_condition(header):
         '1"',  # Finding 8: accepted
         'w/"1"',  # the weak prefix is case-sensitive
         'W/ "1"',
-        'W/1',
+        "W/1",
         '"1 2"',  # a space is not etagc
         '"a"b"',
         '"1" "2"',  # a list needs commas
@@ -99,8 +99,10 @@ def test_etag_round_trip(version):
 
 
 @settings(max_examples=300, deadline=None)
-@given(versions=st.lists(st.integers(min_value=1, max_value=10**18 - 1), min_size=1, max_size=6),
-       weak=st.lists(st.integers(min_value=1, max_value=99), max_size=3))
+@given(
+    versions=st.lists(st.integers(min_value=1, max_value=10**18 - 1), min_size=1, max_size=6),
+    weak=st.lists(st.integers(min_value=1, max_value=99), max_size=3),
+)
 def test_any_list_of_our_etags_names_exactly_its_strong_versions(versions, weak):
     header = ", ".join([*(etag(v) for v in versions), *(f"W/{etag(v)}" for v in weak)])
     assert parse_if_match(header) == set(versions)
@@ -117,10 +119,14 @@ def test_any_header_text_is_a_set_none_or_a_400_never_anything_else(header):
 
 
 @settings(max_examples=800, deadline=None)
-@given(header=st.one_of(
-    st.text(alphabet=st.sampled_from('"W/ ,*\t1a\x7f\xe9\u2603'), max_size=14),
-    st.from_regex(__import__("orders.api", fromlist=["IF_MATCH_PATTERN"]).IF_MATCH_PATTERN, fullmatch=True),
-))
+@given(
+    header=st.one_of(
+        st.text(alphabet=st.sampled_from('"W/ ,*\t1a\x7f\xe9\u2603'), max_size=14),
+        st.from_regex(
+            __import__("orders.api", fromlist=["IF_MATCH_PATTERN"]).IF_MATCH_PATTERN, fullmatch=True
+        ),
+    )
+)
 def test_the_documented_pattern_and_the_parser_agree(header):
     """The OpenAPI document's pattern (validated by the resolver) accepts exactly what the parser reads."""
     import re

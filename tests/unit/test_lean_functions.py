@@ -59,7 +59,11 @@ def run_first_invocation(function: str, client: str, operation: str, response: d
         "POWERTOOLS_TRACE_DISABLED": "true",
         "PYTHONPATH": "",
     }
-    path = [str(ROOT / "functions" / function), str(ROOT / "layers/orders/python"), sysconfig.get_paths()["purelib"]]
+    path = [
+        str(ROOT / "functions" / function),
+        str(ROOT / "layers/orders/python"),
+        sysconfig.get_paths()["purelib"],
+    ]
     script = f"import sys; sys.path[:0] = {path!r}\n" + CHILD
     config = {"client": client, "operation": operation, "response": response, "event": event}
     completed = subprocess.run(
@@ -93,7 +97,9 @@ def test_get_order_answers_without_loading_pydantic():
     event = sample_event("get_order")
     event["rawPath"] = event["requestContext"]["http"]["path"] = f"/api/orders/{order_id}"
     event["pathParameters"] = {"id": order_id}
-    event["requestContext"]["authorizer"]["jwt"]["claims"].update(sub=ALICE.user_id, **{"cognito:groups": "[users]"})
+    event["requestContext"]["authorizer"]["jwt"]["claims"].update(
+        sub=ALICE.user_id, **{"cognito:groups": "[users]"}
+    )
 
     report = run_first_invocation("get_order", "dynamodb_client", "get_item", {"Item": item}, event)
 
@@ -109,7 +115,11 @@ def test_stream_consumer_publishes_without_loading_pydantic():
     assert event["Records"]
 
     report = run_first_invocation(
-        "order_events", "events_client", "put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "e-1"}]}, event
+        "order_events",
+        "events_client",
+        "put_events",
+        {"FailedEntryCount": 0, "Entries": [{"EventId": "e-1"}]},
+        event,
     )
 
     assert report["result"] == {"batchItemFailures": []}

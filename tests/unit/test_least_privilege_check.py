@@ -39,13 +39,17 @@ def test_the_check_fails_on_a_grant_nothing_uses_unless_the_template_says_why():
     ]
     assert problems({"Reader": role}, calls, {"Reader": {"dynamodb:DeleteItem": "kept for X"}}) == []
     # A reason for a grant that is used after all is stale.
-    stale = problems({"Reader": role}, calls, {"Reader": {"dynamodb:GetItem": "x", "dynamodb:DeleteItem": "y"}})
+    stale = problems(
+        {"Reader": role}, calls, {"Reader": {"dynamodb:GetItem": "x", "dynamodb:DeleteItem": "y"}}
+    )
     assert stale == ["Reader: dynamodb:GetItem is performed; drop its `# untested grant:` comment"]
 
 
 def test_a_grant_on_another_resource_does_not_count_as_used():
     role = _Role(Statement("Allow", ("dynamodb:Query",), (f"{TABLE}/index/*",)))
-    assert problems({"Lister": role}, [Call("Lister", "dynamodb:Query", f"{TABLE}/index/GSI1", True)], {}) == []
+    assert (
+        problems({"Lister": role}, [Call("Lister", "dynamodb:Query", f"{TABLE}/index/GSI1", True)], {}) == []
+    )
     wrong = problems({"Lister": role}, [Call("Lister", "dynamodb:Query", TABLE, True)], {})
     assert len(wrong) == 2 and "does not grant" in wrong[0] and "no test performs" in wrong[1]
 

@@ -197,8 +197,17 @@ def test_a_price_must_be_a_json_number_not_a_string(price):
 
 @pytest.mark.parametrize(
     "quantity",
-    [Decimal("1e999999999"), Decimal("-1e999999999"), Decimal("1e-999999999"), Decimal("1e18"),
-     Decimal("1000.0000000000000000000001"), Decimal("NaN"), Decimal("sNaN"), Decimal("-Infinity"), 10**4000],
+    [
+        Decimal("1e999999999"),
+        Decimal("-1e999999999"),
+        Decimal("1e-999999999"),
+        Decimal("1e18"),
+        Decimal("1000.0000000000000000000001"),
+        Decimal("NaN"),
+        Decimal("sNaN"),
+        Decimal("-Infinity"),
+        10**4000,
+    ],
     ids=repr,
 )
 def test_extreme_quantities_are_refused_quickly(quantity):
@@ -209,7 +218,9 @@ def test_extreme_quantities_are_refused_quickly(quantity):
     assert time.monotonic() - started < 1.0
 
 
-@pytest.mark.parametrize("quantity", [Decimal("2.0"), Decimal("2E+0"), Decimal("0.2E+1"), Decimal("1E+3")], ids=repr)
+@pytest.mark.parametrize(
+    "quantity", [Decimal("2.0"), Decimal("2E+0"), Decimal("0.2E+1"), Decimal("1E+3")], ids=repr
+)
 def test_integral_decimals_are_integer_quantities(quantity):
     assert valid(request(items=[item(quantity=quantity)])).items[0].quantity == int(quantity)
 

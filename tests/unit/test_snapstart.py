@@ -40,12 +40,21 @@ print(json.dumps({"caches": caches, "default_session": boto3.DEFAULT_SESSION is 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_init_leaves_no_client_credential_or_cached_configuration(function):
-    env = {**os.environ, **TEST_ENV, "EVENT_BUS_NAME": "orders-test", "USERS_API_URL": "http://127.0.0.1:9",
-           "INVENTORY_API_URL": "http://127.0.0.1:9"}
+    env = {
+        **os.environ,
+        **TEST_ENV,
+        "EVENT_BUS_NAME": "orders-test",
+        "USERS_API_URL": "http://127.0.0.1:9",
+        "INVENTORY_API_URL": "http://127.0.0.1:9",
+    }
     result = subprocess.run(
         [sys.executable, "-c", PROBE, f"functions.{function}.app"],
-        cwd=ROOT, env={**env, "PYTHONPATH": f"{ROOT / 'layers/orders/python'}{os.pathsep}{ROOT}"},
-        capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": f"{ROOT / 'layers/orders/python'}{os.pathsep}{ROOT}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     state = json.loads(result.stdout.strip().splitlines()[-1])

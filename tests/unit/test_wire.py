@@ -28,7 +28,12 @@ def lines(draw) -> list[dict[str, Any]]:
         quantity = draw(st.integers(1, 1000))
         price = draw(cents)
         result.append(
-            {"productId": f"prod-{product}", "quantity": quantity, "unitPrice": price, "lineTotal": price * quantity}
+            {
+                "productId": f"prod-{product}",
+                "quantity": quantity,
+                "unitPrice": price,
+                "lineTotal": price * quantity,
+            }
         )
     return result
 
@@ -65,7 +70,7 @@ def orders(draw) -> Order:
 
 def as_dynamodb_returns(value: dict[str, Any]) -> dict[str, Any]:
     """Numbers in DynamoDB's canonical form ("30.00" comes back as "30"), maps with their keys reversed."""
-    (kind, inner), = value.items()
+    ((kind, inner),) = value.items()
     if kind == "N":
         return {"N": format(Decimal(inner).normalize(), "f")}
     if kind == "M":

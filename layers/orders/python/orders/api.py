@@ -101,10 +101,23 @@ def wire_order_response(
 
 
 def problem(
-    status: int, slug: str, title: str, detail: str, headers: Mapping[str, str] | None = None, **extensions: Any
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: Mapping[str, str] | None = None,
+    **extensions: Any,
 ) -> Response:
-    body = {"type": PROBLEM_TYPE_BASE + slug, "title": title, "status": status, "detail": detail, **extensions}
-    return Response(status_code=status, content_type=PROBLEM_JSON, body=dumps(body), headers=dict(headers or {}))
+    body = {
+        "type": PROBLEM_TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extensions,
+    }
+    return Response(
+        status_code=status, content_type=PROBLEM_JSON, body=dumps(body), headers=dict(headers or {})
+    )
 
 
 def _pointer(location: Iterable[Any]) -> str:
@@ -114,7 +127,9 @@ def _pointer(location: Iterable[Any]) -> str:
 
 def validation_problem(errors: list[dict[str, Any]]) -> Response:
     if any(error.get("type") == "unsupported_content_type" for error in errors):
-        return problem(415, "unsupported-media-type", "Unsupported media type", "Send the body as application/json.")
+        return problem(
+            415, "unsupported-media-type", "Unsupported media type", "Send the body as application/json."
+        )
     if any(error.get("type") == "json_invalid" for error in errors):
         return problem(400, "malformed-json", "Malformed JSON", "The request body is not valid JSON.")
     # Only where and why: the rejected input is never echoed (it may hold an address).
@@ -122,7 +137,9 @@ def validation_problem(errors: list[dict[str, Any]]) -> Response:
         {"in": str(error["loc"][0]), "pointer": _pointer(error["loc"][1:]), "detail": error["msg"]}
         for error in errors
     ]
-    return problem(400, "validation-error", "Invalid request", "The request does not match the schema.", errors=fields)
+    return problem(
+        400, "validation-error", "Invalid request", "The request does not match the schema.", errors=fields
+    )
 
 
 # ---------------------------------------------------------------------------------------- caller, headers
@@ -148,8 +165,10 @@ def _sam_local_claims(event: dict) -> dict[str, str]:
     try:
         import sam_local_auth  # the SamLocalAuthLayer (layers/sam_local): PyJWT + cryptography
     except ImportError:
-        logger.error("AWS_SAM_LOCAL=true but the sam-local layer is missing: sam build and sam local "
-                     "start-api need --parameter-overrides SamLocalAuth=true (see make services)")
+        logger.error(
+            "AWS_SAM_LOCAL=true but the sam-local layer is missing: sam build and sam local "
+            "start-api need --parameter-overrides SamLocalAuth=true (see make services)"
+        )
         raise SamLocalAuthMissing(
             "Under sam local the functions verify tokens with the SamLocalAuth layer: build and start with "
             "--parameter-overrides SamLocalAuth=true."
@@ -222,7 +241,9 @@ def _unreadable_body_problem(event: Mapping[str, Any]) -> Response | None:
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
     media_type = (headers.get("content-type") or JSON).split(";")[0].strip().lower()
     if media_type != JSON and not media_type.endswith("+json"):
-        return problem(415, "unsupported-media-type", "Unsupported media type", "Send the body as application/json.")
+        return problem(
+            415, "unsupported-media-type", "Unsupported media type", "Send the body as application/json."
+        )
     if event.get("isBase64Encoded"):
         try:
             base64.b64decode(event["body"], validate=True).decode("utf-8")
@@ -241,7 +262,9 @@ def _authentication_problem(event: dict) -> Response | None:
             claims = _sam_local_claims(event)
         caller_from_claims(claims)
     except OrderError as error:
-        return problem(error.status, error.slug, error.title, error.detail, error.headers(), **error.extensions)
+        return problem(
+            error.status, error.slug, error.title, error.detail, error.headers(), **error.extensions
+        )
     return None
 
 
@@ -263,7 +286,9 @@ def resolve(app: APIGatewayHttpResolver, event: dict, context: Any) -> dict:
 
 
 def build_resolver(
-    extra_error_handlers: Mapping[type[Exception], Callable[[Exception], Response]] = {}, *, validation: bool = True
+    extra_error_handlers: Mapping[type[Exception], Callable[[Exception], Response]] = {},
+    *,
+    validation: bool = True,
 ):
     """`validation=False` for routes with nothing to validate but their path: Powertools' validation
     middleware imports pydantic, which such a function otherwise never needs."""
@@ -273,7 +298,9 @@ def build_resolver(
 
     @app.exception_handler(OrderError)
     def _domain_error(error: OrderError) -> Response:
-        return problem(error.status, error.slug, error.title, error.detail, error.headers(), **error.extensions)
+        return problem(
+            error.status, error.slug, error.title, error.detail, error.headers(), **error.extensions
+        )
 
     @app.exception_handler([RequestValidationError, RequestUnsupportedContentType])
     def _invalid_request(error: RequestValidationError | RequestUnsupportedContentType) -> Response:

@@ -39,7 +39,11 @@ def chunks_in_order(pending: Sequence[Pending]) -> list[list[Pending]]:
 
 class EventBusPublisher:
     def __init__(
-        self, client: Any, bus_name: str, dumps: Callable[[Any], str] = jsonio.dumps, source: str = EVENT_SOURCE
+        self,
+        client: Any,
+        bus_name: str,
+        dumps: Callable[[Any], str] = jsonio.dumps,
+        source: str = EVENT_SOURCE,
     ):
         self._client = client
         self._bus = bus_name
@@ -63,7 +67,11 @@ class EventBusPublisher:
             if response.get("FailedEntryCount", 0):
                 results = response.get("Entries", [])
                 first_failed = next(
-                    (index for index, result in enumerate(results) if result.get("ErrorCode") or not result.get("EventId")),
+                    (
+                        index
+                        for index, result in enumerate(results)
+                        if result.get("ErrorCode") or not result.get("EventId")
+                    ),
                     0,
                 )
                 return set(keys_in_order[chunk_start + first_failed :])

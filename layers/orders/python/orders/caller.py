@@ -33,7 +33,9 @@ USER_ID_PATTERN = rf"^{_USER_ID_BODY}$"
 MAX_USER_ID_LENGTH = 128
 _USER_ID = re.compile(_USER_ID_BODY)
 # Cognito user pool issuers: https://cognito-idp.<region>.amazonaws.com/<region>_<id> (".cn" in China).
-_COGNITO_ISSUER = re.compile(r"https://cognito-idp\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/[a-z0-9-]+_[0-9A-Za-z]+")
+_COGNITO_ISSUER = re.compile(
+    r"https://cognito-idp\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/[a-z0-9-]+_[0-9A-Za-z]+"
+)
 
 
 def is_user_id(value: object) -> bool:

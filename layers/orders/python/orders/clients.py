@@ -131,7 +131,9 @@ class InventoryClient:
     ) -> Reservation:
         body = {
             "reservationId": reservation_id,
-            "items": [{"productId": product_id, "quantity": quantity} for product_id, quantity in quantities.items()],
+            "items": [
+                {"productId": product_id, "quantity": quantity} for product_id, quantity in quantities.items()
+            ],
         }
         response = self._http.request("POST", "/api/inventory/reservations", body=body, deadline=deadline)
         answer = response.body if isinstance(response.body, Mapping) else {}
@@ -151,7 +153,9 @@ class InventoryClient:
 
     def release(self, reservation_id: str, *, deadline: float | None = None) -> None:
         """Idempotent: a reservation already released, or never made, is fine."""
-        response = self._http.request("DELETE", f"/api/inventory/reservations/{reservation_id}", deadline=deadline)
+        response = self._http.request(
+            "DELETE", f"/api/inventory/reservations/{reservation_id}", deadline=deadline
+        )
         if response.status not in (200, 204, 404):
             raise UpstreamUnavailable(self._http.service)
 

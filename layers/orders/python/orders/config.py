@@ -90,7 +90,9 @@ def users_client() -> Any:
     from orders.clients import UpstreamHttp, UserServiceClient
 
     return UserServiceClient(
-        UpstreamHttp("user", os.environ["USERS_API_URL"], credential=upstream_credential, **upstream_timeouts())
+        UpstreamHttp(
+            "user", os.environ["USERS_API_URL"], credential=upstream_credential, **upstream_timeouts()
+        )
     )
 
 
@@ -99,7 +101,12 @@ def inventory_client() -> Any:
     from orders.clients import InventoryClient, UpstreamHttp
 
     return InventoryClient(
-        UpstreamHttp("inventory", os.environ["INVENTORY_API_URL"], credential=upstream_credential, **upstream_timeouts())
+        UpstreamHttp(
+            "inventory",
+            os.environ["INVENTORY_API_URL"],
+            credential=upstream_credential,
+            **upstream_timeouts(),
+        )
     )
 
 

@@ -25,8 +25,12 @@ def new_order_id(moment: datetime) -> str:
     """
     milliseconds = int(moment.timestamp() * 1000) & ((1 << 48) - 1)
     random_bits = secrets.randbits(74)
-    value = (milliseconds << 80) | (0x7 << 76) | ((random_bits >> 62) << 64) | (0b10 << 62) | (
-        random_bits & ((1 << 62) - 1)
+    value = (
+        (milliseconds << 80)
+        | (0x7 << 76)
+        | ((random_bits >> 62) << 64)
+        | (0b10 << 62)
+        | (random_bits & ((1 << 62) - 1))
     )
     return str(uuid.UUID(int=value))
 

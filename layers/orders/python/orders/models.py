@@ -35,7 +35,9 @@ Money = Annotated[Decimal, AfterValidator(to_money)]
 Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_USER_ID_LENGTH, pattern=USER_ID_PATTERN)
 ]
-ProductId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+ProductId = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+]
 # Integers past this many digits are refused before pydantic converts them (1e999999999 would be a
 # billion-digit int); every bound the API has is far below it.
 _MAX_INTEGER_DIGITS = 18
@@ -75,7 +77,9 @@ def _json_number(value: object) -> object:
         and value.quantize(CENT) != value
     )
     if tiny:
-        raise PydanticCustomError("decimal_max_places", "Decimal input should have no more than 2 decimal places")
+        raise PydanticCustomError(
+            "decimal_max_places", "Decimal input should have no more than 2 decimal places"
+        )
     return value
 
 
@@ -89,7 +93,10 @@ UnitPriceIn = Annotated[
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ZipCode = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$")
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=16, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$"
+    ),
 ]
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 
@@ -139,7 +146,9 @@ class CreateOrderRequest(_WireModel):
         seen: set[str] = set()
         for item in items:
             if item.product_id in seen:
-                raise ValueError(f"productId {item.product_id!r} appears more than once; send one line per product")
+                raise ValueError(
+                    f"productId {item.product_id!r} appears more than once; send one line per product"
+                )
             seen.add(item.product_id)
         return items
 
@@ -183,7 +192,9 @@ class Order(_WireModel):
         return self.model_dump(by_alias=True, exclude_none=True, mode="python")
 
 
-def price_lines(items: list[OrderItemRequest], unit_prices: Mapping[str, Decimal]) -> tuple[list[OrderLine], Decimal]:
+def price_lines(
+    items: list[OrderItemRequest], unit_prices: Mapping[str, Decimal]
+) -> tuple[list[OrderLine], Decimal]:
     """Server-side totals: each line is its unit price x quantity, the total their exact sum."""
     lines = [
         OrderLine(

@@ -77,7 +77,9 @@ def _to_item(order: Order, correlation_id: str | None) -> dict[str, dict]:
 
 
 def _order_attributes(item: Mapping[str, dict]) -> dict[str, Any]:
-    return {name: _deserializer.deserialize(value) for name, value in item.items() if name not in KEY_ATTRIBUTES}
+    return {
+        name: _deserializer.deserialize(value) for name, value in item.items() if name not in KEY_ATTRIBUTES
+    }
 
 
 def _wire_from_item(item: Mapping[str, dict]) -> dict[str, Any]:
@@ -217,7 +219,9 @@ class OrderRepository:
         (`ALL_OLD`) tells the caller why without a second read."""
         if not allowed_sources:
             raise ValueError("a transition needs at least one source status")
-        source_names = {f":from{index}": {"S": str(source)} for index, source in enumerate(sorted(allowed_sources))}
+        source_names = {
+            f":from{index}": {"S": str(source)} for index, source in enumerate(sorted(allowed_sources))
+        }
         conditions = ["attribute_exists(PK)", f"#status IN ({', '.join(source_names)})"]
         values: dict[str, dict] = {
             **source_names,
@@ -234,7 +238,9 @@ class OrderRepository:
         if expected_versions is not None:
             if not expected_versions:
                 raise ValueError("an If-Match condition needs at least one version")
-            versions = {f":version{index}": {"N": str(v)} for index, v in enumerate(sorted(expected_versions))}
+            versions = {
+                f":version{index}": {"N": str(v)} for index, v in enumerate(sorted(expected_versions))
+            }
             conditions.append(f"#version IN ({', '.join(versions)})")
             values.update(versions)
         try:

@@ -29,7 +29,9 @@ class ReservationKeeper:
         self._repository = repository
         self._inventory = inventory
 
-    def settle(self, event_name: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> str | None:
+    def settle(
+        self, event_name: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
+    ) -> str | None:
         """Do what the record asks of the inventory; returns the action taken (or None)."""
         if event_name == "INSERT" and new and new.get("entityType") == RELEASE_ENTITY:
             self._inventory.release(new["reservationId"])

@@ -34,9 +34,12 @@ class UserDirectory(Protocol):
 
 
 class StockKeeper(Protocol):
-    def reserve(self, reservation_id: str, quantities: Mapping[str, int], *, deadline: float | None = None) -> Any: ...
+    def reserve(
+        self, reservation_id: str, quantities: Mapping[str, int], *, deadline: float | None = None
+    ) -> Any: ...
 
     def release(self, reservation_id: str, *, deadline: float | None = None) -> None: ...
+
 
 DEFAULT_PAGE_SIZE = 20
 # A failed create may spend part of the margin kept for answering on releasing its reservation.
@@ -160,7 +163,9 @@ class OrderService:
             raise Forbidden("Customers may only list their own orders.")
         scope = f"{user_id}\x00{status or ''}"
         after = self._cursors.decode(scope, cursor) if cursor else None
-        orders, next_position = self._repository.list_by_user(user_id, status=status, limit=limit, after=after)
+        orders, next_position = self._repository.list_by_user(
+            user_id, status=status, limit=limit, after=after
+        )
         next_cursor = self._cursors.encode(scope, next_position) if next_position else None
         return OrderPage(items=orders, next_cursor=next_cursor)
 
