@@ -7,6 +7,7 @@ workers, moto and Locust share this machine's CPUs.
 from __future__ import annotations
 
 import shutil
+import statistics
 import tempfile
 from importlib.metadata import version
 from pathlib import Path
@@ -21,19 +22,37 @@ MAX_WARMUP_SECONDS = 90
 
 
 def run_with_and_without_iam(
-    seconds: float, concurrency: int, warmup: float, log_dir: Path, warm_rounds: int = 2
+    seconds: float, concurrency: int, warmup: float, log_dir: Path, warm_rounds: int = 2, pairs: int = 1
 ) -> dict[str, Any]:
-    """The stack as `make dev` runs it (IAM enforced), and beside it, in the same run, with IAM off:
-    what enforcement costs the stack. The enforced run's figures are the row's; the other is nested."""
-    enforced = run(seconds, concurrency, warmup, log_dir, warm_rounds)
-    unenforced = run(
-        seconds, concurrency, warmup, log_dir, warm_rounds, {"LOCAL_IAM": "off"}, "local-stack-iam-off.log"
-    )
-    off_rps = unenforced["requests_per_second"]
+    """The stack as `make dev` runs it (IAM enforced), and beside it, in the same run, with IAM off: what
+    enforcement costs the stack, as the median of `pairs` paired runs whose order alternates (so that a
+    drift in the machine's load favours neither). The first enforced run's figures are the row's."""
+    enforced_runs, unenforced_runs, ratios = [], [], []
+    for pair in range(pairs):
+        variants = [("on", None), ("off", {"LOCAL_IAM": "off"})]
+        if pair % 2:
+            variants.reverse()
+        results = {}
+        for variant, extra_env in variants:
+            results[variant] = run(
+                seconds,
+                concurrency,
+                warmup,
+                log_dir,
+                warm_rounds,
+                extra_env,
+                f"local-stack-iam-{variant}-{pair}.log",
+            )
+        enforced_runs.append(results["on"])
+        unenforced_runs.append(results["off"])
+        off_rps = results["off"]["requests_per_second"]
+        if off_rps:
+            ratios.append(results["on"]["requests_per_second"] / off_rps)
     return {
-        **enforced,
-        "iam_off": unenforced,
-        "iam_on_vs_off_rps": enforced["requests_per_second"] / off_rps if off_rps else None,
+        **enforced_runs[0],
+        "iam_off": unenforced_runs[0],
+        "iam_pair_ratios": ratios,
+        "iam_on_vs_off_rps": statistics.median(ratios) if ratios else None,
     }
 
 

@@ -307,8 +307,14 @@ def run(mode: Mode, out_dir: Path, only: set[str] | None = None, verbose: bool =
     def http():
         try:
             rounds = 1 if mode.name == "smoke" else 2
+            # Two pairs (IAM on / off, the second pair in the other order) except in smoke mode.
             return httpload.run_with_and_without_iam(
-                mode.http_seconds, mode.http_concurrency, mode.http_warmup, logs, rounds
+                mode.http_seconds,
+                mode.http_concurrency,
+                mode.http_warmup,
+                logs,
+                rounds,
+                pairs=1 if mode.name == "smoke" else 2,
             )
         except httpload.StackUnavailable as error:
             rows.skipped["http_load"] = f"local stack not usable: {error}"
