@@ -14,6 +14,7 @@ import jwt
 import pytest
 
 from tests.e2e.harness import Reply
+from tests.support.tokens import raw_token
 
 pytestmark = pytest.mark.e2e
 
@@ -45,19 +46,6 @@ def claims_for(subject, **changes) -> dict:
 
     now = int(time.time())
     return {"sub": subject, "iss": auth.ISSUER, "aud": auth.AUDIENCE, "iat": now, "exp": now + 600, **changes}
-
-
-def raw_token(header: dict, claims_text: str) -> str:
-    """Claims as JSON text (NaN and friends), signed by the local issuer's key."""
-    from local import auth
-
-    key = auth.signing_key()
-    part = lambda data: base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-    signing_input = f"{part(json.dumps(header, ensure_ascii=False).encode())}.{part(claims_text.encode())}"
-    signature = jwt.algorithms.RSAAlgorithm(jwt.algorithms.RSAAlgorithm.SHA256).sign(
-        signing_input.encode(), key.private_key
-    )
-    return f"{signing_input}.{part(signature)}"
 
 
 @pytest.fixture(scope="module")

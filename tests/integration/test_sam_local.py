@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from local import auth
 from tests.support.lambda_runtime import http_event, invoke
+from tests.support.tokens import raw_token
 
 FUNCTIONS_WITH_AUTH = ["create_order", "get_order", "update_order_status", "list_user_orders"]
 
@@ -163,17 +164,6 @@ def with_signature(token: str, edit) -> str:
 def padded_standard_base64(signature: str) -> str:
     raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
     return base64.b64encode(raw).decode()
-
-
-def raw_token(header: dict, claims: str) -> str:
-    """A token whose claims are JSON text as given (NaN and friends), signed by the issuer's key."""
-    key = auth.signing_key()
-    part = lambda data: base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-    signing_input = f"{part(json.dumps(header).encode())}.{part(claims.encode())}"
-    signature = jwt.algorithms.RSAAlgorithm(jwt.algorithms.RSAAlgorithm.SHA256).sign(
-        signing_input.encode(), key.private_key
-    )
-    return f"{signing_input}.{part(signature)}"
 
 
 def numeric_claims(exp: str) -> str:
