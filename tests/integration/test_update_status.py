@@ -135,10 +135,12 @@ def test_if_match_from_the_previous_answer_chains(api):
     assert etag == '"4"'
 
 
-def test_stale_if_match_is_412_and_changes_nothing(api):
+# A stale tag, and a list none of whose strong tags is the current version (a weak tag never matches).
+@pytest.mark.parametrize("header", ['"1"', '"1", "3", W/"2"'])
+def test_if_match_naming_no_current_version_is_412_and_changes_nothing(api, header):
     order_id = order_in("confirmed")  # version 2
     before = snapshot(api)
-    problem = assert_problem(calls.change_status(order_id, "cancelled", if_match='"1"'), 412)
+    problem = assert_problem(calls.change_status(order_id, "cancelled", if_match=header), 412)
     assert problem.get("currentVersion") == 2
     assert snapshot(api) == before
 
@@ -178,14 +180,6 @@ def test_if_match_list_holding_the_current_version_succeeds(api, header):
     result = calls.change_status(order_id, "cancelled", if_match=header)
     assert result.status == 200, result.raw_body
     assert result.headers["ETag"] == '"2"'
-
-
-def test_if_match_list_without_the_current_version_is_412(api):
-    order_id = order_in("confirmed")  # version 2
-    before = snapshot(api)
-    problem = assert_problem(calls.change_status(order_id, "cancelled", if_match='"1", "3", W/"2"'), 412)
-    assert problem.get("currentVersion") == 2
-    assert snapshot(api) == before
 
 
 @pytest.mark.parametrize("header", ['W/"1"', '"1", "2"', '"abc"'])
