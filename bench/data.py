@@ -1,7 +1,7 @@
 """Orders loaded straight into moto with BatchWriteItem, in the repository's own item format.
 
 Every order is a copy of one the real `POST /api/orders` created (so whatever an order carries, these
-carry too), with its own UUIDv7 id, owner and creation time, written through `orders.repository._to_item`
+carry too), with its own UUIDv7 id, owner and creation time, written through `orders.storage.repository._to_item`
 so that keys and index attributes are exactly what the repository writes.
 """
 
@@ -19,7 +19,7 @@ BATCH = 25  # BatchWriteItem's limit
 
 class OrderFactory:
     def __init__(self, template_item: dict[str, Any]) -> None:
-        from orders.repository import _from_item
+        from orders.storage.repository import _from_item
 
         self.template = _from_item(template_item)
         self._lock = threading.Lock()
@@ -32,8 +32,8 @@ class OrderFactory:
 
     def item(self, user_id: str) -> tuple[str, dict[str, Any]]:
         """(order id, table item) of a fresh pending order of `user_id`."""
-        from orders.ids import iso_timestamp, new_order_id
-        from orders.repository import _to_item
+        from orders.domain.ids import iso_timestamp, new_order_id
+        from orders.storage.repository import _to_item
 
         moment = self._moment()
         at = iso_timestamp(moment)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orders.wire import CHANGE_FIELDS, LINE_FIELDS, OPTIONAL_ORDER_FIELDS, ORDER_FIELDS
+from orders.storage.wire import CHANGE_FIELDS, LINE_FIELDS, OPTIONAL_ORDER_FIELDS, ORDER_FIELDS
 
 from local.model import StackModel, stack_model
 from local.template import ROOT, TEMPLATE_PATH, TemplateError, load_template
@@ -204,7 +204,7 @@ def _without_null(parameter: dict[str, Any]) -> dict[str, Any]:
 
 def _is_powertools_default(status: str, response: dict[str, Any]) -> bool:
     """Responses Powertools adds to every operation that declares none: a 200 without a schema, and a 422
-    `HTTPValidationError` (FastAPI's shape, which `orders.api` never sends: invalid requests are 400
+    `HTTPValidationError` (FastAPI's shape, which `orders.http.api` never sends: invalid requests are 400
     problems)."""
     content = response.get("content") or {}
     if status == "422":
@@ -333,7 +333,7 @@ def _ordered(operation: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------- what the code does not declare
-# The Order Service's responses as README's API table and `orders.api` / `orders.errors` define them. When a
+# The Order Service's responses as README's API table and `orders.http.api` / `orders.domain.errors` define them. When a
 # function declares a response itself (Powertools' `responses=`), the function's declaration wins.
 
 
@@ -355,7 +355,7 @@ def _problem(
 
 
 # Where the code's models say less than the code checks, the document says what the code checks. Each entry
-# can go once the model's own JSON Schema says it (see `orders.models`).
+# can go once the model's own JSON Schema says it (see `orders.domain.models`).
 PROPERTY_PATCHES: dict[tuple[str, str], dict[str, Any]] = {
     # pydantic documents `Decimal(ge=0, le=1000000, decimal_places=2)` as "a number, or a numeric string"
     # without the bounds or the two decimals on either branch; the API takes a JSON number (the body is
@@ -369,7 +369,7 @@ PROPERTY_PATCHES: dict[tuple[str, str], dict[str, Any]] = {
         "description": "The unit price you expect (optional): one that differs from the current price is a 422.",
     },
 }
-# orders.api.IF_MATCH_PATTERN (RFC 9110 §13.1.1), equal by tests/unit/test_if_match.py.
+# orders.http.api.IF_MATCH_PATTERN (RFC 9110 §13.1.1), equal by tests/unit/test_if_match.py.
 IF_MATCH_PATTERN = (
     r'^[ \t]*(\*|(,[ \t]*)*(W/)?"[\x21\x23-\x7e]*"([ \t]*,([ \t]*(W/)?"[\x21\x23-\x7e]*")?)*)[ \t]*$'
 )

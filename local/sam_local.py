@@ -1,7 +1,7 @@
 """The template `sam local start-api` builds and runs: template.yaml plus the SamLocalAuth layer.
 
 SAM CLI runs no HTTP API JWT authorizer, so under it (`AWS_SAM_LOCAL=true`) the functions verify bearer
-tokens themselves (`orders.api` → `sam_local_auth`, layers/sam_local: PyJWT + cryptography, ~15 MB). That
+tokens themselves (`orders.http.api` → `sam_local_auth`, layers/sam_local: PyJWT + cryptography, ~15 MB). That
 code and those packages must never ship in a deployment, where the authorizer's claims are the only
 source. So template.yaml does not mention them at all, and `make services` writes this derived template
 (`.aws-sam/sam-local/template.json`, git-ignored) for `sam build --template-file ...`:

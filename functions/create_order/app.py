@@ -1,37 +1,31 @@
 """POST /api/orders: create an order, idempotent per caller and `Idempotency-Key`."""
 
-from functools import cache
 from typing import Annotated
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from orders import api, config
-from orders.caller import Caller
-from orders.idempotency import idempotency_config, idempotency_errors, make_idempotent
-from orders.models import CreateOrderRequest
+from orders import wiring
+from orders.domain.caller import Caller
+from orders.domain.models import CreateOrderRequest
+from orders.http import api
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-app = api.build_resolver(idempotency_errors())
+app = api.build_resolver(api.idempotency_errors())
 
 
 def _create(request: dict, caller: Caller, order_request: CreateOrderRequest) -> dict:
     """The idempotent unit: its result is what a retry with the same key and body gets back."""
-    order = api.order_service().create(
+    order = wiring.order_service().create(
         caller, order_request, correlation_id=api.correlation_id(app), deadline=api.deadline(app)
     )
     metrics.add_metric(name="OrderCreated", unit=MetricUnit.Count, value=1)
     # CloudWatch metric values are doubles; the order itself keeps its Decimal total.
     metrics.add_metric(name="OrderTotal", unit=MetricUnit.NoUnit, value=float(order.total))
     return {"id": order.id, "version": order.version, "body": api.dumps(order.to_wire())}
-
-
-@cache
-def _create_once_per_key():
-    return make_idempotent(_create, config.table_name(), config.dynamodb_client())
 
 
 @app.post("/api/orders")
@@ -44,7 +38,7 @@ def create_order(
 ):
     caller = api.current_caller(app)
     request = {"caller": caller.user_id, "key": idempotency_key, "body": body.model_dump(mode="json")}
-    create = _create_once_per_key() if idempotency_key else _create
+    create = wiring.idempotent(_create) if idempotency_key else _create
     created = create(request=request, caller=caller, order_request=body)
     headers = {"Location": f"/api/orders/{created['id']}", "ETag": api.etag(created["version"])}
     return api.Response(status_code=201, content_type=api.JSON, body=created["body"], headers=headers)
@@ -54,5 +48,5 @@ def create_order(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event, context):
-    idempotency_config().register_lambda_context(context)
+    wiring.idempotency_config().register_lambda_context(context)
     return api.resolve(app, event, context)

@@ -2,7 +2,8 @@
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
-from orders import api
+from orders import wiring
+from orders.http import api
 
 logger = Logger()
 tracer = Tracer()
@@ -14,7 +15,7 @@ app = api.build_resolver(validation=False)
 @app.get("/api/orders/<order_id>")
 @tracer.capture_method
 def get_order(order_id: str):
-    order = api.order_service().get_wire(api.current_caller(app), order_id)
+    order = wiring.order_service().get_wire(api.current_caller(app), order_id)
     return api.wire_order_response(order)
 
 

@@ -5,11 +5,12 @@ from typing import Annotated
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
-from orders import api
-from orders.caller import MAX_USER_ID_LENGTH, USER_ID_PATTERN
-from orders.cursor import MAX_CURSOR_LENGTH
+from orders import wiring
+from orders.domain.caller import MAX_USER_ID_LENGTH, USER_ID_PATTERN
+from orders.domain.cursor import MAX_CURSOR_LENGTH
+from orders.domain.status import OrderStatus
+from orders.http import api
 from orders.service import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from orders.status import OrderStatus
 
 logger = Logger()
 tracer = Tracer()
@@ -25,7 +26,7 @@ def list_user_orders(
     status: Annotated[OrderStatus | None, Query()] = None,
     cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_LENGTH)] = None,
 ):
-    page = api.order_service().list_for_user(
+    page = wiring.order_service().list_for_user(
         api.current_caller(app), user_id, limit=limit, status=status, cursor=cursor
     )
     return api.json_response(200, page.to_wire())

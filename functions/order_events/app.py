@@ -5,20 +5,14 @@ Events are published in batches first; then Powertools' batch processor runs eac
 step and reports every record that failed either way, so the stream retries from the first of them.
 """
 
-import os
-from functools import cache
-
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
     DynamoDBRecord,
     DynamoDBStreamEvent,
 )
-from orders import config
-from orders.bus import EventBusPublisher
-from orders.repository import OrderRepository
-from orders.reservations import ReservationKeeper
-from orders.stream import unpublished_records
+from orders import wiring
+from orders.events.stream import unpublished_records
 
 logger = Logger()
 tracer = Tracer()
@@ -30,27 +24,18 @@ class EventNotPublished(Exception):
     """EventBridge did not accept this record's event (or an earlier one of the batch)."""
 
 
-@cache
-def _publisher() -> EventBusPublisher:
-    return EventBusPublisher(config.events_client(), os.environ["EVENT_BUS_NAME"])
-
-
-@cache
-def _reservations() -> ReservationKeeper:
-    repository = OrderRepository(config.dynamodb_client(), config.table_name())
-    return ReservationKeeper(repository, config.Lazy(config.inventory_client))
-
-
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event, context):
-    failed = unpublished_records(DynamoDBStreamEvent(event).records, _publisher())
+    failed = unpublished_records(DynamoDBStreamEvent(event).records, wiring.publisher())
 
     def record_handler(record: DynamoDBRecord) -> None:
         if record.dynamodb.sequence_number in failed:
             raise EventNotPublished(record.dynamodb.sequence_number)
-        _reservations().settle(record.event_name.name, record.dynamodb.old_image, record.dynamodb.new_image)
+        wiring.reservation_keeper().settle(
+            record.event_name.name, record.dynamodb.old_image, record.dynamodb.new_image
+        )
 
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

@@ -6,8 +6,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from orders import api
-from orders.models import StatusChangeRequest
+from orders import wiring
+from orders.domain.models import StatusChangeRequest
+from orders.http import api
 
 logger = Logger()
 tracer = Tracer()
@@ -25,7 +26,7 @@ def update_order_status(
     ] = None,
 ):
     caller = api.current_caller(app)
-    order = api.order_service().change_status(
+    order = wiring.order_service().change_status(
         caller,
         order_id,
         body.status,

@@ -140,8 +140,8 @@ def test_twenty_identical_posts_with_one_key_make_one_order(shared_table):
 def _read_then_write_change_status():
     """A deliberately broken repository (read, decide, then write without a condition), patched into
     the forked environments only: the harness must see it fail."""
-    from orders.models import Order
-    from orders.repository import OrderRepository, TransitionRejected, _from_item, _to_item
+    from orders.domain.models import Order
+    from orders.storage.repository import OrderRepository, TransitionRejected, _from_item, _to_item
 
     def change_status(
         self, order_id, *, target, allowed_sources, change, owner=None, expected_versions=None, **_

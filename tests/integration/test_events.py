@@ -8,10 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from orders import config
-from orders.caller import Caller
-from orders.models import CreateOrderRequest
-from orders.repository import OrderRepository
+from orders import wiring
+from orders.domain.caller import Caller
+from orders.domain.models import CreateOrderRequest
+from orders.storage.repository import OrderRepository
 
 from local.template import load_template, resources_of_type
 from tests.support.api_calls import assert_problem
@@ -32,7 +32,7 @@ def seed_sample_order(function: str) -> str:
     order_id = event["pathParameters"]["id"]
     owner = event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"]
     service = make_service(
-        OrderRepository(config.dynamodb_client(), config.table_name()), new_id=lambda moment: order_id
+        OrderRepository(wiring.dynamodb_client(), wiring.table_name()), new_id=lambda moment: order_id
     )
     request = CreateOrderRequest.model_validate(json.loads(sample_event("create_order")["body"]))
     service.create(Caller(owner, False), request.model_copy(update={"user_id": owner}))

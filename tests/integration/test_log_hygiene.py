@@ -80,7 +80,7 @@ def test_logs_of_refused_requests_hold_no_address_or_token(table, all_logs, body
 
 
 def test_an_unexpected_failure_is_logged_without_the_request(table, all_logs, monkeypatch):
-    from orders.repository import OrderRepository
+    from orders.storage.repository import OrderRepository
 
     def broken_write(self, order, correlation_id=None):
         raise RuntimeError("the table is on fire")

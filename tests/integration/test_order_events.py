@@ -12,8 +12,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from orders import api
-from orders.bus import EventBusPublisher
+from orders import wiring
+from orders.domain import jsonio
+from orders.events.bus import EventBusPublisher
 
 from local.event_source_mapping import StreamMapping, StreamMappingConfig
 from local.template import load_template
@@ -61,11 +62,10 @@ def consumer_mapping_config() -> StreamMappingConfig:
 @pytest.fixture
 def bus(monkeypatch):
     """The consumer's publisher wired to a fake EventBridge; returns a factory taking the failure rate."""
-    module = handler_module("order_events")
 
     def install(failure_rate: float) -> FlakyEventBridge:
         fake = FlakyEventBridge(failure_rate)
-        monkeypatch.setattr(module, "_publisher", lambda: EventBusPublisher(fake, "orders-test", api.dumps))
+        monkeypatch.setattr(wiring, "publisher", lambda: EventBusPublisher(fake, "orders-test", jsonio.dumps))
         return fake
 
     return install
@@ -225,7 +225,7 @@ def test_status_change_event_names_previous_and_new_status_and_validates_against
 
 def test_the_sample_stream_event_publishes_created_then_status_changed_and_commits(bus, table, upstream):
     """events/order_events.json (for `sam local invoke OrderEventsFunction -e`) through the real handler."""
-    from orders.clients import InventoryClient, UpstreamHttp
+    from orders.upstream.clients import InventoryClient, UpstreamHttp
 
     fake = bus(failure_rate=0.0)
     event = json.loads((ROOT / "events" / "order_events.json").read_text())

@@ -12,14 +12,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 from moto import mock_aws
-from orders.caller import Caller
-from orders.clients import Reservation
-from orders.cursor import CursorCodec
-from orders.errors import Forbidden, OrderNotFound, StatusConflict, VersionMismatch
-from orders.models import CreateOrderRequest
-from orders.repository import OrderRepository
+from orders.domain.caller import Caller
+from orders.domain.cursor import CursorCodec
+from orders.domain.errors import Forbidden, OrderNotFound, StatusConflict, VersionMismatch
+from orders.domain.models import CreateOrderRequest
+from orders.domain.status import OrderStatus
 from orders.service import OrderService
-from orders.status import OrderStatus
+from orders.storage.repository import OrderRepository
+from orders.upstream.clients import Reservation
 
 from local.template import create_table_request
 
@@ -27,7 +27,7 @@ STATUSES = list(OrderStatus)
 USERS = ["alice", "bob"]
 ADMIN = Caller("ops", is_admin=True)
 PRICES = {"p-1": Decimal("29.99"), "p-2": Decimal("0.10"), "p-3": Decimal("1000.00")}
-# The rules, written out again independently of orders.status.
+# The rules, written out again independently of orders.domain.status.
 FORWARD = ["pending", "confirmed", "processing", "shipped", "delivered"]
 
 

@@ -7,9 +7,10 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from orders import config
-from orders.clients import InventoryClient, UpstreamHttp, UserServiceClient
-from orders.errors import BuyerNotEligible, InsufficientStock, UnknownProducts, UpstreamUnavailable
+from orders import wiring
+from orders.domain.errors import BuyerNotEligible, InsufficientStock, UnknownProducts, UpstreamUnavailable
+from orders.events.bus import EventBusPublisher
+from orders.upstream.clients import InventoryClient, UpstreamHttp, UserServiceClient
 
 from local.event_source_mapping import StreamMapping
 from tests.integration.test_order_events import FlakyEventBridge, consumer_mapping_config
@@ -160,9 +161,9 @@ def test_an_unreachable_upstream_is_a_503_with_retry_after(table, upstream):
     assert response.content_type == "application/problem+json"
 
 
-def _drain_stream_through_consumer() -> list[list[dict]]:
+def _drain_stream_through_consumer(monkeypatch) -> list[list[dict]]:
     module = handler_module("order_events")
-    module._publisher = lambda: module.EventBusPublisher(FlakyEventBridge(0.0), "orders-test")
+    monkeypatch.setattr(wiring, "publisher", lambda: EventBusPublisher(FlakyEventBridge(0.0), "orders-test"))
     dead: list[list[dict]] = []
     StreamMapping(
         consumer_mapping_config(),
@@ -177,11 +178,8 @@ def test_creates_under_upstream_faults_leave_no_orphans(table, upstream, monkeyp
     """20 % faults (timeouts after the work is done, 5xx, reset connections, slow answers) mostly heal
     through retries; 60 % makes creates fail, and their reservations must still be released."""
     monkeypatch.setenv("UPSTREAM_READ_TIMEOUT_SECONDS", "0.15")
-    config.reset()
+    wiring.reset()
     handler_module("create_order")  # warm import before timing-sensitive calls
-    from orders import api
-
-    api.order_service.cache_clear()
     upstream.set_faults(rate=fault_rate, seed=5, hangSeconds=0.3, slowSeconds=0.02)
     statuses = []
     for _ in range(creates):
@@ -191,7 +189,9 @@ def test_creates_under_upstream_faults_leave_no_orphans(table, upstream, monkeyp
             assert response.status in (409, 422, 503) and response.content_type == "application/problem+json"
     upstream.set_faults(rate=0.0)
 
-    assert _drain_stream_through_consumer() == []  # release intents left by failed creates are carried out
+    assert (
+        _drain_stream_through_consumer(monkeypatch) == []
+    )  # release intents left by failed creates are carried out
     orders = {
         item["id"]["S"]
         for item in table.scan(TableName="orders-test")["Items"]
@@ -207,7 +207,9 @@ def test_creates_under_upstream_faults_leave_no_orphans(table, upstream, monkeyp
     )
 
 
-def test_cancel_releases_once_even_when_release_fails_twice_first_and_ship_commits(table, upstream):
+def test_cancel_releases_once_even_when_release_fails_twice_first_and_ship_commits(
+    table, upstream, monkeypatch
+):
     to_cancel, to_ship = create().body["id"], create().body["id"]
     for order_id, status in ((to_cancel, "cancelled"), (to_ship, "shipped")):
         event = http_event(
@@ -220,19 +222,21 @@ def test_cancel_releases_once_even_when_release_fails_twice_first_and_ship_commi
         assert invoke("update_order_status", event).status == 200
     upstream.fail_next("DELETE", f"/api/inventory/reservations/{to_cancel}", count=2)
 
-    assert _drain_stream_through_consumer() == []
+    assert _drain_stream_through_consumer(monkeypatch) == []
     reservations = upstream.snapshot()["reservations"]
     assert reservations[to_cancel]["state"] == "released" and reservations[to_ship]["state"] == "committed"
     deletes = upstream.calls_to("DELETE", f"/api/inventory/reservations/{to_cancel}")
     assert deletes == 3  # two injected failures, then the release
 
     # The stream redelivers everything: nothing is released or committed again.
-    assert _drain_stream_through_consumer() == []
+    assert _drain_stream_through_consumer(monkeypatch) == []
     assert upstream.calls_to("DELETE", f"/api/inventory/reservations/{to_cancel}") == deletes
     assert upstream.calls_to("POST", f"/api/inventory/reservations/{to_ship}/commit") == 1
 
 
-def test_a_release_that_fails_after_a_refused_create_is_carried_out_from_the_stream(table, upstream):
+def test_a_release_that_fails_after_a_refused_create_is_carried_out_from_the_stream(
+    table, upstream, monkeypatch
+):
     upstream.fail_next("DELETE", "/api/inventory/reservations/", count=3)  # the call and both retries
     response = create({**README_BODY, "items": [{"productId": "prod-456", "quantity": 2, "price": 1.00}]})
     assert response.status == 422
@@ -245,7 +249,7 @@ def test_a_release_that_fails_after_a_refused_create_is_carried_out_from_the_str
     ]
     assert [item["reservationId"]["S"] for item in intents] == held
 
-    assert _drain_stream_through_consumer() == []
+    assert _drain_stream_through_consumer(monkeypatch) == []
     assert upstream.live_reservations() == {}
     assert not [
         item
@@ -254,7 +258,7 @@ def test_a_release_that_fails_after_a_refused_create_is_carried_out_from_the_str
     ]
 
 
-def test_an_order_delivered_without_passing_shipped_commits_its_reservation(table, upstream):
+def test_an_order_delivered_without_passing_shipped_commits_its_reservation(table, upstream, monkeypatch):
     order_id = create().body["id"]
     event = http_event(
         "update_order_status",
@@ -264,5 +268,5 @@ def test_an_order_delivered_without_passing_shipped_commits_its_reservation(tabl
         body={"status": "delivered"},
     )
     assert invoke("update_order_status", event).status == 200
-    assert _drain_stream_through_consumer() == []
+    assert _drain_stream_through_consumer(monkeypatch) == []
     assert upstream.snapshot()["reservations"][order_id]["state"] == "committed"

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from orders import api, config
+from orders import wiring
 
 from tests.support.lambda_runtime import invoke, reset_process_state
 
@@ -51,8 +51,8 @@ def _environment(
         if prepare is not None:
             prepare()
         # Warm (clients, service, handler module) before the barrier, so the requests really overlap.
-        config.dynamodb_client()
-        api.order_service()
+        wiring.dynamodb_client()
+        wiring.order_service()
         barrier.wait(timeout=START_TIMEOUT_SECONDS)
         result = invoke(function, event)
         results.put(Outcome(index, result.status, dict(result.headers), result.raw_body))

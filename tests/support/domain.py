@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from orders import models
-from orders.cursor import CursorCodec
+from orders.domain import models
+from orders.domain.cursor import CursorCodec
 from orders.service import OrderService
 
 from tests.support.catalog import catalog_price
@@ -32,7 +32,7 @@ class FakeUsers:
     def ensure_active(self, user_id: str, *, deadline: float | None = None) -> None:
         self.calls.append(user_id)
         if user_id in self.inactive:
-            from orders.errors import BuyerNotEligible  # only exists with the upstream clients
+            from orders.domain.errors import BuyerNotEligible  # only exists with the upstream clients
 
             raise BuyerNotEligible("is not active")
 
@@ -55,7 +55,7 @@ class FakeInventory:
         prices = {product_id: catalog_price(product_id) for product_id in quantities}
         unknown = sorted(product_id for product_id, price in prices.items() if price is None)
         if unknown:
-            from orders.errors import UnknownProducts  # only exists with the upstream clients
+            from orders.domain.errors import UnknownProducts  # only exists with the upstream clients
 
             raise UnknownProducts(unknown)
         reservation = self.reserved.setdefault(

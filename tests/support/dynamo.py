@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-from orders import config
+from orders import wiring
 
 
 @dataclass
@@ -54,12 +54,12 @@ class CallRecorder:
 
 
 def record_calls() -> CallRecorder:
-    """Hooks on the client the functions themselves use (`config.dynamodb_client()`)."""
-    return CallRecorder(config.dynamodb_client())
+    """Hooks on the client the functions themselves use (`wiring.dynamodb_client()`)."""
+    return CallRecorder(wiring.dynamodb_client())
 
 
 def scan_all(client: Any, table_name: str | None = None) -> list[dict[str, Any]]:
-    table_name = table_name or config.table_name()
+    table_name = table_name or wiring.table_name()
     items: list[dict[str, Any]] = []
     request: dict[str, Any] = {"TableName": table_name, "ConsistentRead": True}
     while True:

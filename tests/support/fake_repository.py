@@ -1,4 +1,4 @@
-"""An in-memory stand-in for `orders.repository.OrderRepository`, for service unit tests.
+"""An in-memory stand-in for `orders.storage.repository.OrderRepository`, for service unit tests.
 
 It keeps the repository's contract, written here from DESIGN.md rather than copied from the real
 class: `put_new` never overwrites; `get` returns None for an absent order; `list_by_user` is newest
@@ -13,9 +13,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from orders.models import Order, StatusChange
-from orders.repository import TransitionRejected
-from orders.status import OrderStatus
+from orders.domain.models import Order, StatusChange
+from orders.domain.status import OrderStatus
+from orders.storage.repository import TransitionRejected
 
 
 class DuplicateOrderId(Exception):

@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from orders import api, config
+from orders import wiring
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -36,10 +36,7 @@ def handler_module(function: str):
 
 def reset_process_state() -> None:
     """What a fresh Lambda execution environment would not carry over: cached clients and config."""
-    config.reset()
-    api.order_service.cache_clear()
-    create = handler_module("create_order")
-    create._create_once_per_key.cache_clear()
+    wiring.reset()
 
 
 def sample_event(function: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import unicodedata
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from orders.caller import (
+from orders.domain.caller import (
     MAX_USER_ID_LENGTH,
     USER_ID_PATTERN,
     Caller,
@@ -16,7 +16,7 @@ from orders.caller import (
     is_admin,
     is_user_id,
 )
-from orders.errors import Unauthenticated
+from orders.domain.errors import Unauthenticated
 
 OTHER_ISSUER = "https://issuer.example"
 COGNITO_ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123xyz"
@@ -295,7 +295,7 @@ def test_one_user_id_rule_for_caller_models_and_path(candidate):
     from typing import Annotated
 
     from aws_lambda_powertools.event_handler.openapi.params import Path
-    from orders.models import Identifier
+    from orders.domain.models import Identifier
     from pydantic import TypeAdapter, ValidationError
 
     def accepts(adapter: TypeAdapter) -> bool:

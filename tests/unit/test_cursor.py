@@ -8,8 +8,8 @@ import hmac
 import json
 
 import pytest
-from orders.cursor import CursorCodec
-from orders.errors import InvalidCursor
+from orders.domain.cursor import CursorCodec
+from orders.domain.errors import InvalidCursor
 
 SECRET = b"unit-test-cursor-secret-0123456789"
 SCOPE = "user-123\x00"

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from orders.ids import is_order_id, iso_timestamp, new_order_id
+from orders.domain.ids import is_order_id, iso_timestamp, new_order_id
 
 MOMENT = datetime(2026, 11, 25, 20, 39, 8, 123000, tzinfo=UTC)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from orders.api import etag, parse_if_match
-from orders.errors import InvalidPrecondition
+from orders.domain.errors import InvalidPrecondition
+from orders.http.api import etag, parse_if_match
 
 
 @pytest.mark.parametrize(
@@ -123,7 +123,7 @@ def test_any_header_text_is_a_set_none_or_a_400_never_anything_else(header):
     header=st.one_of(
         st.text(alphabet=st.sampled_from('"W/ ,*\t1a\x7f\xe9\u2603'), max_size=14),
         st.from_regex(
-            __import__("orders.api", fromlist=["IF_MATCH_PATTERN"]).IF_MATCH_PATTERN, fullmatch=True
+            __import__("orders.http.api", fromlist=["IF_MATCH_PATTERN"]).IF_MATCH_PATTERN, fullmatch=True
         ),
     )
 )
@@ -131,7 +131,7 @@ def test_the_documented_pattern_and_the_parser_agree(header):
     """The OpenAPI document's pattern (validated by the resolver) accepts exactly what the parser reads."""
     import re
 
-    from orders.api import IF_MATCH_PATTERN
+    from orders.http.api import IF_MATCH_PATTERN
 
     try:
         parse_if_match(header)
@@ -142,7 +142,7 @@ def test_the_documented_pattern_and_the_parser_agree(header):
 
 
 def test_the_openapi_document_states_the_same_pattern():
-    from orders.api import IF_MATCH_PATTERN
+    from orders.http.api import IF_MATCH_PATTERN
 
     from local.openapi import IF_MATCH_PATTERN as documented
 

@@ -13,9 +13,9 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from orders import repository
-from orders.caller import Caller
-from orders.models import CreateOrderRequest
+from orders.domain.caller import Caller
+from orders.domain.models import CreateOrderRequest
+from orders.storage import repository
 
 from tests.support.domain import make_service
 from tests.support.fake_repository import FakeOrderRepository
@@ -30,7 +30,7 @@ from botocore.stub import Stubber
 
 config = json.loads(sys.argv[1])
 app = __import__("app")
-from orders import config as settings
+from orders import wiring as settings
 
 client = getattr(settings, config["client"])()
 with Stubber(client) as stubber:

@@ -1,4 +1,4 @@
-"""Request validation rules of `orders.models`, checked on the models themselves (no AWS, no HTTP)."""
+"""Request validation rules of `orders.domain.models`, checked on the models themselves (no AWS, no HTTP)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from orders.models import CreateOrderRequest, StatusChangeRequest
-from orders.status import OrderStatus
+from orders.domain.models import CreateOrderRequest, StatusChangeRequest
+from orders.domain.status import OrderStatus
 from pydantic import ValidationError
 
 

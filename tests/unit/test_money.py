@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from orders.api import dumps
-from orders.caller import Caller
-from orders.models import CreateOrderRequest
+from orders.domain.caller import Caller
+from orders.domain.models import CreateOrderRequest
+from orders.http.api import dumps
 
 from tests.support.domain import make_service, price
 from tests.support.fake_repository import FakeOrderRepository

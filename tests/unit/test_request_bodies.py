@@ -1,4 +1,4 @@
-"""`orders.api.loads_body`: every way a body can fail to parse is a JSONDecodeError (Powertools' 400
+"""`orders.http.api.loads_body`: every way a body can fail to parse is a JSONDecodeError (Powertools' 400
 malformed-json problem) or a domain 4xx, never another exception (a 500). Finding 4 of issue 12: a
 5,000-digit number raised Python's integer-digit-limit ValueError."""
 
@@ -9,8 +9,8 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from orders.api import loads_body
-from orders.errors import BodyNotAnObject, OrderError
+from orders.domain.errors import BodyNotAnObject, OrderError
+from orders.http.api import loads_body
 
 HUGE = "9" * 5000
 

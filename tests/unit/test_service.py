@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from orders.caller import Caller
-from orders.errors import Forbidden, InvalidCursor, OrderNotFound, StatusConflict, VersionMismatch
-from orders.ids import new_order_id
-from orders.models import CreateOrderRequest
+from orders.domain.caller import Caller
+from orders.domain.errors import Forbidden, InvalidCursor, OrderNotFound, StatusConflict, VersionMismatch
+from orders.domain.ids import new_order_id
+from orders.domain.models import CreateOrderRequest
+from orders.domain.status import OrderStatus
 from orders.service import OrderService
-from orders.status import OrderStatus
 
 from tests.support.domain import make_service
 from tests.support.fake_repository import FakeOrderRepository

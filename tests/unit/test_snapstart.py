@@ -22,14 +22,13 @@ PROBE = """
 import functools, gc, importlib, json, sys
 module = importlib.import_module(sys.argv[1])
 import boto3
-from orders import api, config
-caches = {name: getter.cache_info().currsize for name, getter in vars(config).items()
+from orders import wiring
+caches = {name: getter.cache_info().currsize for name, getter in vars(wiring).items()
           if isinstance(getter, functools._lru_cache_wrapper)}
-caches["api.order_service"] = api.order_service.cache_info().currsize
 caches.update({f"app.{name}": value.cache_info().currsize for name, value in vars(module).items()
                if isinstance(value, functools._lru_cache_wrapper)})
 import botocore.client
-from orders.clients import UpstreamHttp
+from orders.upstream.clients import UpstreamHttp
 objects = gc.get_objects()
 services = sorted(o.meta.service_model.service_name for o in objects if isinstance(o, botocore.client.BaseClient))
 upstream = sum(isinstance(o, UpstreamHttp) for o in objects)
@@ -68,7 +67,7 @@ def test_init_leaves_no_client_credential_or_cached_configuration(function):
 def test_order_ids_come_from_each_request_not_from_init():
     from datetime import UTC, datetime
 
-    from orders.ids import new_order_id
+    from orders.domain.ids import new_order_id
 
     moment = datetime(2026, 11, 25, tzinfo=UTC)
     ids = {new_order_id(moment) for _ in range(1000)}

@@ -1,4 +1,4 @@
-"""The status machine against DESIGN.md's rules, restated here independently of `orders.status`:
+"""The status machine against DESIGN.md's rules, restated here independently of `orders.domain.status`:
 
 pending -> confirmed -> processing -> shipped -> delivered   (forward moves may skip steps)
 cancelled from pending, confirmed or processing
@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from orders.status import OrderStatus, can_transition, sources_of
+from orders.domain.status import OrderStatus, can_transition, sources_of
 
 NAMES = ["pending", "confirmed", "processing", "shipped", "delivered", "cancelled"]
 FORWARD = ["pending", "confirmed", "processing", "shipped", "delivered"]

@@ -1,4 +1,4 @@
-"""`orders.wire` (reads without pydantic) answers exactly what `Order.to_wire()` answers, byte for byte,
+"""`orders.storage.wire` (reads without pydantic) answers exactly what `Order.to_wire()` answers, byte for byte,
 from the item as DynamoDB gives it back: numbers without trailing zeros, attributes in any order."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from orders import repository
-from orders.jsonio import dumps
-from orders.models import Order
-from orders.status import OrderStatus
+from orders.domain.jsonio import dumps
+from orders.domain.models import Order
+from orders.domain.status import OrderStatus
+from orders.storage import repository
 
 cents = st.integers(min_value=0, max_value=100_000_000).map(lambda n: Decimal(n).scaleb(-2))
 text = st.text(alphabet="abcdefghijklmnopqrstuvwxyz ", min_size=1, max_size=12).map(lambda s: "x" + s.strip())

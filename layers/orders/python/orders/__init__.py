@@ -1,4 +1,4 @@
 """Order Service domain package, shipped to every function as the `orders` Lambda layer.
 
-Layering (dependencies point inward): models/status (pure) <- repository, clients <- service <- api.
+Rooms, dependencies pointing inward: domain <- storage, upstream <- service, http, events <- wiring <- functions.
 """

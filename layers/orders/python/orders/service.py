@@ -7,9 +7,9 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from orders.caller import Caller
-from orders.cursor import CursorCodec
-from orders.errors import (
+from orders.domain.caller import Caller
+from orders.domain.cursor import CursorCodec
+from orders.domain.errors import (
     Forbidden,
     InsufficientStock,
     OrderNotFound,
@@ -18,13 +18,13 @@ from orders.errors import (
     UnknownProducts,
     VersionMismatch,
 )
-from orders.ids import is_order_id, iso_timestamp, new_order_id, utc_now
-from orders.repository import OrderRepository, TransitionRejected
-from orders.status import OrderStatus, sources_of
+from orders.domain.ids import is_order_id, iso_timestamp, new_order_id, utc_now
+from orders.domain.status import OrderStatus, sources_of
+from orders.storage.repository import OrderRepository, TransitionRejected
 
 if TYPE_CHECKING:
     # The models (pydantic) are imported by the use cases that build them, so `get_wire` loads none.
-    from orders.models import CreateOrderRequest, Order, OrderPage
+    from orders.domain.models import CreateOrderRequest, Order, OrderPage
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class OrderService:
         """Verify the buyer, reserve stock (keyed by the new order's id, so a retry reserves nothing
         twice), price from the reservation, write the order. Any failure after the reservation releases
         it before answering: no reservation without an order, no order without a reservation."""
-        from orders.models import Order, StatusChange, price_lines, price_mismatches
+        from orders.domain.models import Order, StatusChange, price_lines, price_mismatches
 
         user_id = request.user_id or caller.user_id
         if not caller.may_act_for(user_id):
@@ -136,7 +136,7 @@ class OrderService:
             logger.exception("could not record a release intent", extra={"reservation": reservation_id})
 
     def get(self, caller: Caller, order_id: str) -> Order:
-        from orders.models import Order
+        from orders.domain.models import Order
 
         return Order.model_validate(self.get_wire(caller, order_id))
 
@@ -157,7 +157,7 @@ class OrderService:
         status: OrderStatus | None = None,
         cursor: str | None = None,
     ) -> OrderPage:
-        from orders.models import OrderPage
+        from orders.domain.models import OrderPage
 
         if not caller.may_act_for(user_id):
             raise Forbidden("Customers may only list their own orders.")
@@ -180,7 +180,7 @@ class OrderService:
     ) -> Order:
         """`expected_versions`: None for no precondition; else the versions `If-Match` names (RFC 9110:
         the change happens only if the order is at one of them; an empty set never matches)."""
-        from orders.models import StatusChange
+        from orders.domain.models import StatusChange
 
         if not is_order_id(order_id):
             raise OrderNotFound()

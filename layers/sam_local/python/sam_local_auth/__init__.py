@@ -2,7 +2,7 @@
 (template.yaml: `SamLocalAuth=true`; a deployment never has it, and deployed functions never verify
 tokens: they trust API Gateway's authorizer claims).
 
-SAM CLI does not run HTTP API JWT authorizers, so handlers would see no claims. `orders.api` (when
+SAM CLI does not run HTTP API JWT authorizers, so handlers would see no claims. `orders.http.api` (when
 `AWS_SAM_LOCAL=true`, which SAM CLI sets and Lambda never does) calls `verified_claims`: the bearer token is
 verified with the authorizer's rules (`sam_local_auth.jwt_verifier`, the very code the local stack's
 authorizer runs) against the issuer's JWKS (the local stack's by default, see `make services`), and the

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from orders.bus import Pending
-from orders.notifications import event_for
+from orders.events.bus import Pending
+from orders.events.notifications import event_for
 
 
 class Publisher(Protocol):

@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orders import jsonio
-from orders.notifications import EVENT_SOURCE, OrderEvent
+from orders.domain import jsonio
+from orders.events.notifications import EVENT_SOURCE, OrderEvent
 
 MAX_ENTRIES_PER_CALL = 10  # PutEvents' limit
 

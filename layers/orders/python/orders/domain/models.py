@@ -22,9 +22,9 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from orders.caller import MAX_USER_ID_LENGTH, USER_ID_PATTERN
-from orders.money import CENT, to_money
-from orders.status import OrderStatus
+from orders.domain.caller import MAX_USER_ID_LENGTH, USER_ID_PATTERN
+from orders.domain.money import CENT, to_money
+from orders.domain.status import OrderStatus
 
 MAX_ITEMS = 50
 MAX_QUANTITY = 1000

@@ -8,22 +8,14 @@ one hot key at scale (a partition serves at most 1,000 writes/s). Here the hash 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
     idempotent_function,
 )
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
-
-from orders.api import problem
 
 IDEMPOTENCY_PREFIX = "IDEMPOTENCY#"
 IDEMPOTENCY_SK = "IDEMPOTENCY"
@@ -46,8 +38,7 @@ class SingleTablePersistenceLayer(DynamoDBPersistenceLayer):
         return record
 
 
-@cache
-def idempotency_config() -> IdempotencyConfig:
+def new_idempotency_config() -> IdempotencyConfig:
     """Same caller + same key selects the record; the body must match it (else 422). Kept 24 hours."""
     return IdempotencyConfig(
         event_key_jmespath="[caller, key]",
@@ -57,30 +48,15 @@ def idempotency_config() -> IdempotencyConfig:
     )
 
 
-def make_idempotent(function: Callable[..., dict], table_name: str, client: Any) -> Callable[..., dict]:
+def make_idempotent(
+    function: Callable[..., dict], store: SingleTablePersistenceLayer, config: IdempotencyConfig
+) -> Callable[..., dict]:
     """Wrap `function(request=..., ...)`; `request` must hold `caller`, `key` and `body`."""
     return idempotent_function(
         function,
         data_keyword_argument="request",
-        persistence_store=SingleTablePersistenceLayer(table_name, client),
-        config=idempotency_config(),
+        persistence_store=store,
+        config=config,
         # A stable prefix (not the deployed function's name) so keys survive a redeploy under a new name.
         key_prefix="create-order",
     )
-
-
-def idempotency_errors() -> dict[type[Exception], Callable[[Exception], Response]]:
-    return {
-        IdempotencyValidationError: lambda _: problem(
-            422,
-            "idempotency-key-reused",
-            "Idempotency-Key reused with another body",
-            "This Idempotency-Key was already used with a different request body; use a new key.",
-        ),
-        IdempotencyAlreadyInProgressError: lambda _: problem(
-            409,
-            "request-in-progress",
-            "Request in progress",
-            "A request with this Idempotency-Key is still being processed; retry shortly.",
-        ),
-    }

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from orders.notifications import ORDER_ENTITY
-from orders.repository import RELEASE_ENTITY, OrderRepository
+from orders.domain.status import OrderStatus
+from orders.storage.images import is_order, order_image, released_reservation, status_of
+from orders.storage.repository import OrderRepository
 
 RELEASED = "released"
 COMMITTED = "committed"
@@ -33,21 +34,28 @@ class ReservationKeeper:
         self, event_name: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
     ) -> str | None:
         """Do what the record asks of the inventory; returns the action taken (or None)."""
-        if event_name == "INSERT" and new and new.get("entityType") == RELEASE_ENTITY:
-            self._inventory.release(new["reservationId"])
-            self._repository.delete_release_intent(new["reservationId"])
+        if event_name == "INSERT" and (reservation_id := released_reservation(new)) is not None:
+            self._inventory.release(reservation_id)
+            self._repository.delete_release_intent(reservation_id)
             return RELEASED
-        if event_name != "MODIFY" or not new or not old or new.get("entityType") != ORDER_ENTITY:
+        if event_name != "MODIFY" or not new or not old or not is_order(new):
             return None
-        if old.get("status") == new.get("status") or not new.get("reservationId"):
+        if status_of(old) == status_of(new):
+            return None
+        order = order_image(new)
+        if not order.reservation_id:
             return None
         # An admin may skip `shipped` (straight to delivered): the stock has left either way.
-        action = {"cancelled": RELEASED, "shipped": COMMITTED, "delivered": COMMITTED}.get(new["status"])
-        if action is None or self._repository.reservation_state(new["id"]) == action:
+        action = {
+            OrderStatus.CANCELLED: RELEASED,
+            OrderStatus.SHIPPED: COMMITTED,
+            OrderStatus.DELIVERED: COMMITTED,
+        }.get(order.status)
+        if action is None or self._repository.reservation_state(order.id) == action:
             return None
         if action == RELEASED:
-            self._inventory.release(new["reservationId"])
+            self._inventory.release(order.reservation_id)
         else:
-            self._inventory.commit(new["reservationId"])
-        self._repository.set_reservation_state(new["id"], action)
+            self._inventory.commit(order.reservation_id)
+        self._repository.set_reservation_state(order.id, action)
         return action

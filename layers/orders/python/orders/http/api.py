@@ -10,7 +10,6 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from functools import cache
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +21,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
-from orders import config
-from orders.caller import Caller, caller_from_claims
-from orders.cursor import CursorCodec
-from orders.errors import (
+from orders.domain.caller import Caller, caller_from_claims
+from orders.domain.errors import (
     BodyNotAnObject,
     InvalidPrecondition,
     OrderError,
@@ -33,12 +30,10 @@ from orders.errors import (
     Unauthenticated,
     UpstreamUnavailable,
 )
-from orders.jsonio import dumps
-from orders.repository import OrderRepository
-from orders.service import OrderService
+from orders.domain.jsonio import dumps
 
 if TYPE_CHECKING:
-    from orders.models import Order
+    from orders.domain.models import Order
 
 logger = Logger(child=True)
 # Read-only endpoints publish no business metric; Powertools would warn about that on every request.
@@ -118,6 +113,29 @@ def problem(
     return Response(
         status_code=status, content_type=PROBLEM_JSON, body=dumps(body), headers=dict(headers or {})
     )
+
+
+def idempotency_errors() -> dict[type[Exception], Callable[[Exception], Response]]:
+    """Powertools' idempotency refusals as problems (imported here, not at import: only create needs them)."""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    return {
+        IdempotencyValidationError: lambda _: problem(
+            422,
+            "idempotency-key-reused",
+            "Idempotency-Key reused with another body",
+            "This Idempotency-Key was already used with a different request body; use a new key.",
+        ),
+        IdempotencyAlreadyInProgressError: lambda _: problem(
+            409,
+            "request-in-progress",
+            "Request in progress",
+            "A request with this Idempotency-Key is still being processed; retry shortly.",
+        ),
+    }
 
 
 def _pointer(location: Iterable[Any]) -> str:
@@ -208,19 +226,6 @@ def parse_if_match(value: str | None) -> frozenset[int] | None:
         int(tag.group(2))
         for tag in _ENTITY_TAG.finditer(value)
         if tag.group(1) is None and _VERSION.fullmatch(tag.group(2))
-    )
-
-
-# ---------------------------------------------------------------------------------------- wiring
-@cache
-def order_service() -> OrderService:
-    """One per process: the client and its connection pool are reused across warm invocations."""
-    return OrderService(
-        OrderRepository(config.dynamodb_client(), config.table_name()),
-        users=config.Lazy(config.users_client),
-        inventory=config.Lazy(config.inventory_client),
-        currency=config.currency(),
-        cursors=CursorCodec(config.cursor_secret),
     )
 
 

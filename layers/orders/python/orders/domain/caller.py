@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from orders.errors import Unauthenticated
+from orders.domain.errors import Unauthenticated
 
 ADMIN_GROUP = "admin"
 ADMIN_SCOPE = "orders/admin"

@@ -8,7 +8,7 @@ import hmac
 import json
 from collections.abc import Callable
 
-from orders.errors import InvalidCursor
+from orders.domain.errors import InvalidCursor
 
 _MAC_BYTES = 16
 MAX_CURSOR_LENGTH = 1024

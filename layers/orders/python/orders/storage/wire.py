@@ -1,6 +1,6 @@
 """An order's wire form built from its stored attributes with the standard library only.
 
-Every order in the table was written through `orders.models.Order`, so reading one back needs no
+Every order in the table was written through `orders.domain.models.Order`, so reading one back needs no
 validation: `GET /api/orders/{id}` answers without importing pydantic (about a fifth of its cold start).
 What this module still does is what DynamoDB changes on the way: numbers come back as `Decimal` without
 trailing zeros (`30.00` is stored and returned as `30`), so integers become `int` and money gets its two
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orders.money import to_money
+from orders.domain.money import to_money
 
 ORDER_FIELDS = (
     "id",

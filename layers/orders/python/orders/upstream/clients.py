@@ -20,7 +20,7 @@ import simplejson
 import urllib3
 from urllib3.util import Retry, Timeout
 
-from orders.errors import BuyerNotEligible, InsufficientStock, UnknownProducts, UpstreamUnavailable
+from orders.domain.errors import BuyerNotEligible, InsufficientStock, UnknownProducts, UpstreamUnavailable
 
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 

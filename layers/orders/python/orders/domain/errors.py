@@ -1,4 +1,4 @@
-"""Domain errors. Each carries what its RFC 9457 problem needs; `orders.api` is the one place that maps
+"""Domain errors. Each carries what its RFC 9457 problem needs; `orders.http.api` is the one place that maps
 them to HTTP responses."""
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Order ids are UUIDv7 (time-ordered), so both indexes list newest first when read
 change rewrites GSI2SK from the id alone, inside the one conditional UpdateItem.
 Beside an order, `ORDER#<id>` / `RESERVATION` records what the inventory was told (released/committed).
 Release intents (`RELEASE#<reservationId>` / `RELEASE`) are left by failed creates for the stream consumer.
-Idempotency records (`IDEMPOTENCY#<hash>` / `IDEMPOTENCY`) are written by `orders.idempotency`.
+Idempotency records (`IDEMPOTENCY#<hash>` / `IDEMPOTENCY`) are written by `orders.storage.idempotency`.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from orders.status import OrderStatus
-from orders.wire import order_wire
+from orders.domain.status import OrderStatus
+from orders.storage.wire import order_wire
 
 if TYPE_CHECKING:
     # Imported where an Order is built: reads (`get_wire`) and the stream consumer never load pydantic.
-    from orders.models import Order, StatusChange
+    from orders.domain.models import Order, StatusChange
 
 ORDER_SK = "ORDER"
 RESERVATION_SK = "RESERVATION"
@@ -87,7 +87,7 @@ def _wire_from_item(item: Mapping[str, dict]) -> dict[str, Any]:
 
 
 def _from_item(item: Mapping[str, dict]) -> Order:
-    from orders.models import Order
+    from orders.domain.models import Order
 
     # The model does what `order_wire` does (ints, money, field order) while validating: no need for both.
     return Order.model_validate(_order_attributes(item))
@@ -155,7 +155,7 @@ class OrderRepository:
         )
 
     def get_wire(self, order_id: str) -> dict[str, Any] | None:
-        """The order as the API returns it (see `orders.wire`), or None when there is no such order."""
+        """The order as the API returns it (see `orders.storage.wire`), or None when there is no such order."""
         response = self._client.get_item(
             TableName=self._table,
             Key={"PK": {"S": order_pk(order_id)}, "SK": {"S": ORDER_SK}},

@@ -1,0 +1,219 @@
+"""Every process-wide object, built lazily on first use and kept for the life of the process: settings
+read from the environment, AWS clients, the repository, the use cases, the stream consumer's publisher and
+reservation keeper, the upstream clients, the idempotency store.
+
+Nothing here runs at import: tests set the environment before first use, and a SnapStart snapshot holds
+no client or credential. Imports of our own rooms happen inside the builders, so a function loads only
+what it uses (the read path never loads pydantic). `reset()` forgets every one of them (tests only: what a
+fresh execution environment would not carry over).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+    from orders.events.bus import EventBusPublisher
+    from orders.events.reservations import ReservationKeeper
+    from orders.service import OrderService
+    from orders.storage.idempotency import SingleTablePersistenceLayer
+    from orders.storage.repository import OrderRepository
+    from orders.upstream.clients import InventoryClient, UserServiceClient
+
+DEFAULT_CURRENCY = "USD"
+_BUILT: list[Any] = []  # every cached builder below, for `reset()`
+
+
+def _once(builder: Callable[..., Any]) -> Any:
+    cached = cache(builder)
+    _BUILT.append(cached)
+    return cached
+
+
+def reset() -> None:
+    """Forget every process-wide object: the next use builds it again from the current environment."""
+    for cached in _BUILT:
+        cached.cache_clear()
+
+
+# ---------------------------------------------------------------------------------------- settings
+@_once
+def table_name() -> str:
+    return os.environ["TABLE_NAME"]
+
+
+@_once
+def currency() -> str:
+    return os.environ.get("CURRENCY", DEFAULT_CURRENCY)
+
+
+@_once
+def event_bus_name() -> str:
+    return os.environ["EVENT_BUS_NAME"]
+
+
+@_once
+def cursor_secret() -> bytes:
+    """`CURSOR_SECRET` (local and tests) or the Secrets Manager secret named by `CURSOR_SECRET_ARN`."""
+    if secret := os.environ.get("CURSOR_SECRET"):
+        return secret.encode()
+    from aws_lambda_powertools.utilities.parameters import get_secret
+
+    return str(get_secret(os.environ["CURSOR_SECRET_ARN"], max_age=3600)).encode()
+
+
+@_once
+def upstream_credential() -> str | None:
+    """Optional bearer credential for the user and inventory services: `UPSTREAM_CREDENTIAL` (local),
+    or the SSM SecureString parameter named by `UPSTREAM_CREDENTIAL_PARAMETER` (cached, re-read hourly)."""
+    if credential := os.environ.get("UPSTREAM_CREDENTIAL"):
+        return credential
+    if not (parameter := os.environ.get("UPSTREAM_CREDENTIAL_PARAMETER")):
+        return None
+    from aws_lambda_powertools.utilities.parameters import get_parameter
+
+    return str(get_parameter(parameter, decrypt=True, max_age=3600))
+
+
+def upstream_timeouts() -> dict[str, float]:
+    """Read when an upstream client is built (and so cached with it)."""
+    return {
+        "connect_timeout": float(os.environ.get("UPSTREAM_CONNECT_TIMEOUT_SECONDS", "1")),
+        "read_timeout": float(os.environ.get("UPSTREAM_READ_TIMEOUT_SECONDS", "3")),
+    }
+
+
+# ---------------------------------------------------------------------------------------- AWS clients
+def _endpoint(service_variable: str) -> str | None:
+    # The local stack (and `sam local` against it) points clients at its embedded services.
+    return os.environ.get(service_variable) or None
+
+
+def _aws_client(service: str, endpoint_variable: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service,
+        endpoint_url=_endpoint(endpoint_variable),
+        # Bounded: a slow dependency fails fast and is retried by botocore (standard mode, with jitter).
+        config=Config(
+            connect_timeout=2,
+            read_timeout=5,
+            retries={"mode": "standard", "max_attempts": 3},
+            tcp_keepalive=True,
+        ),
+    )
+
+
+@_once
+def dynamodb_client() -> Any:
+    return _aws_client("dynamodb", "DYNAMODB_ENDPOINT")
+
+
+@_once
+def events_client() -> Any:
+    return _aws_client("events", "EVENTS_ENDPOINT")
+
+
+# ---------------------------------------------------------------------------------------- upstream
+@_once
+def users_client() -> UserServiceClient:
+    from orders.upstream.clients import UpstreamHttp, UserServiceClient
+
+    return UserServiceClient(
+        UpstreamHttp(
+            "user", os.environ["USERS_API_URL"], credential=upstream_credential, **upstream_timeouts()
+        )
+    )
+
+
+@_once
+def inventory_client() -> InventoryClient:
+    from orders.upstream.clients import InventoryClient, UpstreamHttp
+
+    return InventoryClient(
+        UpstreamHttp(
+            "inventory",
+            os.environ["INVENTORY_API_URL"],
+            credential=upstream_credential,
+            **upstream_timeouts(),
+        )
+    )
+
+
+class Lazy:
+    """Stands in for a client until first used, so functions that never call upstream never build
+    (or import) its HTTP client."""
+
+    def __init__(self, factory: Any) -> None:
+        self._factory = factory
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._factory(), name)
+
+
+# ---------------------------------------------------------------------------------------- storage, use cases
+@_once
+def repository() -> OrderRepository:
+    from orders.storage.repository import OrderRepository
+
+    return OrderRepository(dynamodb_client(), table_name())
+
+
+@_once
+def order_service() -> OrderService:
+    """One per process: the client and its connection pool are reused across warm invocations."""
+    from orders.domain.cursor import CursorCodec
+    from orders.service import OrderService
+
+    return OrderService(
+        repository(),
+        users=Lazy(users_client),
+        inventory=Lazy(inventory_client),
+        currency=currency(),
+        cursors=CursorCodec(cursor_secret),
+    )
+
+
+@_once
+def idempotency_config() -> IdempotencyConfig:
+    """One per process: the handler registers each invocation's context on it."""
+    from orders.storage.idempotency import new_idempotency_config
+
+    return new_idempotency_config()
+
+
+@_once
+def idempotency_store() -> SingleTablePersistenceLayer:
+    from orders.storage.idempotency import SingleTablePersistenceLayer
+
+    return SingleTablePersistenceLayer(table_name(), dynamodb_client())
+
+
+@_once
+def idempotent(function: Callable[..., dict]) -> Callable[..., dict]:
+    """`function` made idempotent once per process (see `orders.storage.idempotency.make_idempotent`)."""
+    from orders.storage.idempotency import make_idempotent
+
+    return make_idempotent(function, idempotency_store(), idempotency_config())
+
+
+# ---------------------------------------------------------------------------------------- stream consumer
+@_once
+def publisher() -> EventBusPublisher:
+    from orders.events.bus import EventBusPublisher
+
+    return EventBusPublisher(events_client(), event_bus_name())
+
+
+@_once
+def reservation_keeper() -> ReservationKeeper:
+    from orders.events.reservations import ReservationKeeper
+
+    return ReservationKeeper(repository(), Lazy(inventory_client))
