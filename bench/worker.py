@@ -6,7 +6,8 @@ boto3 and the deps layer) and the standard library. The parent times the process
 answer (the cold start); after that the process is a warm worker that runs batches of invocations and
 reports per-invocation durations, time spent in HTTP I/O, and its memory.
 
-Protocol, both ways on dedicated pipes: 4-byte big-endian length + a JSON object.
+Protocol, both ways on dedicated pipes: the framing of local/worker_protocol.py (4-byte big-endian length +
+a JSON object), loaded by file path from `protocol` (config) since nothing of the repository is importable.
   `preload` (config): modules imported before the handler, inside the timed import (a baseline variant
   that pays for libraries it does not use: the floor those libraries set).
   parent -> {"event": {...}}                                    (first message: the cold invocation)
@@ -19,38 +20,21 @@ The function's own stdout/stderr (its log) go to a file the parent chose.
 
 import json
 import os
-import struct
 import sys
 import time
 
-_HEADER = struct.Struct(">I")
 _IO_NS = [0]
 
 
-def _read(fd):
-    header = _exactly(fd, _HEADER.size)
-    if header is None:
-        return None
-    body = _exactly(fd, _HEADER.unpack(header)[0])
-    return None if body is None else json.loads(body)
+def _load_protocol(path):
+    # Isolated (`-I -S -c`): no file of its own and nothing of the repository importable, so the shared
+    # framing (local/worker_protocol.py) is loaded by the path the parent put in the configuration.
+    import importlib.util
 
-
-def _exactly(fd, size):
-    chunks, remaining = [], size
-    while remaining:
-        chunk = os.read(fd, min(remaining, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
-
-
-def _write(fd, message):
-    body = json.dumps(message, separators=(",", ":"), default=str).encode()
-    data = _HEADER.pack(len(body)) + body
-    while data:
-        data = data[os.write(fd, data) :]
+    spec = importlib.util.spec_from_file_location("_worker_protocol", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class LambdaContext:
@@ -139,6 +123,12 @@ def _memory():
 
 def main():
     config = json.loads(sys.argv[1])
+    protocol = _load_protocol(config["protocol"])
+    read = protocol.read_message
+
+    def write(fd, message):
+        protocol.write_message(fd, message, default=str)
+
     in_fd, out_fd = config["in_fd"], config["out_fd"]
     stdlib = [path for path in sys.path if "site-packages" not in path]
     sys.path[:] = [*config["path"], *config["site_packages"], *stdlib]
@@ -152,10 +142,10 @@ def main():
         __import__(module_name)
         handler = getattr(sys.modules[module_name], function_name)
     except Exception as error:  # noqa: BLE001 - reported to the parent as the cold start's failure
-        _write(out_fd, {"type": "first", "error": f"import: {type(error).__name__}: {error}"})
+        write(out_fd, {"type": "first", "error": f"import: {type(error).__name__}: {error}"})
         return 1
     import_ms = (time.perf_counter() - started) * 1000
-    first = _read(in_fd)
+    first = read(in_fd)
     context = _prepare(True, config)
     started = time.perf_counter()
     try:
@@ -165,12 +155,12 @@ def main():
         status, error = 599, f"{type(exc).__name__}: {exc}"
     invoke_ms = (time.perf_counter() - started) * 1000
     sys.stdout.flush()
-    _write(
+    write(
         out_fd,
         {"type": "first", "import_ms": import_ms, "invoke_ms": invoke_ms, "status": status, "error": error},
     )
 
-    while (message := _read(in_fd)) is not None:
+    while (message := read(in_fd)) is not None:
         if message["type"] == "run":
             _install_io_meter()
             durations, io, statuses, errors = [], [], [], []
@@ -188,11 +178,9 @@ def main():
                 io.append(_IO_NS[0] - io_before)
                 statuses.append(status)
             sys.stdout.flush()
-            _write(
-                out_fd, {"type": "ran", "ns": durations, "io_ns": io, "status": statuses, "errors": errors}
-            )
+            write(out_fd, {"type": "ran", "ns": durations, "io_ns": io, "status": statuses, "errors": errors})
         elif message["type"] == "stats":
-            _write(out_fd, _memory())
+            write(out_fd, _memory())
     return 0
 
 

@@ -1,11 +1,12 @@
-"""Parent side of bench/worker.py: spawn a Lambda-like process, time it to its first answer, then drive it."""
+"""Parent side of bench/worker.py: spawn a Lambda-like process, time it to its first answer, then drive it.
+
+The pipe framing is local/worker_protocol.py's, shared with the local stack's workers."""
 
 from __future__ import annotations
 
 import json
 import os
 import select
-import struct
 import subprocess
 import sys
 import time
@@ -13,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+from local.worker_protocol import PATH as PROTOCOL_PATH
+from local.worker_protocol import read_message, write_message
+
 WORKER_SOURCE = (Path(__file__).with_name("worker.py")).read_text()
-_HEADER = struct.Struct(">I")
 
 
 class WorkerFailed(RuntimeError):
@@ -59,11 +62,6 @@ class RunResult:
         self.errors += other.get("errors") or []
 
 
-def _frame(message: dict[str, Any]) -> bytes:
-    body = json.dumps(message, separators=(",", ":"), default=str).encode()
-    return _HEADER.pack(len(body)) + body
-
-
 class Worker:
     def __init__(
         self, spec: WorkerSpec, first_event: dict[str, Any], log_path: Path, timeout: float = 60
@@ -82,6 +80,7 @@ class Worker:
             "tracing": spec.tracing,
             "timeout_ms": spec.timeout_ms,
             "preload": list(spec.preload),
+            "protocol": PROTOCOL_PATH,
         }
         # The first event waits in the pipe before the clock starts (pipes hold 64 KB; events are ~3 KB).
         self._send({"event": first_event})
@@ -115,31 +114,21 @@ class Worker:
 
     # ------------------------------------------------------------------ protocol
     def _send(self, message: dict[str, Any]) -> None:
-        data = _frame(message)
-        while data:
-            data = data[os.write(self._to_child, data) :]
+        write_message(self._to_child, message, default=str)
 
-    def _read_exactly(self, size: int) -> bytes:
-        chunks, remaining = [], size
+    def _receive(self) -> dict[str, Any]:
         deadline = time.monotonic() + self._timeout
-        while remaining:
-            ready, _, _ = select.select([self._from_child], [], [], max(deadline - time.monotonic(), 0))
-            if not ready:
+
+        def wait() -> None:
+            if not select.select([self._from_child], [], [], max(deadline - time.monotonic(), 0))[0]:
                 raise WorkerFailed(
                     f"{self.spec.name}: no answer in {self._timeout:.0f} s (log: {self.log_path})"
                 )
-            chunk = os.read(self._from_child, min(remaining, 1 << 20))
-            if not chunk:
-                raise WorkerFailed(
-                    f"{self.spec.name}: worker exited (log: {self.log_path})\n{self.log_tail()}"
-                )
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
 
-    def _receive(self) -> dict[str, Any]:
-        (size,) = _HEADER.unpack(self._read_exactly(_HEADER.size))
-        return json.loads(self._read_exactly(size))
+        message = read_message(self._from_child, wait)
+        if message is None:
+            raise WorkerFailed(f"{self.spec.name}: worker exited (log: {self.log_path})\n{self.log_tail()}")
+        return message
 
     def log_tail(self, lines: int = 30) -> str:
         try:

@@ -5,7 +5,8 @@ then serves invocations (warm) until its input pipe closes: what the Lambda runt
 Standard library only, and nothing of `local` is importable here: sys.path is the function's CodeUri,
 its layers' `python/` folders and the virtual environment's site-packages (plus the standard library).
 
-Protocol, both ways: 4-byte big-endian length + a JSON object.
+Protocol, both ways: the framing of `worker_protocol.py` (4-byte big-endian length + a JSON object), loaded
+from this folder by file path since the folder is not importable here.
   parent → {"type": "init", "code_uri", "layer_paths", "site_packages", "handler"}   (first message)
   worker → {"type": "ready", "init_ms"} | {"type": "error", "errorType", "errorMessage", "stackTrace"}
   parent → {"type": "invoke", "event", "request_id", "deadline_ms", "function_arn", "log_group", ...}
@@ -16,42 +17,27 @@ The function's stdout and stderr are its log (the parent prefixes and prints the
 
 import decimal
 import importlib
+import importlib.util
 import json
 import os
 import signal
-import struct
 import sys
 import threading
 import time
 import traceback
 
-_HEADER = struct.Struct(">I")
+
+def _load_protocol():
+    # Isolated (`-I`): this folder is not on sys.path, so the shared framing is loaded by its file path.
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker_protocol.py")
+    spec = importlib.util.spec_from_file_location("_worker_protocol", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def read_message(fd):
-    header = _read_exactly(fd, _HEADER.size)
-    if header is None:
-        return None
-    body = _read_exactly(fd, _HEADER.unpack(header)[0])
-    return None if body is None else json.loads(body)
-
-
-def _read_exactly(fd, size):
-    chunks, remaining = [], size
-    while remaining:
-        chunk = os.read(fd, remaining)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
-
-
-def write_message(fd, message):
-    body = json.dumps(message, separators=(",", ":")).encode()
-    data = _HEADER.pack(len(body)) + body
-    while data:
-        data = data[os.write(fd, data) :]
+_protocol = _load_protocol()
+read_message, write_message = _protocol.read_message, _protocol.write_message
 
 
 class LambdaContext:

@@ -14,11 +14,9 @@ busy ones finish their invocation and leave, and the invocation starts a fresh (
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import select
 import signal
-import struct
 import subprocess
 import sys
 import threading
@@ -30,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from local.model import ACCOUNT, REGION, FunctionSpec, site_packages
+from local.worker_protocol import read_message, write_message
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "worker_runtime.py"
 INIT_TIMEOUT = 10.0  # Lambda's limit for the init phase
 # A worker whose role credentials expire sooner than this is replaced before its next invocation.
 CREDENTIALS_REFRESH_MARGIN = float(os.environ.get("LOCAL_IAM_REFRESH_MARGIN") or 300)
-_HEADER = struct.Struct(">I")
 
 
 class InvocationError(Exception):
@@ -162,36 +160,24 @@ class Worker:
 
     # -------------------------------------------------------------------------------- protocol
     def _send(self, message: dict[str, Any]) -> None:
-        body = json.dumps(message, separators=(",", ":")).encode()
-        data = _HEADER.pack(len(body)) + body
         try:
-            while data:
-                data = data[os.write(self._to_child, data) :]
+            write_message(self._to_child, message)
         except (BrokenPipeError, OSError) as error:
             raise WorkerDied(str(error)) from None
 
     def _receive(self, deadline: float) -> dict[str, Any]:
-        header = self._read_exactly(_HEADER.size, deadline)
-        return json.loads(self._read_exactly(_HEADER.unpack(header)[0], deadline))
-
-    def _read_exactly(self, size: int, deadline: float) -> bytes:
-        chunks, remaining = [], size
-        while remaining:
-            wait = deadline - time.monotonic()
-            if wait <= 0:
+        def wait() -> None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self._from_child], [], [], remaining)[0]:
                 raise InvocationTimeout()
-            try:
-                ready, _, _ = select.select([self._from_child], [], [], wait)
-                if not ready:
-                    raise InvocationTimeout()
-                chunk = os.read(self._from_child, remaining)
-            except (OSError, ValueError) as error:  # its pipe was closed: the stack is stopping
-                raise WorkerDied(str(error)) from None
-            if not chunk:
-                raise WorkerDied(f"exit code {self.process.wait()}")
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
+
+        try:
+            message = read_message(self._from_child, wait)
+        except (OSError, ValueError) as error:  # its pipe was closed: the stack is stopping
+            raise WorkerDied(str(error)) from None
+        if message is None:
+            raise WorkerDied(f"exit code {self.process.wait()}")
+        return message
 
     # -------------------------------------------------------------------------------- lifecycle
     def init(self) -> None:
