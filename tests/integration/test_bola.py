@@ -9,12 +9,12 @@ import pytest
 from tests.support import api_calls as calls
 from tests.support.api_calls import ADMIN_USER, SAMPLE_USER, assert_problem, order_body
 from tests.support.dynamo import snapshot
+from tests.support.status_rules import STATUSES
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
 OWNER = SAMPLE_USER
 INTRUDER = "user-789"
-STATUSES = ["pending", "confirmed", "processing", "shipped", "delivered", "cancelled"]
 OWNER_KEY = "owner-idempotency-key-1"
 
 

@@ -36,10 +36,8 @@ from typing import Any
 
 import urllib3
 
-STATUSES = ("pending", "confirmed", "processing", "shipped", "delivered", "cancelled")
-FORWARD = ("pending", "confirmed", "processing", "shipped", "delivered")
-FINAL = {"delivered", "cancelled"}
-CANCELLABLE = {"pending", "confirmed", "processing"}
+from tests.support.status_rules import FINAL, STATUSES, allowed, targets_from
+
 ADDRESS = {"street": "1 Soak Street", "city": "Loopback", "zipCode": "12701"}
 # Open-catalog products (`-c<cents>`) and two seeded ones, with their prices.
 PRODUCTS = {
@@ -61,15 +59,6 @@ WEIGHTS = {
     "intrude": 5,
     "replay": 5,
 }
-
-
-def allowed(current: str, target: str) -> bool:
-    """The status machine (README): forward moves, skips included; cancel before shipping; never to itself."""
-    if current in FINAL or current == target:
-        return False
-    if target == "cancelled":
-        return current in CANCELLABLE
-    return target in FORWARD and FORWARD.index(target) > FORWARD.index(current)
 
 
 def expected_reservation(status: str) -> str:
@@ -415,9 +404,7 @@ class Client(threading.Thread):
         if self.rng.random() < 0.15 or current in FINAL:
             target = self.rng.choice(STATUSES)  # possibly not allowed: a 409
         else:
-            choices = list(FORWARD[FORWARD.index(current) + 1 :])
-            if current in CANCELLABLE:
-                choices.append("cancelled")
+            choices = targets_from(current)  # forward ones in order, then cancelled
             # Mostly one step forward, sometimes a skip (an admin may mark a pending order delivered).
             target = choices[0] if self.rng.random() < 0.6 else self.rng.choice(choices)
         self._change("advance", record, self.rng.choice(self.admins), target, {200, 409})
