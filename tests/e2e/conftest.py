@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 
+from tests.e2e.attacks import Cast, order_body
 from tests.e2e.harness import ROOT, RunningStack, free_port
 
 FIXTURES = ROOT / "tests" / "e2e" / "fixtures"
@@ -65,3 +66,22 @@ def fixture_process(keys_dir, fixture_dir, tmp_path_factory):
         yield running
     finally:
         running.stop()
+
+
+# The attack tests' cast and victim (tests/e2e/test_attacks_*.py): fresh ones for each module.
+@pytest.fixture(scope="module")
+def cast(mint) -> Cast:
+    return Cast(mint)
+
+
+@pytest.fixture(scope="module")
+def victim(stack, cast):
+    """Customer A's orders: [0] the target, [1] a witness A cancels, [2] the one the admin moves, [3] stays
+    pending (so that every listing of A's has pages). The first is created with an Idempotency-Key."""
+    orders = []
+    for index in range(4):
+        headers = {"Idempotency-Key": f"a-key-{cast.a}"} if index == 0 else None
+        created = stack.request("POST", "/api/orders", token=cast.token_a, body=order_body(), headers=headers)
+        assert created.status == 201, created.text
+        orders.append(created.json())
+    return orders
