@@ -18,7 +18,10 @@ services alone for `sam local start-api`; `python -m local.token` (make token) m
 - bus.py        events put to the buses (GET /_local/events) and dead letters (GET /_local/dead-letters)
 - upstream_stubs.py  the user and inventory services, seeded, with injectable faults
 - openapi.py    the merged OpenAPI document
-- server.py     the HTTP server tying it together; services.py: `make services` and its env-vars file
+- worker_protocol.py  the workers' pipe framing (shared with the bench's workers)
+- server.py     the stack as a WSGI app tying it together; control.py: its own /_local/* endpoints
+- cli.py        `python -m local`: arguments, serving, Ctrl-C; services.py: `make services` and its
+                env-vars file; console.py: the one-line-at-a-time log
 """
 
 import sys

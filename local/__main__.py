@@ -8,6 +8,6 @@ if sys.argv[1:2] == ["services"]:
 
     raise SystemExit(main(sys.argv[2:]))
 
-from local.server import main
+from local.cli import main
 
 raise SystemExit(main())

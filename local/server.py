@@ -1,22 +1,17 @@
-"""`python -m local [--template PATH]`: the API of template.yaml on http://localhost:$PORT (default
-3001), without Docker.
+"""The local stack as a WSGI app: the API of a SAM template without Docker (cli.py serves it: `python -m
+local`, default http://localhost:3001).
 
 Requests go through an emulation of API Gateway's HTTP API (routes, JWT authorizer, payload format 2.0)
 to the functions' real handlers, each function in its own worker processes. moto's server in this process
 is DynamoDB (or `DYNAMODB_ENDPOINT`), EventBridge and SQS; the table's stream feeds its consumer function
 as Lambda's event source mapping would, and every event put to a bus is printed and listed at
-/_local/events. Edits under a function's CodeUri or layers take effect on the next request. Ctrl-C stops
-everything.
+/_local/events (the stack's own endpoints are control.py's). Edits under a function's CodeUri or layers
+take effect on the next request.
 """
 
 from __future__ import annotations
 
-import argparse
-import decimal
-import errno
-import json
 import os
-import signal
 import sys
 import threading
 import time
@@ -24,39 +19,27 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
-from local import apigw, auth
+from local import apigw, auth, control
 from local.bus import DeadLetterLog, EventCapture, EventLog
-from local.embedded import EmbeddedServices, upstream_from_environment
+from local.console import function_log, say
+from local.embedded import EmbeddedServices
 from local.iam import SERVICE_SESSION, record_to_file
-from local.model import StackModel, match_route, stack_model
-from local.net import bind
-from local.openapi import docs_endpoint, merged_document
+from local.model import StackModel, match_route
+from local.openapi import merged_document
 from local.streams import FailureDestinations, StreamPoller
-from local.template import TEMPLATE_PATH, TemplateError, load_template
+from local.template import TEMPLATE_PATH
 from local.workers import FunctionPool, InvocationError, InvocationTimeout, WorkerDied
 
-__all__ = ["LocalStack", "bind", "main"]
+__all__ = ["IAM_OFF_WARNING", "LocalStack", "RequestHandler"]
 
-DEFAULT_PORT = 3001
 IAM_OFF_WARNING = (
     "  warning: IAM is OFF (LOCAL_IAM=off): every function may call anything; what works here may be "
     "AccessDenied on AWS"
 )
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
-_print_lock = threading.Lock()
-
-
-def say(line: str, stream=None) -> None:
-    with _print_lock:
-        print(line, file=stream or sys.stdout, flush=True)
-
-
-def function_log(function: str, line: str) -> None:
-    say(f"[{function}] {line}")
 
 
 class LocalStack:
@@ -160,7 +143,7 @@ class LocalStack:
         path = request.path
         if path.startswith(("/_local/", "/.well-known/")):
             body = request.get_data(cache=False) if request.method == "POST" else b""
-            local = self.local_endpoint(request.method, path, body)
+            local = control.endpoint(self, request.method, path, body)
             if local is not None:
                 return local, ""
         if not self.serve_api:
@@ -230,83 +213,6 @@ class LocalStack:
     def _with_request_id(response: apigw.OutgoingResponse, request_id: str) -> apigw.OutgoingResponse:
         response.headers.append(("Apigw-Requestid", request_id))
         return response
-
-    # -------------------------------------------------------------------------------- the stack's own
-    def local_endpoint(self, method: str, path: str, body: bytes = b"") -> apigw.OutgoingResponse | None:
-        if path.startswith("/_local/stubs/"):
-            return self.stubs_endpoint(method, path.removeprefix("/_local/stubs/"), body)
-        if method not in ("GET", "HEAD"):
-            return None
-        if path == "/.well-known/jwks.json":
-            return apigw.json_response(200, auth.jwks())
-        if path == "/.well-known/openid-configuration":
-            return apigw.json_response(
-                200,
-                {
-                    "issuer": auth.ISSUER,
-                    "jwks_uri": f"{self.base_url}/.well-known/jwks.json",
-                    "id_token_signing_alg_values_supported": [auth.ALGORITHM],
-                },
-            )
-        if path == "/_local/events":
-            return apigw.json_response(200, self.events.entries())
-        if path == "/_local/dead-letters":
-            return apigw.json_response(200, self.dead_letters.entries())
-        if path == "/_local/streams":
-            return apigw.json_response(200, [poller.describe() for poller in self.pollers])
-        if path == "/_local/iam":
-            iam = self.services.iam if self.services is not None else None
-            return apigw.json_response(200, iam.describe() if iam is not None else {"enforced": False})
-        if path == "/_local/services":
-            return apigw.json_response(200, self.services.describe() if self.services else {})
-        if path == "/_local/workers":
-            return apigw.json_response(200, {name: pool.describe() for name, pool in self.pools.items()})
-        if path == "/_local/routes":
-            return apigw.json_response(200, [self._route_row(route) for route in self.model.routes])
-        if path == "/_local/openapi.json":
-            return apigw.json_response(200, self.openapi())
-        if path == "/_local/docs" or path.startswith("/_local/docs/"):
-            return docs_endpoint(path)  # the page and its assets (Swagger UI, served locally)
-        return None
-
-    def stubs_endpoint(self, method: str, action: str, body: bytes) -> apigw.OutgoingResponse | None:
-        """`POST /_local/stubs/faults` (the stubs' fault plan), `GET /_local/stubs/state`,
-        `POST /_local/stubs/reset` (reload the seed)."""
-        stubs = self.services.stubs if self.services is not None else None
-        known = {("POST", "faults"), ("GET", "state"), ("HEAD", "state"), ("POST", "reset")}
-        if (method, action) not in known:
-            return None
-        if stubs is None:
-            return apigw.json_response(
-                404, {"message": "no upstream stubs here: USERS_API_URL and INVENTORY_API_URL are external"}
-            )
-        if action == "faults":
-            try:
-                plan = json.loads(body or b"{}")
-                if not isinstance(plan, dict):
-                    raise TypeError("the fault plan is a JSON object")
-                stubs.stubs.set_faults(**plan)
-            except (ValueError, TypeError) as error:
-                return apigw.json_response(400, {"message": str(error)})
-            say(f"[stubs] fault plan: {json.dumps(stubs.stubs.faults.describe())}")
-            return apigw.json_response(200, stubs.stubs.faults.describe())
-        if action == "reset":
-            stubs.stubs.reset()
-            say("[stubs] reset to the seed")
-            return apigw.OutgoingResponse(204, [], b"")
-        state = {**stubs.stubs.snapshot(), "faults": stubs.stubs.faults.describe()}
-        body = json.dumps(state, default=_decimal, separators=(",", ":")).encode()
-        return apigw.OutgoingResponse(200, [("Content-Type", "application/json")], body)
-
-    @staticmethod
-    def _route_row(route) -> dict[str, Any]:
-        return {
-            "method": route.method,
-            "path": route.path,
-            "function": route.function,
-            "auth": route.authorizer.name if route.authorizer else None,
-            "scopes": list(route.scopes),
-        }
 
     def openapi(self) -> dict[str, Any]:
         with self._openapi_lock:
@@ -444,161 +350,8 @@ def _wsgi_response(response: apigw.OutgoingResponse) -> Response:
     return wsgi_response
 
 
-class _RequestHandler(WSGIRequestHandler):
+class RequestHandler(WSGIRequestHandler):
     protocol_version = "HTTP/1.1"  # (werkzeug still closes each connection after its response)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass  # the stack logs each request itself, with its function and timing
-
-
-def _decimal(value: Any) -> Any:
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-def argument_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument(
-        "-t",
-        "--template",
-        type=Path,
-        default=TEMPLATE_PATH,
-        help="the SAM template (default: template.yaml); paths in it are relative to its folder",
-    )
-    return parser
-
-
-def template_error(path: Path, error: TemplateError) -> int:
-    """One line on stderr: which resource of which template, and why."""
-    say(f"error: {_shown(path)}: {error}", sys.stderr)
-    return 2
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def stack_title(path: Path) -> str:
-    return "Order Service local stack" if path.resolve() == TEMPLATE_PATH else "Local stack"
-
-
-def load(path: Path) -> dict[str, Any]:
-    return load_template(path.resolve())
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argument_parser("python -m local", "Serve a SAM template's HTTP API locally, without Docker.")
-    args = parser.parse_args(argv)
-    try:
-        port = int(os.environ.get("PORT") or DEFAULT_PORT)
-    except ValueError:
-        say(f"error: PORT={os.environ.get('PORT')!r} is not a port number", sys.stderr)
-        return 2
-    host = os.environ.get("HOST") or "127.0.0.1"
-    try:
-        template = load(args.template)
-    except TemplateError as error:
-        return template_error(args.template, error)
-    try:
-        listener = bind(host, port)
-    except OSError as error:
-        if error.errno == errno.EADDRINUSE:
-            say(
-                f"error: port {port} is already in use (another `make dev`?); "
-                f"pick another with PORT={port + 1} make dev",
-                sys.stderr,
-            )
-        else:
-            say(f"error: cannot listen on {host}:{port}: {error.strerror}", sys.stderr)
-        return 1
-
-    enforce_iam = (os.environ.get("LOCAL_IAM") or "on").lower() not in ("off", "0", "false", "no")
-    if not enforce_iam:
-        say(IAM_OFF_WARNING.strip(), sys.stderr)
-    services = EmbeddedServices(
-        template,
-        args.template.resolve().parent,
-        dynamodb_endpoint=os.environ.get("DYNAMODB_ENDPOINT") or None,
-        upstream=upstream_from_environment(),
-        say=lambda line: say(line, sys.stderr),
-        enforce_iam=enforce_iam,
-    )
-    return serve(args.template, template, listener, host, port, services, title=stack_title(args.template))
-
-
-def serve(
-    template_path: Path,
-    template: dict[str, Any],
-    listener: Any,
-    host: str,
-    port: int,
-    services: EmbeddedServices,
-    *,
-    title: str,
-    serve_api: bool = True,
-    ready: Any = None,
-) -> int:
-    """Start `services`, build the stack for the template, serve it on `listener` until Ctrl-C, stop it
-    all. `ready(stack)` returns extra banner text (or raises to abort). A template the stack cannot run
-    is one line on stderr (exit code 2)."""
-    stack = None
-    server = None
-    try:
-        try:
-            # What the template asks that cannot run locally fails here, before anything starts.
-            stack_model({}, template, None, template_path.resolve().parent)
-            variables = services.start()
-            model = stack_model(variables, template, services.secret_values, template_path.resolve().parent)
-        except TemplateError as error:
-            return template_error(template_path, error)
-        except (OSError, BotoCoreError, ClientError) as error:
-            say(f"error: cannot start the embedded services: {error}", sys.stderr)
-            return 1
-        shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "localhost", "::1", "::") else host
-        base_url = f"http://{shown_host}:{port}"
-        max_workers = int(os.environ.get("LOCAL_MAX_WORKERS") or 10)
-        stack = LocalStack(model, base_url, port, max_workers, services=services, serve_api=serve_api)
-        stack.template_path = template_path
-        server = make_server(
-            host, port, stack, threaded=True, request_handler=_RequestHandler, fd=listener.fileno()
-        )
-        listener.close()  # the server holds its own duplicate
-        _stop_on_signals(server, stack)
-        stack.start_background()
-        extra = ready(stack) if ready is not None else ""
-        banner = stack.banner(title, _shown(template_path))
-        say(banner.replace("\nReady.", f"\n{extra}\nReady.") if extra else banner)
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        if server is not None:
-            server.server_close()
-        listener.close()
-        if stack is not None:
-            stack.close()
-        services.stop()
-    say("Stopped.")
-    return 0
-
-
-def _stop_on_signals(server, stack: LocalStack) -> None:
-    stopping = threading.Event()
-
-    def handle(signum: int, frame: Any) -> None:
-        if stopping.is_set():  # a second Ctrl-C: no more waiting
-            stack.kill_now()
-            os._exit(130)
-        stopping.set()
-        say("Stopping: stream polling, workers, moto, HTTP server ...")
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGINT, handle)
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGHUP, handle)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -41,19 +41,13 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from local import auth
+from local.cli import _shown, argument_parser, load, serve, template_error
+from local.console import say
 from local.embedded import UPSTREAM_VARIABLES, EmbeddedServices, upstream_from_environment
 from local.model import function_environment, local_resources
 from local.net import bind
 from local.sam_local import write_sam_local_template
-from local.server import (
-    LocalStack,
-    _shown,
-    argument_parser,
-    load,
-    say,
-    serve,
-    template_error,
-)
+from local.server import LocalStack
 from local.template import TemplateError, function_properties, resources_of_type
 
 DEFAULT_BASE_PORT = 3100

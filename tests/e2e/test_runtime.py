@@ -13,7 +13,8 @@ import pytest
 from werkzeug.serving import make_server
 
 from local.model import stack_model
-from local.server import LocalStack, _RequestHandler, bind
+from local.net import bind
+from local.server import LocalStack, RequestHandler
 from local.template import load_template
 from tests.e2e.harness import ROOT, alive, http_request
 
@@ -39,7 +40,7 @@ class InThreadStack:
             self.port,
             self.app,
             threaded=True,
-            request_handler=_RequestHandler,
+            request_handler=RequestHandler,
             fd=listener.fileno(),
         )
         listener.close()
