@@ -1,98 +1,17 @@
-"""The results as a table (console and bench/results/*.md) and the targets they are held to."""
+"""The report's sections, one function each (a section with nothing measured is no lines), in the order
+`sections` puts them."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bench.infra import ENDPOINTS, FUNCTIONS
-
-KB, MB = 1024, 1024 * 1024
-TARGETS = {
-    "cold_start_ratio": 1.4,
-    "warm_ratio": 1.3,
-    "dynamodb_calls": {
-        "GET /api/orders/{id}": 1,
-        "GET /api/users/{userId}/orders": 1,
-        "PATCH /api/orders/{id}/status": 1,
-        "POST /api/orders": 3,
-    },
-    "list_scaling_ratio": 1.2,
-    "function_package_bytes": 32 * KB,
-    "layers_total_unzipped_bytes": 15 * MB,
-    "worker_rss_mb": 100,
-    "cost_ratio_to_floor": 1.15,
-}
+from bench.report.cells import _f, _mark, _ms, _table, _x
+from bench.report.targets import KB, MB, TARGETS, _verdict
 
 
-def _verdict(value: float | None, limit: float) -> str | None:
-    if value is None:
-        return None
-    return "pass" if value <= limit else "FAIL"
-
-
-def targets(data: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for function, value in (data.get("cold_start_ratio") or {}).items():
-        out[f"cold start {function} <= {TARGETS['cold_start_ratio']}x"] = _verdict(
-            value, TARGETS["cold_start_ratio"]
-        )
-    for endpoint, value in (data.get("warm_ratio") or {}).items():
-        out[f"warm p50 {endpoint} <= {TARGETS['warm_ratio']}x"] = _verdict(value, TARGETS["warm_ratio"])
-    for endpoint, limit in TARGETS["dynamodb_calls"].items():
-        out[f"DynamoDB calls {endpoint} <= {limit}"] = _verdict(
-            (data.get("dynamodb_calls") or {}).get(endpoint), limit
-        )
-    out[f"list scaling <= {TARGETS['list_scaling_ratio']}x"] = _verdict(
-        data.get("list_scaling_ratio"), TARGETS["list_scaling_ratio"]
-    )
-    # moto answers every Query by scanning the table (the baseline's ratio shows it); DynamoDB reads the page.
-    out[f"list scaling, own time (without moto's table scan) <= {TARGETS['list_scaling_ratio']}x"] = _verdict(
-        data.get("list_scaling_ratio_own_time"), TARGETS["list_scaling_ratio"]
-    )
-    for function, size in (data.get("function_package_bytes") or {}).items():
-        out[f"package {function} <= 32 KB"] = _verdict(size, TARGETS["function_package_bytes"])
-    layers = data.get("layer_unzipped_bytes") or {}
-    if layers:
-        out["layers unzipped total <= 15 MB"] = _verdict(
-            sum(layers.values()), TARGETS["layers_total_unzipped_bytes"]
-        )
-    for function, rss in (data.get("worker_rss_mb") or {}).items():
-        out[f"worker RSS {function} <= 100 MB"] = _verdict(rss, TARGETS["worker_rss_mb"])
-    cost = data.get("cost_per_million_orders_usd")
-    floor = data.get("cost_floor_per_million_orders_usd")
-    if cost and floor:
-        out["cost <= 1.15x floor"] = _verdict(cost / floor, TARGETS["cost_ratio_to_floor"])
-    return out
-
-
-# ---------------------------------------------------------------------------------------- formatting
-def _f(value: Any, digits: int = 1, suffix: str = "") -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}{suffix}"
-    return f"{value:,}{suffix}" if isinstance(value, int) else f"{value}{suffix}"
-
-
-def _ms(value: float) -> str:
-    return f"{value:.3f}" if value < 0.1 else f"{value:.2f}"
-
-
-def _x(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}×"
-
-
-def _mark(verdict: str | None) -> str:
-    return {"pass": "✅", "FAIL": "❌"}.get(verdict or "", "")
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines + [""]
-
-
-def sections(data: dict[str, Any]) -> list[str]:
+def cold_start_table(data: dict[str, Any]) -> list[str]:
+    """Cold start: real and baseline spawn → first answer per function, with the variants."""
     out: list[str] = []
     cold = data.get("cold_start") or {}
     variants = (data.get("cold_start_variants") or {}).get("per_function") or {}
@@ -150,7 +69,12 @@ def sections(data: dict[str, Any]) -> list[str]:
             ),
             "",
         ]
+    return out
 
+
+def warm_table(data: dict[str, Any]) -> list[str]:
+    """Warm: handler duration in one process, real and baseline, per endpoint."""
+    out: list[str] = []
     warm = data.get("warm") or {}
     if warm:
         out += ["### Warm (handler duration in one process)", ""]
@@ -194,7 +118,12 @@ def sections(data: dict[str, Any]) -> list[str]:
             ),
             "",
         ]
+    return out
 
+
+def calls_table(data: dict[str, Any]) -> list[str]:
+    """DynamoDB round trips and request units per request."""
+    out: list[str] = []
     calls = (data.get("calls") or {}).get("per_endpoint") or {}
     if calls:
         out += ["### DynamoDB round trips and request units (per request)", ""]
@@ -259,7 +188,12 @@ def sections(data: dict[str, Any]) -> list[str]:
             ),
             "",
         ]
+    return out
 
+
+def scaling_table(data: dict[str, Any]) -> list[str]:
+    """How the listing scales with the number of orders."""
+    out: list[str] = []
     scaled = data.get("scaling") or {}
     if scaled.get("list"):
         plan = scaled["plan"]
@@ -306,7 +240,12 @@ def sections(data: dict[str, Any]) -> list[str]:
             ),
             "",
         ]
+    return out
 
+
+def sizes_table(data: dict[str, Any]) -> list[str]:
+    """Function packages and layers, zipped and unzipped."""
+    out: list[str] = []
     built = data.get("sizes") or {}
     if built.get("functions"):
         out += [f"### Sizes ({built.get('source')})", ""]
@@ -328,7 +267,13 @@ def sections(data: dict[str, Any]) -> list[str]:
             ]
         )
         out += _table(["package", "zipped bytes", "unzipped bytes", "target (function ≤ 32 KB zipped)"], rows)
+    return out
 
+
+def memory_table(data: dict[str, Any]) -> list[str]:
+    """Each worker's peak RSS after the warm run."""
+    out: list[str] = []
+    warm = data.get("warm") or {}
     if warm:
         out += ["### Worker memory (peak RSS after the warm run, VmHWM)", ""]
         rows = [
@@ -341,7 +286,12 @@ def sections(data: dict[str, Any]) -> list[str]:
             for f, r in warm.items()
         ]
         out += _table(["function", "real MB", "baseline MB", "target ≤ 100 MB"], rows)
+    return out
 
+
+def http_load_table(data: dict[str, Any]) -> list[str]:
+    """The local stack over HTTP (a developer figure)."""
+    out: list[str] = []
     http = data.get("http_load") or {}
     if http:
         out += ["### Local stack over HTTP (developer figure)", ""]
@@ -384,7 +334,12 @@ def sections(data: dict[str, Any]) -> list[str]:
             out += _table(["route", "requests", "requests/s", "p50 ms", "p99 ms", "errors"], rows)
             if http.get("error_samples"):
                 out += ["Failures: " + "; ".join(f"`{sample}`" for sample in http["error_samples"]), ""]
+    return out
 
+
+def cost_table(data: dict[str, Any]) -> list[str]:
+    """What a million orders cost, against the floor."""
+    out: list[str] = []
     costs = data.get("cost") or {}
     if costs.get("real"):
         model, prices = costs["real"], costs["prices"]
@@ -435,7 +390,12 @@ def sections(data: dict[str, Any]) -> list[str]:
                 f"Not in the model (prices outside the issue's list, for scale): {extra} per million lifecycles.",
                 "",
             ]
+    return out
 
+
+def import_profile_table(data: dict[str, Any]) -> list[str]:
+    """What the real functions import before their first answer."""
+    out: list[str] = []
     profile = data.get("import_profile") or {}
     if profile:
         out += ["### Cold-start imports (`-X importtime`, real functions, through the first invocation)", ""]
@@ -457,51 +417,18 @@ def sections(data: dict[str, Any]) -> list[str]:
     return out
 
 
-def markdown(data: dict[str, Any]) -> str:
-    machine = data.get("machine") or {}
-    head = [
-        f"# Order Service benchmark ({data.get('mode')} run, {data.get('started_at')})",
-        "",
-        (
-            f"Machine: {machine.get('cpu')} × {machine.get('cpus')} ({machine.get('arch')}), Python {machine.get('python')}, "
-            f"commit {machine.get('git_commit')}. Everything on loopback: moto server (DynamoDB, EventBridge), user and "
-            f"inventory stubs. Ratios are real ÷ raw-boto3 baseline, measured side by side in this run."
-        ),
-        "",
-    ]
-    load = [machine.get("load_average_at_start"), machine.get("load_average_at_end")]
-    if all(load):
-        head += [
-            (
-                f"Load average (1 min) at start / end: {load[0][0]:.2f} / {load[1][0]:.2f} on {machine.get('cpus')} CPUs "
-                "(other work on the machine adds noise to absolute times; real and baseline are interleaved, so ratios "
-                "suffer less)."
-            ),
-            "",
-        ]
-    verdicts = data.get("targets") or {}
-    failing = [name for name, verdict in verdicts.items() if verdict == "FAIL"]
-    head += [
-        f"Targets: {sum(v == 'pass' for v in verdicts.values())} pass, {len(failing)} fail"
-        + (f" ({'; '.join(failing)})" if failing else "")
-        + ".",
-        "",
-    ]
-    tail = []
-    if data.get("failed"):
-        tail += (
-            ["### Rows that failed", ""]
-            + [f"- {name}: {error}" for name, error in data["failed"].items()]
-            + [""]
-        )
-    if data.get("skipped"):
-        tail += (
-            ["### Not measured in this run", ""]
-            + [f"- {name}: {why}" for name, why in data["skipped"].items()]
-            + [""]
-        )
-    return "\n".join(head + sections(data) + tail)
+SECTIONS = (
+    cold_start_table,
+    warm_table,
+    calls_table,
+    scaling_table,
+    sizes_table,
+    memory_table,
+    http_load_table,
+    cost_table,
+    import_profile_table,
+)
 
 
-def console(data: dict[str, Any]) -> str:
-    return markdown(data)
+def sections(data: dict[str, Any]) -> list[str]:
+    return [line for section in SECTIONS for line in section(data)]
