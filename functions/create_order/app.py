@@ -9,12 +9,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from orders import wiring
 from orders.domain.caller import Caller
 from orders.domain.models import CreateOrderRequest
-from orders.http import api
+from orders.http import api, problems
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-app = api.build_resolver(api.idempotency_errors())
+app = api.build_resolver(problems.idempotency_refusals())
 
 
 def _create(request: dict, caller: Caller, order_request: CreateOrderRequest) -> dict:

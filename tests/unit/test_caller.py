@@ -17,6 +17,7 @@ from orders.domain.caller import (
     is_user_id,
 )
 from orders.domain.errors import Unauthenticated
+from orders.http.problems import PROBLEMS
 
 OTHER_ISSUER = "https://issuer.example"
 COGNITO_ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123xyz"
@@ -248,7 +249,7 @@ def test_scope_admin_iff_one_token_is_exactly_orders_admin(tokens):
 def test_no_claims_or_no_subject_is_unauthenticated(bad_claims):
     with pytest.raises(Unauthenticated) as raised:
         caller_from_claims(bad_claims)
-    assert raised.value.status == 401
+    assert PROBLEMS[raised.value.slug].status == 401
 
 
 # Finding 3 (issue 12): `re.match` with `$` let a final newline through.

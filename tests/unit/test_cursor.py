@@ -10,6 +10,7 @@ import json
 import pytest
 from orders.domain.cursor import CursorCodec
 from orders.domain.errors import InvalidCursor
+from orders.http.problems import PROBLEMS
 
 SECRET = b"unit-test-cursor-secret-0123456789"
 SCOPE = "user-123\x00"
@@ -108,7 +109,7 @@ def test_a_correctly_signed_non_string_payload_is_rejected(codec):
 def test_garbage_is_rejected(codec, garbage):
     with pytest.raises(InvalidCursor) as raised:
         codec.decode(SCOPE, garbage)
-    assert raised.value.status == 400
+    assert PROBLEMS[raised.value.slug].status == 400
 
 
 def test_secret_is_fetched_lazily_and_once():

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from orders.domain.errors import InvalidPrecondition
 from orders.http.api import etag, parse_if_match
+from orders.http.problems import PROBLEMS
 
 
 @pytest.mark.parametrize(
@@ -89,7 +90,7 @@ def test_absent_or_star_means_no_version_condition(header):
 def test_anything_else_is_an_invalid_precondition(header):
     with pytest.raises(InvalidPrecondition) as raised:
         parse_if_match(header)
-    assert raised.value.status == 400
+    assert PROBLEMS[raised.value.slug].status == 400
 
 
 @pytest.mark.parametrize("version", [1, 2, 17, 10**17])

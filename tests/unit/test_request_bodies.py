@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from orders.domain.errors import BodyNotAnObject, OrderError
 from orders.http.api import loads_body
+from orders.http.problems import PROBLEMS
 
 HUGE = "9" * 5000
 
@@ -36,7 +37,7 @@ def test_unreadable_bodies_are_json_decode_errors(text):
     with pytest.raises((json.JSONDecodeError, OrderError)) as raised:
         loads_body(text[: 64 * 1024])
     if isinstance(raised.value, OrderError):
-        assert 400 <= raised.value.status < 500
+        assert 400 <= PROBLEMS[raised.value.slug].status < 500
 
 
 def test_a_number_with_a_huge_exponent_is_a_decimal_for_the_models_to_judge():
@@ -63,4 +64,4 @@ def test_any_text_parses_or_is_a_client_error(text):
     except json.JSONDecodeError:
         pass
     except OrderError as error:
-        assert 400 <= error.status < 500
+        assert 400 <= PROBLEMS[error.slug].status < 500

@@ -1,5 +1,6 @@
-"""Domain errors. Each carries what its RFC 9457 problem needs; `orders.http.api` is the one place that maps
-them to HTTP responses."""
+"""Domain errors. Each names its problem type (`slug`, a stable code) and carries the detail and extension
+members its RFC 9457 problem needs; the error table `orders.http.problems` gives each its HTTP status,
+title and headers."""
 
 from __future__ import annotations
 
@@ -8,29 +9,24 @@ from typing import Any
 
 
 class OrderError(Exception):
-    status: int = 400
     slug: str = "bad-request"
-    title: str = "Bad request"
 
     def __init__(self, detail: str, **extensions: object) -> None:
         super().__init__(detail)
         self.detail = detail
         self.extensions = extensions
 
-    def headers(self) -> dict[str, str]:
-        return {}
-
 
 class Unauthenticated(OrderError):
-    status, slug, title = 401, "unauthenticated", "Authentication required"
+    slug = "unauthenticated"
 
 
 class Forbidden(OrderError):
-    status, slug, title = 403, "forbidden", "Forbidden"
+    slug = "forbidden"
 
 
 class OrderNotFound(OrderError):
-    status, slug, title = 404, "order-not-found", "Order not found"
+    slug = "order-not-found"
 
     def __init__(self) -> None:
         # The id is not echoed: it is the caller's input, possibly huge or hostile.
@@ -38,7 +34,7 @@ class OrderNotFound(OrderError):
 
 
 class StatusConflict(OrderError):
-    status, slug, title = 409, "status-conflict", "Status change not allowed"
+    slug = "status-conflict"
 
     def __init__(self, current: str, requested: str) -> None:
         current, requested = str(current), str(requested)
@@ -50,7 +46,7 @@ class StatusConflict(OrderError):
 
 
 class VersionMismatch(OrderError):
-    status, slug, title = 412, "precondition-failed", "Order has changed"
+    slug = "precondition-failed"
 
     def __init__(self, expected: Sequence[int], current: int) -> None:
         named = ", ".join(str(version) for version in expected[:5]) or "no version of this order"
@@ -61,26 +57,26 @@ class VersionMismatch(OrderError):
 
 
 class InvalidCursor(OrderError):
-    status, slug, title = 400, "invalid-cursor", "Invalid cursor"
+    slug = "invalid-cursor"
 
     def __init__(self) -> None:
         super().__init__("The cursor is not one this listing issued; start again without it.")
 
 
 class InvalidPrecondition(OrderError):
-    status, slug, title = 400, "invalid-if-match", "Invalid If-Match header"
+    slug = "invalid-if-match"
 
 
 class BodyNotAnObject(OrderError):
-    status, slug, title = 400, "validation-error", "Invalid request"
+    slug = "validation-error"
 
 
 class PayloadTooLarge(OrderError):
-    status, slug, title = 413, "payload-too-large", "Request body too large"
+    slug = "payload-too-large"
 
 
 class PriceMismatch(OrderError):
-    status, slug, title = 422, "price-mismatch", "Prices have changed"
+    slug = "price-mismatch"
 
     def __init__(self, mismatches: list[dict]) -> None:
         super().__init__(
@@ -89,35 +85,29 @@ class PriceMismatch(OrderError):
         )
 
 
-RETRY_AFTER_SECONDS = 2
-
-
 class UpstreamUnavailable(OrderError):
-    status, slug, title = 503, "upstream-unavailable", "A service we depend on is unavailable"
+    slug = "upstream-unavailable"
 
     def __init__(self, service: str) -> None:
         super().__init__(f"The {service} service did not answer in time; retry shortly.", service=service)
 
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
-
 
 class BuyerNotEligible(OrderError):
-    status, slug, title = 422, "buyer-not-eligible", "The buyer cannot order"
+    slug = "buyer-not-eligible"
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"The order's user {reason}.", reason=reason)
 
 
 class UnknownProducts(OrderError):
-    status, slug, title = 422, "unknown-products", "Unknown products"
+    slug = "unknown-products"
 
     def __init__(self, product_ids: Sequence[str]) -> None:
         super().__init__("Some products do not exist.", unknownProducts=list(product_ids))
 
 
 class InsufficientStock(OrderError):
-    status, slug, title = 409, "insufficient-stock", "Not enough stock"
+    slug = "insufficient-stock"
 
     def __init__(self, shortages: Sequence[Mapping[str, Any]]) -> None:
         super().__init__("Some products do not have enough stock.", insufficient=list(shortages))

@@ -9,7 +9,7 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ from orders.domain.errors import (
     UpstreamUnavailable,
 )
 from orders.domain.jsonio import dumps
+from orders.http import problems
 
 if TYPE_CHECKING:
     from orders.domain.models import Order
@@ -41,8 +42,8 @@ warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 MAX_BODY_BYTES = 64 * 1024
 JSON = "application/json"
-PROBLEM_JSON = "application/problem+json"
-PROBLEM_TYPE_BASE = "urn:problem-type:orders:"
+PROBLEM_JSON = problems.PROBLEM_JSON
+PROBLEM_TYPE_BASE = problems.PROBLEM_TYPE_BASE
 # RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text; obs-text
 # (bytes 0x80-0xFF, which senders must not generate) is refused here: a 400.
 _ENTITY_TAG = re.compile(r'(W/)?"([\x21\x23-\x7e]*)"')
@@ -95,47 +96,15 @@ def wire_order_response(
     return json_response(status, order, {"ETag": etag(order["version"]), **(extra_headers or {})})
 
 
-def problem(
-    status: int,
-    slug: str,
-    title: str,
-    detail: str,
-    headers: Mapping[str, str] | None = None,
-    **extensions: Any,
-) -> Response:
-    body = {
-        "type": PROBLEM_TYPE_BASE + slug,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        **extensions,
-    }
-    return Response(
-        status_code=status, content_type=PROBLEM_JSON, body=dumps(body), headers=dict(headers or {})
-    )
+def problem(slug: str, detail: str | None = None, **extensions: Any) -> Response:
+    """One problem of the table (`orders.http.problems`): its status, title and headers, this detail."""
+    status, body = problems.problem_body(slug, detail, **extensions)
+    headers = dict(problems.PROBLEMS[slug].headers)
+    return Response(status_code=status, content_type=PROBLEM_JSON, body=dumps(body), headers=headers)
 
 
-def idempotency_errors() -> dict[type[Exception], Callable[[Exception], Response]]:
-    """Powertools' idempotency refusals as problems (imported here, not at import: only create needs them)."""
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyValidationError,
-    )
-
-    return {
-        IdempotencyValidationError: lambda _: problem(
-            422,
-            "idempotency-key-reused",
-            "Idempotency-Key reused with another body",
-            "This Idempotency-Key was already used with a different request body; use a new key.",
-        ),
-        IdempotencyAlreadyInProgressError: lambda _: problem(
-            409,
-            "request-in-progress",
-            "Request in progress",
-            "A request with this Idempotency-Key is still being processed; retry shortly.",
-        ),
-    }
+def error_problem(error: OrderError) -> Response:
+    return problem(error.slug, error.detail, **error.extensions)
 
 
 def _pointer(location: Iterable[Any]) -> str:
@@ -145,19 +114,15 @@ def _pointer(location: Iterable[Any]) -> str:
 
 def validation_problem(errors: list[dict[str, Any]]) -> Response:
     if any(error.get("type") == "unsupported_content_type" for error in errors):
-        return problem(
-            415, "unsupported-media-type", "Unsupported media type", "Send the body as application/json."
-        )
+        return problem("unsupported-media-type")
     if any(error.get("type") == "json_invalid" for error in errors):
-        return problem(400, "malformed-json", "Malformed JSON", "The request body is not valid JSON.")
+        return problem("malformed-json")
     # Only where and why: the rejected input is never echoed (it may hold an address).
     fields = [
         {"in": str(error["loc"][0]), "pointer": _pointer(error["loc"][1:]), "detail": error["msg"]}
         for error in errors
     ]
-    return problem(
-        400, "validation-error", "Invalid request", "The request does not match the schema.", errors=fields
-    )
+    return problem("validation-error", errors=fields)
 
 
 # ---------------------------------------------------------------------------------------- caller, headers
@@ -173,7 +138,7 @@ def current_caller(app: APIGatewayHttpResolver) -> Caller:
 
 
 class SamLocalAuthMissing(OrderError):
-    status, slug, title = 500, "sam-local-auth-missing", "Token verification is not installed"
+    slug = "sam-local-auth-missing"
 
 
 def _sam_local_claims(event: dict) -> dict[str, str]:
@@ -246,14 +211,12 @@ def _unreadable_body_problem(event: Mapping[str, Any]) -> Response | None:
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
     media_type = (headers.get("content-type") or JSON).split(";")[0].strip().lower()
     if media_type != JSON and not media_type.endswith("+json"):
-        return problem(
-            415, "unsupported-media-type", "Unsupported media type", "Send the body as application/json."
-        )
+        return problem("unsupported-media-type")
     if event.get("isBase64Encoded"):
         try:
             base64.b64decode(event["body"], validate=True).decode("utf-8")
         except (ValueError, UnicodeDecodeError):
-            return problem(400, "malformed-json", "Malformed JSON", "The request body is not valid JSON.")
+            return problem("malformed-json")
     return None
 
 
@@ -267,9 +230,7 @@ def _authentication_problem(event: dict) -> Response | None:
             claims = _sam_local_claims(event)
         caller_from_claims(claims)
     except OrderError as error:
-        return problem(
-            error.status, error.slug, error.title, error.detail, error.headers(), **error.extensions
-        )
+        return error_problem(error)
     return None
 
 
@@ -291,43 +252,34 @@ def resolve(app: APIGatewayHttpResolver, event: dict, context: Any) -> dict:
 
 
 def build_resolver(
-    extra_error_handlers: Mapping[type[Exception], Callable[[Exception], Response]] = {},
+    foreign_errors: Mapping[type[Exception], str] = {},
     *,
     validation: bool = True,
 ):
-    """`validation=False` for routes with nothing to validate but their path: Powertools' validation
+    """`foreign_errors`: exceptions not ours, by the problem type they answer (e.g.
+    `problems.idempotency_refusals()`). `validation=False` for routes with nothing to validate but their path: Powertools' validation
     middleware imports pydantic, which such a function otherwise never needs."""
     app = APIGatewayHttpResolver(
         enable_validation=validation, serializer=dumps, json_body_deserializer=loads_body
     )
 
-    @app.exception_handler(OrderError)
-    def _domain_error(error: OrderError) -> Response:
-        return problem(
-            error.status, error.slug, error.title, error.detail, error.headers(), **error.extensions
-        )
+    app.exception_handler(OrderError)(error_problem)
 
     @app.exception_handler([RequestValidationError, RequestUnsupportedContentType])
     def _invalid_request(error: RequestValidationError | RequestUnsupportedContentType) -> Response:
         return validation_problem(list(error.errors()))
 
-    for exception_type, handler in extra_error_handlers.items():
-        app.exception_handler(exception_type)(handler)
+    for exception_type, slug in foreign_errors.items():
+        app.exception_handler(exception_type)(lambda _, slug=slug: problem(slug))
 
     @app.not_found
     def _no_route(_: Exception) -> Response:
-        return problem(404, "not-found", "Not found", "No such resource.")
+        return problem("not-found")
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:
         request_id = correlation_id(app)
         logger.exception("unhandled error", extra={"correlation_id": request_id})
-        return problem(
-            500,
-            "internal-error",
-            "Internal error",
-            "Something went wrong on our side; quote the correlation id when reporting it.",
-            correlationId=request_id,
-        )
+        return problem("internal-error", correlationId=request_id)
 
     return app
