@@ -17,7 +17,7 @@ metrics = Metrics()
 app = api.build_resolver(problems.idempotency_refusals())
 
 
-def _create(request: dict, caller: Caller, order_request: CreateOrderRequest) -> dict:
+def _create(caller: Caller, order_request: CreateOrderRequest) -> dict:
     """The idempotent unit: its result is what a retry with the same key and body gets back."""
     order = wiring.order_service().create(
         caller, order_request, correlation_id=api.correlation_id(app), deadline=api.deadline(app)
@@ -37,9 +37,18 @@ def create_order(
     ] = None,
 ):
     caller = api.current_caller(app)
-    request = {"caller": caller.user_id, "key": idempotency_key, "body": body.model_dump(mode="json")}
-    create = wiring.idempotent(_create) if idempotency_key else _create
-    created = create(request=request, caller=caller, order_request=body)
+    if idempotency_key is None:
+        created = _create(caller=caller, order_request=body)
+    else:
+        # Hashed: the caller and the key select the stored result; the body must be the first call's.
+        created = wiring.once_per_idempotency_key(
+            _create,
+            caller_id=caller.user_id,
+            key=idempotency_key,
+            body=body.model_dump(mode="json"),
+            caller=caller,
+            order_request=body,
+        )
     headers = {"Location": f"/api/orders/{created['id']}", "ETag": api.etag(created["version"])}
     return api.Response(status_code=201, content_type=api.JSON, body=created["body"], headers=headers)
 

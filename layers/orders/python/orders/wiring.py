@@ -196,12 +196,21 @@ def idempotency_store() -> SingleTablePersistenceLayer:
     return SingleTablePersistenceLayer(table_name(), dynamodb_client())
 
 
-@_once
-def idempotent(function: Callable[..., dict]) -> Callable[..., dict]:
-    """`function` made idempotent once per process (see `orders.storage.idempotency.make_idempotent`)."""
-    from orders.storage.idempotency import make_idempotent
+def once_per_idempotency_key(
+    function: Callable[..., dict], *, caller_id: str, key: str, body: Any, **arguments: Any
+) -> dict:
+    """`function(**arguments)` once per caller and Idempotency-Key (`orders.storage.idempotency.once_per_key`)."""
+    from orders.storage.idempotency import once_per_key
 
-    return make_idempotent(function, idempotency_store(), idempotency_config())
+    return once_per_key(
+        function,
+        idempotency_store(),
+        idempotency_config(),
+        caller_id=caller_id,
+        key=key,
+        body=body,
+        **arguments,
+    )
 
 
 # ---------------------------------------------------------------------------------------- stream consumer

@@ -38,25 +38,42 @@ class SingleTablePersistenceLayer(DynamoDBPersistenceLayer):
         return record
 
 
+# What Powertools hashes. It takes the data of an idempotent call from one keyword argument (`hashed`, built
+# by `once_per_key` below and nowhere else) and reads it with these JMESPath expressions:
+HASHED_KEY = "[caller, key]"  # selects the record: the caller and their Idempotency-Key
+HASHED_BODY = "body"  # must be the same on a repeat, else IdempotencyValidationError (a 422)
+# A stable prefix (not the deployed function's name) so keys survive a redeploy under a new name.
+KEY_PREFIX = "create-order"
+
+
 def new_idempotency_config() -> IdempotencyConfig:
-    """Same caller + same key selects the record; the body must match it (else 422). Kept 24 hours."""
+    """Records kept 24 hours."""
     return IdempotencyConfig(
-        event_key_jmespath="[caller, key]",
-        payload_validation_jmespath="body",
+        event_key_jmespath=HASHED_KEY,
+        payload_validation_jmespath=HASHED_BODY,
         expires_after_seconds=24 * 60 * 60,
         hash_function="sha256",
     )
 
 
-def make_idempotent(
-    function: Callable[..., dict], store: SingleTablePersistenceLayer, config: IdempotencyConfig
-) -> Callable[..., dict]:
-    """Wrap `function(request=..., ...)`; `request` must hold `caller`, `key` and `body`."""
-    return idempotent_function(
-        function,
-        data_keyword_argument="request",
-        persistence_store=store,
-        config=config,
-        # A stable prefix (not the deployed function's name) so keys survive a redeploy under a new name.
-        key_prefix="create-order",
+def once_per_key(
+    function: Callable[..., dict],
+    store: SingleTablePersistenceLayer,
+    config: IdempotencyConfig,
+    *,
+    caller_id: str,
+    key: str,
+    body: Any,
+    **arguments: Any,
+) -> dict:
+    """`function(**arguments)` once per caller (`caller_id`) and Idempotency-Key `key`: a repeat with the same `body`
+    gets the first call's result back without calling again; with another body it is refused
+    (IdempotencyValidationError), and while the first call runs too (IdempotencyAlreadyInProgressError)."""
+
+    def call(hashed: dict[str, Any], **arguments: Any) -> dict:  # `hashed` is for Powertools only
+        return function(**arguments)
+
+    run_once = idempotent_function(
+        call, data_keyword_argument="hashed", persistence_store=store, config=config, key_prefix=KEY_PREFIX
     )
+    return run_once(hashed={"caller": caller_id, "key": key, "body": body}, **arguments)
