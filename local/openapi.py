@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orders.http import problems
 from orders.storage.wire import CHANGE_FIELDS, LINE_FIELDS, OPTIONAL_ORDER_FIELDS, ORDER_FIELDS
 
 from local.model import StackModel, stack_model
@@ -272,6 +273,8 @@ def merged_document(model: StackModel, schemas: dict[str, str | None], base_url:
             found = code_operations.get((_shape(route.path), method))
             if found is not None:
                 operation = _at_template_path(copy.deepcopy(found[1]), found[0], route.path)
+                # orders.http.api.build_resolver answers any unexpected error as `internal-error`.
+                operation["responses"].setdefault("500", {"$ref": "#/components/responses/InternalError"})
             else:
                 operation = {
                     "summary": f"{route.method} {route.path}",
@@ -341,19 +344,6 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _problem(
-    description: str, *, gateway: bool = False, headers: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """A problem response; `gateway`: API Gateway itself may answer this status too, with its own JSON."""
-    content: dict[str, Any] = {PROBLEM_JSON: {"schema": _ref("Problem")}}
-    if gateway:
-        content[JSON] = {"schema": _ref("GatewayMessage")}
-    response: dict[str, Any] = {"description": description, "content": content}
-    if headers:
-        response["headers"] = headers
-    return response
-
-
 # Where the code's models say less than the code checks, the document says what the code checks. Each entry
 # can go once the model's own JSON Schema says it (see `orders.domain.models`).
 PROPERTY_PATCHES: dict[tuple[str, str], dict[str, Any]] = {
@@ -382,33 +372,21 @@ def _patch_code_schemas(schemas: dict[str, Any]) -> None:
             properties[property_name] = copy.deepcopy(replacement)
 
 
-ETAG_HEADER = {
-    "description": 'The order\'s version as a strong entity tag, e.g. `"3"`: send it as `If-Match` to change '
-    "only the version you read.",
-    "required": True,
-    "schema": {"type": "string", "pattern": '^"[0-9]{1,18}"$'},
-}
-RETRY_AFTER_HEADER = {
-    "description": "Seconds to wait before retrying.",
-    "schema": {"type": "integer", "minimum": 0},
-}
-
-
 @dataclass(frozen=True)
 class OperationDoc:
-    operation_id: str
-    summary: str
-    description: str
-    tags: tuple[str, ...]
-    responses: dict[str, dict[str, Any]]
+    """What a route's code cannot declare yet: descriptions of its parameters, examples of its body; and, for a
+    function without a resolver (such as /health), its whole documentation."""
+
     parameters: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> keys to add
     body_examples: dict[str, dict[str, Any]] = field(default_factory=dict)
+    operation: dict[str, Any] = field(default_factory=dict)  # keys the code does not declare
 
     def apply(self, operation: dict[str, Any]) -> None:
-        operation["operationId"] = self.operation_id
-        operation["summary"] = self.summary
-        operation.setdefault("description", self.description)
-        operation.setdefault("tags", list(self.tags))
+        for key, value in self.operation.items():
+            if key in ("operationId", "summary"):  # over the stand-ins of an operation without code
+                operation[key] = value
+            elif key != "responses":
+                operation.setdefault(key, copy.deepcopy(value))
         for parameter in operation.get("parameters") or []:
             for key, value in self.parameters.get(parameter.get("name"), {}).items():
                 if key == "schema":  # what the code checks beyond its declared schema
@@ -419,7 +397,7 @@ class OperationDoc:
             for media in ((operation.get("requestBody") or {}).get("content") or {}).values():
                 media.setdefault("examples", copy.deepcopy(self.body_examples))
         responses = operation.setdefault("responses", {})
-        for status, response in self.responses.items():
+        for status, response in (self.operation.get("responses") or {}).items():
             responses.setdefault(status, copy.deepcopy(response))
 
 
@@ -428,48 +406,8 @@ README_ORDER = {
     "items": [{"productId": "prod-456", "quantity": 2, "price": 29.99}],
     "shippingAddress": {"street": "123 Main St", "city": "New York", "zipCode": "10001"},
 }
-ORDER_LINKS = {
-    "GetOrder": {
-        "operationId": "getOrder",
-        "description": "The order just created or changed.",
-        "parameters": {"path.id": "$response.body#/id"},
-    },
-    "UpdateOrderStatus": {
-        "operationId": "updateOrderStatus",
-        "description": "Change the status of this version of the order (its `ETag` as `If-Match`).",
-        "parameters": {"path.id": "$response.body#/id", "header.if-match": "$response.header.ETag"},
-    },
-    "ListUserOrders": {
-        "operationId": "listUserOrders",
-        "description": "The orders of the order's user.",
-        "parameters": {"path.userId": "$response.body#/userId"},
-    },
-}
-
-
-def _order_response(description: str, headers: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "description": description,
-        "headers": headers,
-        "content": {JSON: {"schema": _ref("Order")}},
-        "links": copy.deepcopy(ORDER_LINKS),
-    }
-
-
-INTERNAL_ERROR = {"$ref": "#/components/responses/InternalError"}
-
 OPERATIONS: dict[tuple[str, str], OperationDoc] = {
     ("POST", "/api/orders"): OperationDoc(
-        operation_id="createOrder",
-        summary="Create an order",
-        tags=("orders",),
-        description=(
-            "Creates an order for `userId` (default: the caller; a customer may only order for themselves). "
-            "The user service must know the buyer as active, and the inventory reserves every line and sets "
-            "the prices: `price` is optional, and one that differs from the current price is a 422. "
-            "Totals are exact decimals. Send `Idempotency-Key` to make retries safe: the same caller with "
-            "the same key and body gets the same order and response for 24 hours."
-        ),
         parameters={
             "idempotency-key": {
                 "description": "Any string up to 255 characters; repeats of a request with the same key "
@@ -477,68 +415,11 @@ OPERATIONS: dict[tuple[str, str], OperationDoc] = {
             },
         },
         body_examples={"readme": {"summary": "README's example", "value": README_ORDER}},
-        responses={
-            "201": _order_response(
-                "Created (or the first response again, for a repeated `Idempotency-Key`).",
-                {
-                    "Location": {
-                        "description": "The new order: `/api/orders/<id>`.",
-                        "required": True,
-                        "schema": {"type": "string", "pattern": "^/api/orders/[0-9a-f-]{36}$"},
-                    },
-                    "ETag": ETAG_HEADER,
-                },
-            ),
-            "400": _problem(
-                "Invalid request: `validation-error` (with `errors`: where and why), `malformed-json`."
-            ),
-            "403": _problem("`forbidden`: a customer may only order for themselves."),
-            "409": _problem(
-                "`insufficient-stock` (with `insufficient`: productId, requested, available), or "
-                "`request-in-progress` (the same `Idempotency-Key` is still being processed)."
-            ),
-            "413": _problem(
-                "`payload-too-large`: the body is over 64 KB (API Gateway's own limit is 10 MB).",
-                gateway=True,
-            ),
-            "415": _problem("`unsupported-media-type`: send the body as application/json."),
-            "422": _problem(
-                "`price-mismatch` (with `mismatches`: productId, sent, current), `unknown-products` (with "
-                "`unknownProducts`), `buyer-not-eligible` (with `reason`), or `idempotency-key-reused` (the "
-                "key was used with another body)."
-            ),
-            "500": INTERNAL_ERROR,
-            "503": _problem(
-                "`upstream-unavailable` (with `service`): the user or inventory service did not answer in "
-                "time; retry after `Retry-After` seconds. Nothing was ordered.",
-                gateway=True,
-                headers={"Retry-After": RETRY_AFTER_HEADER},
-            ),
-        },
     ),
     ("GET", "/api/orders/{id}"): OperationDoc(
-        operation_id="getOrder",
-        summary="Get an order",
-        tags=("orders",),
-        description="One order, with its version as `ETag`. A customer sees only their own orders; anyone "
-        "else's is a 404, as if it did not exist.",
-        parameters={"id": {"description": "The order's id (a UUIDv7)."}},
-        responses={
-            "200": _order_response("The order.", {"ETag": ETAG_HEADER}),
-            "404": _problem("`order-not-found`: absent, or not yours.", gateway=True),
-            "500": INTERNAL_ERROR,
-        },
+        parameters={"id": {"description": "The order's id (a UUIDv7)."}}
     ),
     ("PATCH", "/api/orders/{id}/status"): OperationDoc(
-        operation_id="updateOrderStatus",
-        summary="Change an order's status",
-        tags=("orders",),
-        description=(
-            "`pending → confirmed → processing → shipped → delivered`; forward moves may skip steps; "
-            "`cancelled` from pending, confirmed or processing; delivered and cancelled are final. An admin "
-            "may make any allowed move; a customer may only cancel their own order. Send `If-Match` (the "
-            "`ETag` you read) to change only that version."
-        ),
         parameters={
             "id": {"description": "The order's id (a UUIDv7)."},
             "if-match": {
@@ -555,72 +436,27 @@ OPERATIONS: dict[tuple[str, str], OperationDoc] = {
             },
         },
         body_examples={"cancel": {"summary": "Cancel the order", "value": {"status": "cancelled"}}},
-        responses={
-            "200": _order_response("The updated order.", {"ETag": ETAG_HEADER}),
-            "400": _problem(
-                "Invalid request: `validation-error` (with `errors`), `malformed-json`, `invalid-if-match`."
-            ),
-            "403": _problem("`forbidden`: a customer may only cancel."),
-            "404": _problem("`order-not-found`: absent, or not yours.", gateway=True),
-            "409": _problem(
-                "`status-conflict`: the transition is not allowed (with `currentStatus` and `requestedStatus`)."
-            ),
-            "412": _problem(
-                "`precondition-failed`: the order has changed since that `If-Match` (with `currentVersion`)."
-            ),
-            "413": _problem("`payload-too-large`: the body is over 64 KB.", gateway=True),
-            "415": _problem("`unsupported-media-type`: send the body as application/json."),
-            "500": INTERNAL_ERROR,
-        },
     ),
     ("GET", "/api/users/{userId}/orders"): OperationDoc(
-        operation_id="listUserOrders",
-        summary="List a user's orders",
-        tags=("orders",),
-        description=(
-            "Newest first, `limit` per page; `status` filters; `cursor` is the previous page's `nextCursor` "
-            "(signed, and bound to the user and filter that issued it). A customer may list only their own "
-            "orders."
-        ),
         parameters={
             "userId": {"description": "The user whose orders to list.", "example": "user-123"},
             "limit": {"description": "Page size."},
             "status": {"description": "Only orders in this status."},
             "cursor": {"description": "`nextCursor` of the previous page, unchanged."},
         },
-        responses={
-            "200": {
-                "description": "One page of orders.",
-                "content": {JSON: {"schema": _ref("OrderPage")}},
-                "links": {
-                    "NextPage": {
-                        "operationId": "listUserOrders",
-                        "description": "The next page of the same listing.",
-                        "parameters": {
-                            "path.userId": "$request.path.userId",
-                            "query.cursor": "$response.body#/nextCursor",
-                        },
-                    },
-                },
-            },
-            "400": _problem(
-                "Invalid request: `validation-error` (bad `limit` or `status`, with `errors`) or "
-                "`invalid-cursor` (edited, or issued for another listing)."
-            ),
-            "403": _problem("`forbidden`: a customer may list only their own orders."),
-            "500": INTERNAL_ERROR,
-        },
     ),
     ("GET", "/health"): OperationDoc(
-        operation_id="health",
-        summary="Health check",
-        tags=("health",),
-        description="No token, no I/O.",
-        responses={
-            "200": {
-                "description": "The service is up.",
-                "headers": {"Cache-Control": {"schema": {"type": "string", "const": "no-store"}}},
-                "content": {JSON: {"schema": _ref("Health")}},
+        operation={
+            "operationId": "health",
+            "summary": "Health check",
+            "tags": ["health"],
+            "description": "No token, no I/O.",
+            "responses": {
+                "200": {
+                    "description": "The service is up.",
+                    "headers": {"Cache-Control": {"schema": {"type": "string", "const": "no-store"}}},
+                    "content": {JSON: {"schema": _ref("Health")}},
+                },
             },
         },
     ),
@@ -642,77 +478,7 @@ _MONEY = {"type": "number", "minimum": 0, "description": "An exact amount with t
 _TIMESTAMP = {"type": "string", "format": "date-time", "description": "ISO-8601 UTC with milliseconds."}
 
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "Problem": {
-        "type": "object",
-        "title": "Problem",
-        "description": "RFC 9457 problem details. Besides the members below, a problem type may add its own "
-        "(listed under each response).",
-        "required": ["type", "title", "status", "detail"],
-        "properties": {
-            "type": {
-                "type": "string",
-                "pattern": "^urn:problem-type:orders:[a-z0-9-]+$",
-                "description": "The problem type, e.g. `urn:problem-type:orders:validation-error`.",
-            },
-            "title": {"type": "string"},
-            "status": {"type": "integer", "minimum": 400, "maximum": 599},
-            "detail": {"type": "string"},
-            "errors": {
-                "type": "array",
-                "description": "For `validation-error`: each invalid part of the request.",
-                "items": _ref("ProblemField"),
-            },
-            "correlationId": {
-                "type": "string",
-                "description": "For `internal-error`: quote it when reporting.",
-            },
-            "currentStatus": _ref("OrderStatus"),
-            "requestedStatus": _ref("OrderStatus"),
-            "currentVersion": {"type": "integer"},
-            "mismatches": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["productId", "sent", "current"],
-                    "properties": {"productId": {"type": "string"}, "sent": _MONEY, "current": _MONEY},
-                },
-            },
-            "unknownProducts": {"type": "array", "items": {"type": "string"}},
-            "insufficient": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["productId", "requested", "available"],
-                    "properties": {
-                        "productId": {"type": "string"},
-                        "requested": {"type": "integer"},
-                        "available": {"type": "integer"},
-                    },
-                },
-            },
-            "reason": {"type": "string"},
-            "service": {"type": "string"},
-        },
-    },
-    "ProblemField": {
-        "type": "object",
-        "title": "ProblemField",
-        "required": ["in", "pointer", "detail"],
-        "additionalProperties": False,
-        "properties": {
-            "in": {"type": "string", "description": "body, query, path or header"},
-            "pointer": {"type": "string", "description": 'RFC 6901 JSON pointer into it ("" is the whole).'},
-            "detail": {"type": "string"},
-        },
-    },
-    "GatewayMessage": {
-        "type": "object",
-        "title": "GatewayMessage",
-        "description": 'API Gateway\'s own answer, e.g. `{"message": "Unauthorized"}`.',
-        "required": ["message"],
-        "additionalProperties": False,
-        "properties": {"message": {"type": "string"}},
-    },
+    **problems.SCHEMAS,
     "Order": {
         "type": "object",
         "title": "Order",
@@ -781,16 +547,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
 }
 
-RESPONSES: dict[str, dict[str, Any]] = {
-    "Unauthorized": _problem(
-        'No valid bearer token: API Gateway\'s authorizer answers `{"message": "Unauthorized"}` (with '
-        "`WWW-Authenticate`); a token without a usable subject is an `unauthenticated` problem.",
-        gateway=True,
-    ),
-    "InternalError": _problem(
-        "`internal-error` (with `correlationId`): a bug on our side; never a stack trace.", gateway=True
-    ),
-}
+RESPONSES: dict[str, dict[str, Any]] = problems.SHARED_RESPONSES
 
 
 # ---------------------------------------------------------------------------------------- command line

@@ -9,7 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from orders import wiring
 from orders.domain.caller import Caller
 from orders.domain.models import CreateOrderRequest
-from orders.http import api, problems
+from orders.http import api, docs, problems
 
 logger = Logger()
 tracer = Tracer()
@@ -28,7 +28,40 @@ def _create(caller: Caller, order_request: CreateOrderRequest) -> dict:
     return {"id": order.id, "version": order.version, "body": api.dumps(order.to_wire())}
 
 
-@app.post("/api/orders")
+@app.post(
+    "/api/orders",
+    operation_id="createOrder",
+    summary="Create an order",
+    tags=["orders"],
+    description=(
+        "Creates an order for `userId` (default: the caller; a customer may only order for themselves). "
+        "The user service must know the buyer as active, and the inventory reserves every line and sets "
+        "the prices: `price` is optional, and one that differs from the current price is a 422. "
+        "Totals are exact decimals. Send `Idempotency-Key` to make retries safe: the same caller with "
+        "the same key and body gets the same order and response for 24 hours."
+    ),
+    responses={
+        201: docs.order_response(
+            "Created (or the first response again, for a repeated `Idempotency-Key`).",
+            Location=docs.LOCATION_HEADER,
+            ETag=docs.ETAG_HEADER,
+        ),
+        **problems.responses(
+            "validation-error",
+            "malformed-json",
+            "forbidden",
+            "insufficient-stock",
+            "request-in-progress",
+            "payload-too-large",
+            "unsupported-media-type",
+            "price-mismatch",
+            "unknown-products",
+            "buyer-not-eligible",
+            "idempotency-key-reused",
+            "upstream-unavailable",
+        ),
+    },
+)
 @tracer.capture_method
 def create_order(
     body: Annotated[CreateOrderRequest, Body()],

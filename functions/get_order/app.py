@@ -3,7 +3,7 @@
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from orders import wiring
-from orders.http import api
+from orders.http import api, docs, problems
 
 logger = Logger()
 tracer = Tracer()
@@ -12,7 +12,15 @@ metrics = Metrics()
 app = api.build_resolver(validation=False)
 
 
-@app.get("/api/orders/<order_id>")
+@app.get(
+    "/api/orders/<order_id>",
+    operation_id="getOrder",
+    summary="Get an order",
+    tags=["orders"],
+    description="One order, with its version as `ETag`. A customer sees only their own orders; anyone "
+    "else's is a 404, as if it did not exist.",
+    responses={200: docs.order_response("The order."), **problems.responses("order-not-found")},
+)
 @tracer.capture_method
 def get_order(order_id: str):
     order = wiring.order_service().get_wire(api.current_caller(app), order_id)

@@ -9,7 +9,7 @@ from orders import wiring
 from orders.domain.caller import MAX_USER_ID_LENGTH, USER_ID_PATTERN
 from orders.domain.cursor import MAX_CURSOR_LENGTH
 from orders.domain.status import OrderStatus
-from orders.http import api
+from orders.http import api, docs, problems
 from orders.service import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 logger = Logger()
@@ -18,7 +18,21 @@ metrics = Metrics()
 app = api.build_resolver()
 
 
-@app.get("/api/users/<user_id>/orders")
+@app.get(
+    "/api/users/<user_id>/orders",
+    operation_id="listUserOrders",
+    summary="List a user's orders",
+    tags=["orders"],
+    description=(
+        "Newest first, `limit` per page; `status` filters; `cursor` is the previous page's `nextCursor` "
+        "(signed, and bound to the user and filter that issued it). A customer may list only their own "
+        "orders."
+    ),
+    responses={
+        200: docs.page_response("One page of orders."),
+        **problems.responses("validation-error", "invalid-cursor", "forbidden"),
+    },
+)
 @tracer.capture_method
 def list_user_orders(
     user_id: Annotated[str, Path(min_length=1, max_length=MAX_USER_ID_LENGTH, pattern=USER_ID_PATTERN)],

@@ -8,7 +8,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from orders import wiring
 from orders.domain.models import StatusChangeRequest
-from orders.http import api
+from orders.http import api, docs, problems
 
 logger = Logger()
 tracer = Tracer()
@@ -16,7 +16,32 @@ metrics = Metrics()
 app = api.build_resolver()
 
 
-@app.patch("/api/orders/<order_id>/status")
+@app.patch(
+    "/api/orders/<order_id>/status",
+    operation_id="updateOrderStatus",
+    summary="Change an order's status",
+    tags=["orders"],
+    description=(
+        "`pending → confirmed → processing → shipped → delivered`; forward moves may skip steps; "
+        "`cancelled` from pending, confirmed or processing; delivered and cancelled are final. An admin "
+        "may make any allowed move; a customer may only cancel their own order. Send `If-Match` (the "
+        "`ETag` you read) to change only that version."
+    ),
+    responses={
+        200: docs.order_response("The updated order."),
+        **problems.responses(
+            "validation-error",
+            "malformed-json",
+            "invalid-if-match",
+            "forbidden",
+            "order-not-found",
+            "status-conflict",
+            "precondition-failed",
+            "payload-too-large",
+            "unsupported-media-type",
+        ),
+    },
+)
 @tracer.capture_method
 def update_order_status(
     order_id: str,

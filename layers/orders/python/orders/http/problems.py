@@ -166,11 +166,11 @@ HEADERS: dict[str, dict[str, Any]] = {
 }
 # Statuses API Gateway itself may answer, with its own `{"message": ...}`: why.
 GATEWAY: dict[int, str] = {
-    401: "no valid bearer token",
+    401: "a missing or invalid bearer token (`WWW-Authenticate`)",
     404: "no route",
     413: "a body over 10 MB",
     500: "an error of its own",
-    503: "the function did not answer in time",
+    503: "a function that did not answer in time",
 }
 
 SCHEMAS: dict[str, dict[str, Any]] = {

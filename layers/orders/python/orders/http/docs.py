@@ -1,0 +1,66 @@
+"""What the routes declare for the OpenAPI document beside their problem responses (`orders.http.problems`):
+success responses, their headers and links. Plain dicts (Powertools' `responses=`): no pydantic."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from orders.http.problems import JSON
+
+ETAG_HEADER = {
+    "description": 'The order\'s version as a strong entity tag, e.g. `"3"`: send it as `If-Match` to change '
+    "only the version you read.",
+    "required": True,
+    "schema": {"type": "string", "pattern": '^"[0-9]{1,18}"$'},
+}
+LOCATION_HEADER = {
+    "description": "The new order: `/api/orders/<id>`.",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^/api/orders/[0-9a-f-]{36}$"},
+}
+ORDER_LINKS = {
+    "GetOrder": {
+        "operationId": "getOrder",
+        "description": "The order just created or changed.",
+        "parameters": {"path.id": "$response.body#/id"},
+    },
+    "UpdateOrderStatus": {
+        "operationId": "updateOrderStatus",
+        "description": "Change the status of this version of the order (its `ETag` as `If-Match`).",
+        "parameters": {"path.id": "$response.body#/id", "header.if-match": "$response.header.ETag"},
+    },
+    "ListUserOrders": {
+        "operationId": "listUserOrders",
+        "description": "The orders of the order's user.",
+        "parameters": {"path.userId": "$response.body#/userId"},
+    },
+}
+PAGE_LINKS = {
+    "NextPage": {
+        "operationId": "listUserOrders",
+        "description": "The next page of the same listing.",
+        "parameters": {"path.userId": "$request.path.userId", "query.cursor": "$response.body#/nextCursor"},
+    },
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def order_response(description: str, **headers: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": headers or {"ETag": ETAG_HEADER},
+        "content": {JSON: {"schema": _ref("Order")}},
+        "links": copy.deepcopy(ORDER_LINKS),
+    }
+
+
+def page_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {JSON: {"schema": _ref("OrderPage")}},
+        "links": copy.deepcopy(PAGE_LINKS),
+    }
