@@ -28,18 +28,11 @@ def _create(caller: Caller, order_request: CreateOrderRequest) -> dict:
     return {"id": order.id, "version": order.version, "body": api.dumps(order.to_wire())}
 
 
-@app.post(
+@docs.route(
+    app.post,
     "/api/orders",
-    operation_id="createOrder",
-    summary="Create an order",
-    tags=["orders"],
-    description=(
-        "Creates an order for `userId` (default: the caller; a customer may only order for themselves). "
-        "The user service must know the buyer as active, and the inventory reserves every line and sets "
-        "the prices: `price` is optional, and one that differs from the current price is a 422. "
-        "Totals are exact decimals. Send `Idempotency-Key` to make retries safe: the same caller with "
-        "the same key and body gets the same order and response for 24 hours."
-    ),
+    "createOrder",
+    "Create an order",
     responses={
         201: docs.order_response(
             "Created (or the first response again, for a repeated `Idempotency-Key`).",
@@ -69,6 +62,11 @@ def create_order(
         str | None, Header(alias="idempotency-key", min_length=1, max_length=255)
     ] = None,
 ):
+    """Creates an order for `userId` (default: the caller; a customer may only order for themselves). The user
+    service must know the buyer as active, and the inventory reserves every line and sets the prices:
+    `price` is optional, and one that differs from the current price is a 422. Totals are exact
+    decimals. Send `Idempotency-Key` to make retries safe: the same caller with the same key and body
+    gets the same order and response for 24 hours."""
     caller = api.current_caller(app)
     if idempotency_key is None:
         created = _create(caller=caller, order_request=body)

@@ -12,17 +12,17 @@ metrics = Metrics()
 app = api.build_resolver(validation=False)
 
 
-@app.get(
+@docs.route(
+    app.get,
     "/api/orders/<order_id>",
-    operation_id="getOrder",
-    summary="Get an order",
-    tags=["orders"],
-    description="One order, with its version as `ETag`. A customer sees only their own orders; anyone "
-    "else's is a 404, as if it did not exist.",
+    "getOrder",
+    "Get an order",
     responses={200: docs.order_response("The order."), **problems.responses("order-not-found")},
 )
 @tracer.capture_method
 def get_order(order_id: str):
+    """One order, with its version as `ETag`. A customer sees only their own orders; anyone else's is a 404, as
+    if it did not exist."""
     order = wiring.order_service().get_wire(api.current_caller(app), order_id)
     return api.wire_order_response(order)
 

@@ -18,16 +18,11 @@ metrics = Metrics()
 app = api.build_resolver()
 
 
-@app.get(
+@docs.route(
+    app.get,
     "/api/users/<user_id>/orders",
-    operation_id="listUserOrders",
-    summary="List a user's orders",
-    tags=["orders"],
-    description=(
-        "Newest first, `limit` per page; `status` filters; `cursor` is the previous page's `nextCursor` "
-        "(signed, and bound to the user and filter that issued it). A customer may list only their own "
-        "orders."
-    ),
+    "listUserOrders",
+    "List a user's orders",
     responses={
         200: docs.page_response("One page of orders."),
         **problems.responses("validation-error", "invalid-cursor", "forbidden"),
@@ -40,6 +35,8 @@ def list_user_orders(
     status: Annotated[OrderStatus | None, Query()] = None,
     cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_LENGTH)] = None,
 ):
+    """Newest first, `limit` per page; `status` filters; `cursor` is the previous page's `nextCursor` (signed,
+    and bound to the user and filter that issued it). A customer may list only their own orders."""
     page = wiring.order_service().list_for_user(
         api.current_caller(app), user_id, limit=limit, status=status, cursor=cursor
     )

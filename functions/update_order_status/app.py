@@ -16,17 +16,11 @@ metrics = Metrics()
 app = api.build_resolver()
 
 
-@app.patch(
+@docs.route(
+    app.patch,
     "/api/orders/<order_id>/status",
-    operation_id="updateOrderStatus",
-    summary="Change an order's status",
-    tags=["orders"],
-    description=(
-        "`pending → confirmed → processing → shipped → delivered`; forward moves may skip steps; "
-        "`cancelled` from pending, confirmed or processing; delivered and cancelled are final. An admin "
-        "may make any allowed move; a customer may only cancel their own order. Send `If-Match` (the "
-        "`ETag` you read) to change only that version."
-    ),
+    "updateOrderStatus",
+    "Change an order's status",
     responses={
         200: docs.order_response("The updated order."),
         **problems.responses(
@@ -50,6 +44,10 @@ def update_order_status(
         str | None, Header(alias="if-match", max_length=64, pattern=api.IF_MATCH_PATTERN)
     ] = None,
 ):
+    """`pending → confirmed → processing → shipped → delivered`; forward moves may skip steps; `cancelled` from
+    pending, confirmed or processing; delivered and cancelled are final. An admin may make any allowed move;
+    a customer may only cancel their own order. Send `If-Match` (the `ETag` you read) to change only that
+    version."""
     caller = api.current_caller(app)
     order = wiring.order_service().change_status(
         caller,

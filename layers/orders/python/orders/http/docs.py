@@ -4,6 +4,8 @@ success responses, their headers and links. Plain dicts (Powertools' `responses=
 from __future__ import annotations
 
 import copy
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 from orders.http.problems import JSON
@@ -64,3 +66,22 @@ def page_response(description: str) -> dict[str, Any]:
         "content": {JSON: {"schema": _ref("OrderPage")}},
         "links": copy.deepcopy(PAGE_LINKS),
     }
+
+
+def route(register: Callable[..., Any], path: str, operation_id: str, summary: str, responses: dict) -> Any:
+    """`register(path, ...)` (e.g. `app.post`) with the operation's documentation: its id, summary, the
+    handler's docstring as description, and its responses."""
+
+    def decorate(handler: Callable[..., Any]) -> Any:
+        description = " ".join(inspect.cleandoc(handler.__doc__ or "").split())
+        documented = register(
+            path,
+            operation_id=operation_id,
+            summary=summary,
+            description=description,
+            tags=["orders"],
+            responses=responses,
+        )
+        return documented(handler)
+
+    return decorate

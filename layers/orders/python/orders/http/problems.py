@@ -25,67 +25,31 @@ class ProblemType:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+# One row a line: status, title, what it means, then its extension members, default detail, headers.
 # fmt: off
 PROBLEMS: dict[str, ProblemType] = {
     "bad-request": ProblemType(400, "Bad request", "the request cannot be served"),
-    "validation-error": ProblemType(
-        400, "Invalid request", "where and why the request does not match the schema", ("errors",),
-        "The request does not match the schema.",
-    ),
-    "malformed-json": ProblemType(
-        400, "Malformed JSON", "the body is not JSON", detail="The request body is not valid JSON."
-    ),
-    "invalid-if-match": ProblemType(400, "Invalid If-Match header", '`If-Match` is neither `*` nor entity-tags'),
+    "validation-error": ProblemType(400, "Invalid request", "where and why the request does not match the schema", ("errors",), "The request does not match the schema."),
+    "malformed-json": ProblemType(400, "Malformed JSON", "the body is not JSON", detail="The request body is not valid JSON."),
+    "invalid-if-match": ProblemType(400, "Invalid If-Match header", "`If-Match` is neither `*` nor entity-tags"),
     "invalid-cursor": ProblemType(400, "Invalid cursor", "the cursor was edited, or issued for another listing"),
     "unauthenticated": ProblemType(401, "Authentication required", "the token names no usable caller"),
-    "forbidden": ProblemType(
-        403, "Forbidden",
-        "a customer acts only on their own orders (and of status changes, may only cancel)",
-    ),
+    "forbidden": ProblemType(403, "Forbidden", "a customer acts only on their own orders (and of status changes, may only cancel)"),
     "order-not-found": ProblemType(404, "Order not found", "absent, or not yours"),
     "not-found": ProblemType(404, "Not found", "no such route", detail="No such resource."),
-    "status-conflict": ProblemType(
-        409, "Status change not allowed", "the transition is not allowed", ("currentStatus", "requestedStatus")
-    ),
-    "insufficient-stock": ProblemType(
-        409, "Not enough stock", "the inventory cannot reserve every line", ("insufficient",)
-    ),
-    "request-in-progress": ProblemType(
-        409, "Request in progress", "the same `Idempotency-Key` is still being processed",
-        detail="A request with this Idempotency-Key is still being processed; retry shortly.",
-    ),
-    "precondition-failed": ProblemType(
-        412, "Order has changed", "the order has changed since that `If-Match`", ("currentVersion",)
-    ),
+    "status-conflict": ProblemType(409, "Status change not allowed", "the transition is not allowed", ("currentStatus", "requestedStatus")),
+    "insufficient-stock": ProblemType(409, "Not enough stock", "the inventory cannot reserve every line", ("insufficient",)),
+    "request-in-progress": ProblemType(409, "Request in progress", "the same `Idempotency-Key` is still being processed", detail="A request with this Idempotency-Key is still being processed; retry shortly."),
+    "precondition-failed": ProblemType(412, "Order has changed", "the order has changed since that `If-Match`", ("currentVersion",)),
     "payload-too-large": ProblemType(413, "Request body too large", "the body is over 64 KB"),
-    "unsupported-media-type": ProblemType(
-        415, "Unsupported media type", "send the body as application/json",
-        detail="Send the body as application/json.",
-    ),
-    "price-mismatch": ProblemType(
-        422, "Prices have changed", "a `price` sent differs from the current price", ("mismatches",)
-    ),
+    "unsupported-media-type": ProblemType(415, "Unsupported media type", "send the body as application/json", detail="Send the body as application/json."),
+    "price-mismatch": ProblemType(422, "Prices have changed", "a `price` sent differs from the current price", ("mismatches",)),
     "unknown-products": ProblemType(422, "Unknown products", "no such product", ("unknownProducts",)),
-    "buyer-not-eligible": ProblemType(
-        422, "The buyer cannot order", "the user service does not know the buyer as active", ("reason",)
-    ),
-    "idempotency-key-reused": ProblemType(
-        422, "Idempotency-Key reused with another body", "the key was used with another body",
-        detail="This Idempotency-Key was already used with a different request body; use a new key.",
-    ),
-    "internal-error": ProblemType(
-        500, "Internal error", "a bug on our side; never a stack trace", ("correlationId",),
-        "Something went wrong on our side; quote the correlation id when reporting it.",
-    ),
-    "sam-local-auth-missing": ProblemType(
-        500, "Token verification is not installed", "under `sam local` only: the SamLocalAuth layer is missing"
-    ),
-    "upstream-unavailable": ProblemType(
-        503, "A service we depend on is unavailable",
-        "the user or inventory service did not answer in time; nothing was ordered, retry after `Retry-After` "
-        "seconds",
-        ("service",), headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    ),
+    "buyer-not-eligible": ProblemType(422, "The buyer cannot order", "the user service does not know the buyer as active", ("reason",)),
+    "idempotency-key-reused": ProblemType(422, "Idempotency-Key reused with another body", "the key was used with another body", detail="This Idempotency-Key was already used with a different request body; use a new key."),
+    "internal-error": ProblemType(500, "Internal error", "a bug on our side; never a stack trace", ("correlationId",), "Something went wrong on our side; quote the correlation id when reporting it."),
+    "sam-local-auth-missing": ProblemType(500, "Token verification is not installed", "under `sam local` only: the SamLocalAuth layer is missing"),
+    "upstream-unavailable": ProblemType(503, "A service we depend on is unavailable", "the user or inventory service did not answer in time; nothing was ordered, retry after `Retry-After` seconds", ("service",), headers={"Retry-After": str(RETRY_AFTER_SECONDS)}),
 }
 # fmt: on
 
