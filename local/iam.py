@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import functools
 import json
 import os
 import re
@@ -43,7 +44,6 @@ ADMIN_USER = "local-stack"
 FUNCTION_SESSION = "function"  # the function's own code
 SERVICE_SESSION = "lambda-service"  # the Lambda service acting with the function's role
 SESSION_SECONDS = 3600
-REFRESH_MARGIN = 300.0  # a worker whose credentials expire sooner is replaced, as Lambda rotates them
 _PLACEHOLDER_URI = "s3://local-stack-placeholder/{}.zip"  # what `sam validate` puts in place of local code
 _DENIED = re.compile(r"User: (?P<principal>[^\s<]+) is not authorized to perform: (?P<action>[^\s<]+)")
 
@@ -69,10 +69,15 @@ class Statement:
             )
         return statements
 
+    def names_action(self, action: str) -> bool:
+        """An `Action` pattern matches it (IAM compares action names case-insensitively)."""
+        return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in self.actions)
+
+    def names_resource(self, resource: str) -> bool:
+        return any(fnmatch.fnmatchcase(resource, pattern) for pattern in self.resources)
+
     def matches(self, action: str, resource: str) -> bool:
-        return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in self.actions) and any(
-            fnmatch.fnmatchcase(resource, pattern) for pattern in self.resources
-        )
+        return self.names_action(action) and self.names_resource(resource)
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -92,30 +97,26 @@ def allows(statements: Iterable[Statement], action: str, resource: str) -> bool:
     return allowed
 
 
-def managed_policy_documents(arns: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """The documents of AWS managed policies, by ARN, from moto's copy of them (those it has)."""
+@functools.cache
+def _aws_managed_policies() -> dict[str, dict[str, Any]]:
+    """moto's copy of AWS's managed policies (name → path, versions, document), parsed once."""
     from moto.iam.aws_managed_policies import aws_managed_policies_data
 
-    data = _managed_policy_data(aws_managed_policies_data)
-    found = {}
-    for arn in arns:
-        entry = data.get(arn.rpartition("/")[2])
-        if (
-            entry is not None
-            and f"arn:aws:iam::aws:policy{entry.get('Path', '/')}{arn.rpartition('/')[2]}" == arn
-        ):
-            found[arn] = entry["Document"]
-    return found
+    return json.loads(aws_managed_policies_data)
 
 
-_managed_cache: dict[int, dict[str, Any]] = {}
+def _aws_managed_policy(arn: str) -> dict[str, Any] | None:
+    """The entry of moto's copy for an AWS managed policy ARN, if it has that policy at that path."""
+    name = arn.rpartition("/")[2]
+    entry = _aws_managed_policies().get(name)
+    if entry is None or f"arn:aws:iam::aws:policy{entry.get('Path', '/')}{name}" != arn:
+        return None
+    return entry
 
 
-def _managed_policy_data(text: str) -> dict[str, Any]:
-    key = id(text)
-    if key not in _managed_cache:
-        _managed_cache[key] = json.loads(text)
-    return _managed_cache[key]
+def managed_policy_documents(arns: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The documents of AWS managed policies, by ARN, from moto's copy of them (those it has)."""
+    return {arn: entry["Document"] for arn in arns if (entry := _aws_managed_policy(arn)) is not None}
 
 
 # ---------------------------------------------------------------------------------------- roles
@@ -292,9 +293,6 @@ class AccessLog:
             for entry, count in sorted(counts, key=lambda item: (item[0].principal, item[0].action))
         ]
 
-    def denied(self) -> list[dict[str, Any]]:
-        return [entry for entry in self.entries() if not entry["allowed"]]
-
 
 ACCESS_LOG = AccessLog()
 
@@ -352,26 +350,6 @@ def events_resource(params: dict[str, Any]) -> str:
     if not bus:
         return "*"
     return bus if str(bus).startswith("arn:") else f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{bus}"
-
-
-def sqs_resource(params: dict[str, Any]) -> str:
-    url = str(params.get("QueueUrl") or "")
-    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{url.rsplit('/', 1)[-1]}" if url else "*"
-
-
-# IAM service prefix (botocore's signing name) and the API of its requests → the resource IAM evaluates.
-RESOURCE_OF = {
-    "dynamodb": dynamodb_resource,
-    "dynamodbstreams": streams_resource,
-    "events": events_resource,
-    "sqs": sqs_resource,
-}
-
-
-def action_resource(service: str, params: dict[str, Any]) -> str:
-    """The resource of a request to `service` (botocore's service name), as IAM evaluates it."""
-    resolver = RESOURCE_OF.get(service)
-    return resolver(params) if resolver is not None else "*"
 
 
 def install_moto_authorization() -> None:
@@ -520,8 +498,8 @@ class IamEnforcement:
                 iam.put_role_policy(
                     RoleName=role.name, PolicyName=policy_name, PolicyDocument=json.dumps(versioned)
                 )
-            for policy_arn, document in role.managed_documents.items():
-                _ensure_aws_managed_policy(backend, policy_arn, document)
+            for policy_arn in role.managed_documents:
+                _ensure_aws_managed_policy(backend, policy_arn)
                 iam.attach_role_policy(RoleName=role.name, PolicyArn=policy_arn)
         set_enforced(True)
         return self.admin
@@ -572,17 +550,14 @@ def _iam_backend() -> Any:
     return iam_backends[ACCOUNT]["aws"]
 
 
-def _ensure_aws_managed_policy(backend: Any, arn: str, document: dict[str, Any]) -> None:
+def _ensure_aws_managed_policy(backend: Any, arn: str) -> None:
     """Put one AWS managed policy (from moto's copy) into moto's IAM, as moto does for all of them with
     MOTO_IAM_LOAD_MANAGED_POLICIES=true (2 s at start for about 1,400 policies; the stack needs 3)."""
     if arn in backend.managed_policies:
         return
-    from moto.iam.aws_managed_policies import aws_managed_policies_data
     from moto.iam.models import AWSManagedPolicy
 
-    name = arn.rpartition("/")[2]
-    data = _managed_policy_data(aws_managed_policies_data)[name]
-    policy = AWSManagedPolicy.from_data(name, ACCOUNT, REGION, data)
+    policy = AWSManagedPolicy.from_data(arn.rpartition("/")[2], ACCOUNT, REGION, _aws_managed_policy(arn))
     backend.aws_managed_policies.append(policy)
     backend.managed_policies[policy.arn] = policy
 

@@ -13,7 +13,6 @@ why, in a comment of the form `# untested grant: <action> [<action> ...] - <reas
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 import sys
@@ -21,7 +20,10 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from local.iam import Statement
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -131,24 +133,25 @@ def exemptions(template_text: str) -> dict[str, dict[str, str]]:
     return found
 
 
-def _pattern_matches(pattern: str, value: str, case_insensitive: bool = False) -> bool:
-    if case_insensitive:
-        return fnmatch.fnmatchcase(value.lower(), pattern.lower())
-    return fnmatch.fnmatchcase(value, pattern)
-
-
 def _granted(role: Any, call: Call) -> bool:
     if call.resource is not None:
         return role.allows(call.action, call.resource)
     return any(
-        statement.effect == "Allow"
-        and any(_pattern_matches(action, call.action, case_insensitive=True) for action in statement.actions)
-        for statement in role.statements
+        statement.effect == "Allow" and statement.names_action(call.action) for statement in role.statements
+    )
+
+
+def _uses(call: Call, statement: Statement) -> bool:
+    """The call is one the statement grants (in-process calls name no resource: any of its resources)."""
+    return statement.names_action(call.action) and (
+        call.resource is None or statement.names_resource(call.resource)
     )
 
 
 def problems(roles: dict[str, Any], calls: list[Call], exempt: dict[str, dict[str, str]]) -> list[str]:
     """Every way `calls` and the roles disagree, one line each (empty: least privilege holds)."""
+    from local.iam import Statement
+
     found = []
     for call in sorted(set(calls), key=lambda c: (c.function, c.action, c.resource or "")):
         role = roles.get(call.function)
@@ -166,14 +169,8 @@ def problems(roles: dict[str, Any], calls: list[Call], exempt: dict[str, dict[st
             if statement.effect != "Allow":
                 continue
             for action in statement.actions:
-                used = any(
-                    _pattern_matches(action, call.action, case_insensitive=True)
-                    and (
-                        call.resource is None
-                        or any(_pattern_matches(resource, call.resource) for resource in statement.resources)
-                    )
-                    for call in performed
-                )
+                granting = Statement(statement.effect, (action,), statement.resources)
+                used = any(_uses(call, granting) for call in performed)
                 if used and action in reasons:
                     found.append(f"{function}: {action} is performed; drop its `# untested grant:` comment")
                 elif not used and action not in reasons:
