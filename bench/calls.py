@@ -19,6 +19,7 @@ import threading
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +143,9 @@ class Recorder:
         if call is None or not self._active():
             return
         error = (parsed or {}).get("Error") or {}
-        call.succeeded = not error and getattr(http_response, "status_code", 200) < 300
+        call.succeeded = (
+            not error and getattr(http_response, "status_code", HTTPStatus.OK) < HTTPStatus.MULTIPLE_CHOICES
+        )
         call.error = error.get("Code")
         consumed = (parsed or {}).get("ConsumedCapacity")
         if isinstance(consumed, dict):

@@ -19,6 +19,7 @@ from bench.report import TARGETS
 
 REAL, BASELINE, LIBRARIES, FLOOR = "#1f6feb", "#8c959f", "#d4a72c", "#2da44e"
 FAIL = "#cf222e"
+MIN_LABELLED_COST = 0.9  # $ per million: a narrower bar has no room for its label
 # Cost items, in this order and these colours, in every bar.
 COST_COLOURS = {
     "API Gateway HTTP API requests": "#1f6feb",
@@ -108,7 +109,7 @@ def _cost_panel(axes, costs: dict[str, Any]) -> None:
             if value <= 0:
                 continue
             axes.barh(position, value, left=left, color=COST_COLOURS.get(item, BASELINE), height=0.6)
-            if value >= 0.9:
+            if value >= MIN_LABELLED_COST:
                 axes.text(
                     left + value / 2,
                     position,
@@ -182,7 +183,7 @@ def render(data: dict[str, Any], path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if not 1 <= len(args) <= 2:
+    if len(args) not in (1, 2):
         print("usage: python -m bench.chart RESULTS.json [OUT.png]", file=sys.stderr)
         return 2
     results = Path(args[0])

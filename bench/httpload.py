@@ -22,7 +22,7 @@ MAX_WARMUP_SECONDS = 90
 
 
 def run_with_and_without_iam(
-    seconds: float, concurrency: int, warmup: float, log_dir: Path, warm_rounds: int = 2, pairs: int = 1
+    seconds: float, concurrency: int, warmup: float, log_dir: Path, *, warm_rounds: int = 2, pairs: int = 1
 ) -> dict[str, Any]:
     """The stack as `make dev` runs it (IAM enforced), and beside it, in the same run, with IAM off: what
     enforcement costs the stack, as the median of `pairs` paired runs whose order alternates (so that a
@@ -39,9 +39,9 @@ def run_with_and_without_iam(
                 concurrency,
                 warmup,
                 log_dir,
-                warm_rounds,
-                extra_env,
-                f"local-stack-iam-{variant}-{pair}.log",
+                warm_rounds=warm_rounds,
+                extra_env=extra_env,
+                log_name=f"local-stack-iam-{variant}-{pair}.log",
             )
         enforced_runs.append(results["on"])
         unenforced_runs.append(results["off"])
@@ -61,6 +61,7 @@ def run(
     concurrency: int,
     warmup: float,
     log_dir: Path,
+    *,
     warm_rounds: int = 2,
     extra_env: dict[str, str] | None = None,
     log_name: str = "local-stack.log",

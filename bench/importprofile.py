@@ -61,6 +61,7 @@ def run(
     scenario: Scenario,
     runs: int,
     logs: Path,
+    *,
     functions: tuple[str, ...] = FUNCTIONS,
     top: int = 10,
 ) -> dict[str, Any]:

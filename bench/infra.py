@@ -41,7 +41,7 @@ LIBRARY_IMPORTS = {
     + _RESOLVER
     + _VALIDATION
     + ("aws_lambda_powertools.utilities.idempotency",),
-    "order_events": _OBSERVABILITY + ("aws_lambda_powertools.utilities.batch",),
+    "order_events": (*_OBSERVABILITY, "aws_lambda_powertools.utilities.batch"),
 }
 ENDPOINTS = {
     "health": "GET /health",
@@ -166,8 +166,8 @@ DEPS_REQUIREMENTS = ROOT / "layers" / "deps" / "requirements.txt"
 
 def deps_layer_distributions() -> list[str]:
     names = []
-    for line in DEPS_REQUIREMENTS.read_text().splitlines():
-        line = line.strip()
+    for raw_line in DEPS_REQUIREMENTS.read_text().splitlines():
+        line = raw_line.strip()
         if line and not line.startswith(("#", "--")) and "==" in line:
             names.append(line.split("==")[0].split("[")[0].strip())
     return names

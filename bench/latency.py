@@ -86,6 +86,7 @@ def cold_phase(
     infra: Infra,
     scenario: Scenario,
     runs: int,
+    *,
     prime: bool,
     logs: Path,
     functions: tuple[str, ...] = FUNCTIONS,
@@ -168,7 +169,7 @@ class WarmResult:
 def _describe(run: RunResult, expected: int) -> dict[str, Any]:
     ms = [value / 1e6 for value in run.ns]
     io = [value / 1e6 for value in run.io_ns]
-    own = [total - waiting for total, waiting in zip(ms, io)]
+    own = [total - waiting for total, waiting in zip(ms, io, strict=True)]
     return {
         "n": len(ms),
         "p50_ms": percentile(ms, 50),
@@ -187,6 +188,7 @@ def warm_phase(
     infra: Infra,
     scenario: Scenario,
     kept: dict[str, dict[str, Worker]],
+    *,
     invocations: int,
     warmup: int,
     chunk: int,

@@ -248,11 +248,18 @@ def run(mode: Mode, out_dir: Path, only: set[str] | None = None, verbose: bool =
         )
 
         def cold_and_warm():
-            cold, kept = latency.cold_phase(environment, scenario, mode.cold_runs, mode.prime, logs)
+            cold, kept = latency.cold_phase(
+                environment, scenario, mode.cold_runs, prime=mode.prime, logs=logs
+            )
             data["cold_start"] = cold.summary({"create_order": 201})
             try:
                 warm = latency.warm_phase(
-                    environment, scenario, kept, mode.warm_invocations, mode.warm_warmup, mode.chunk
+                    environment,
+                    scenario,
+                    kept,
+                    invocations=mode.warm_invocations,
+                    warmup=mode.warm_warmup,
+                    chunk=mode.chunk,
                 )
             finally:
                 for workers in kept.values():
@@ -296,7 +303,7 @@ def run(mode: Mode, out_dir: Path, only: set[str] | None = None, verbose: bool =
             scenario,
             mode.importtime_runs,
             logs,
-            mode.importtime_functions,
+            functions=mode.importtime_functions,
         )
     finally:
         environment.close()
@@ -313,7 +320,7 @@ def run(mode: Mode, out_dir: Path, only: set[str] | None = None, verbose: bool =
                 mode.http_concurrency,
                 mode.http_warmup,
                 logs,
-                rounds,
+                warm_rounds=rounds,
                 pairs=1 if mode.name == "smoke" else 2,
             )
         except httpload.StackUnavailable as error:

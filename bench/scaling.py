@@ -75,7 +75,7 @@ def run(infra: Infra, factory: OrderFactory, plan: ScalingPlan, logs: Path) -> d
     }
     series: dict[tuple[str, str], dict[str, list]] = defaultdict(lambda: defaultdict(list))
     try:
-        for variant, worker in list_workers.items():  # warm both users' paths once
+        for worker in list_workers.values():  # warm both users' paths once
             worker.run([list_event(BIG_USER), list_event(SMALL_USER)])
         for index in range(plan.list_samples):
             variants = ("real", "baseline") if index % 2 == 0 else ("baseline", "real")

@@ -23,6 +23,7 @@ import os
 import sys
 import time
 
+KEPT_ERRORS = 3  # per run: enough to tell what failed
 _IO_NS = [0]
 
 
@@ -164,7 +165,7 @@ def main():
         if message["type"] == "run":
             _install_io_meter()
             durations, io, statuses, errors = [], [], [], []
-            for event, sampled in zip(message["events"], message["sampled"]):
+            for event, sampled in zip(message["events"], message["sampled"], strict=True):
                 context = _prepare(sampled, config)
                 io_before = _IO_NS[0]
                 started_ns = time.perf_counter_ns()
@@ -172,7 +173,7 @@ def main():
                     status = _status(handler(event, context))
                 except Exception as exc:  # noqa: BLE001
                     status = 599
-                    if len(errors) < 3:
+                    if len(errors) < KEPT_ERRORS:
                         errors.append(f"{type(exc).__name__}: {exc}")
                 durations.append(time.perf_counter_ns() - started_ns)
                 io.append(_IO_NS[0] - io_before)

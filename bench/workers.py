@@ -4,6 +4,7 @@ The pipe framing is local/worker_protocol.py's, shared with the local stack's wo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -153,10 +154,8 @@ class Worker:
 
     def close(self) -> None:
         for fd in (self._to_child, self._from_child):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:

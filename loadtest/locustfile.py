@@ -37,6 +37,7 @@ from locust import FastHttpUser, between, constant, task
 PRODUCTS = [
     p.strip() for p in os.environ.get("ORDERS_PRODUCTS", "prod-456,prod-789,prod-101").split(",") if p
 ]
+DELIVER_SHARE = 0.5  # when there is both to ship and to deliver
 THINK_SECONDS = float(os.environ.get("LOAD_THINK_SECONDS") or 0)
 ADDRESS = {"street": "123 Main St", "city": "New York", "zipCode": "10001"}
 
@@ -70,7 +71,9 @@ class OrdersApi(FastHttpUser):
     wait_time = think_time()
     token: str = ""
 
-    def call(self, method: str, route: str, path: str, expect: int, body: dict | None = None, headers=None):
+    def call(
+        self, method: str, route: str, path: str, expect: int, *, body: dict | None = None, headers=None
+    ):
         headers = {"Authorization": f"Bearer {self.token}", **(headers or {})}
         with self.client.request(
             method, path, name=route, json=body, headers=headers, catch_response=True
@@ -103,8 +106,8 @@ class Customer(OrdersApi):
             "/api/orders",
             "/api/orders",
             201,
-            {"userId": self.user_id, "items": items, "shippingAddress": ADDRESS},
-            {"Idempotency-Key": str(uuid.uuid4())},
+            body={"userId": self.user_id, "items": items, "shippingAddress": ADDRESS},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
         )
         if order:
             self.orders = [*self.orders[-49:], order["id"]]
@@ -126,7 +129,11 @@ class Customer(OrdersApi):
             return self.create_order()
         order_id = self.cancellable.pop()
         self.call(
-            "PATCH", "/api/orders/{id}/status", f"/api/orders/{order_id}/status", 200, {"status": "cancelled"}
+            "PATCH",
+            "/api/orders/{id}/status",
+            f"/api/orders/{order_id}/status",
+            200,
+            body={"status": "cancelled"},
         )
 
 
@@ -144,7 +151,7 @@ class Admin(OrdersApi):
 
     @task
     def fulfil(self) -> None:
-        if TO_DELIVER and (not TO_SHIP or random.random() < 0.5):
+        if TO_DELIVER and (not TO_SHIP or random.random() < DELIVER_SHARE):
             order_id, status = TO_DELIVER.popleft(), "delivered"
         elif TO_SHIP:
             order_id, status = TO_SHIP.popleft(), "shipped"
@@ -152,7 +159,7 @@ class Admin(OrdersApi):
             gevent.sleep(0.2)
             return
         changed = self.call(
-            "PATCH", "/api/orders/{id}/status", f"/api/orders/{order_id}/status", 200, {"status": status}
+            "PATCH", "/api/orders/{id}/status", f"/api/orders/{order_id}/status", 200, body={"status": status}
         )
         if changed and status == "shipped":
             TO_DELIVER.append(order_id)

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from http import HTTPStatus
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +30,7 @@ def answers(url: str, timeout: float = 2) -> bool:
     """Whether `<url>/health` answers 200."""
     try:
         with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout) as response:
-            return response.status == 200
+            return response.status == HTTPStatus.OK
     except (OSError, urllib.error.URLError):
         return False
 

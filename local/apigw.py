@@ -11,6 +11,7 @@ import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -18,6 +19,7 @@ from local.model import ACCOUNT, Route
 
 API_ID = "local"
 DOMAIN_PREFIX = "local"
+MAX_STATUS = 599  # the highest status code API Gateway passes on
 
 _TEXT_TYPES = ("application/json", "application/xml", "application/javascript", "application/graphql")
 
@@ -61,6 +63,7 @@ def build_event(
     request: IncomingRequest,
     route: Route,
     path_parameters: dict[str, str],
+    *,
     request_id: str,
     authorizer: dict[str, Any] | None,
     host: str,
@@ -93,7 +96,7 @@ def build_event(
     request_context: dict[str, Any] = {
         "accountId": ACCOUNT,
         "apiId": API_ID,
-        "domainName": host.split(":")[0],
+        "domainName": host.split(":", maxsplit=1)[0],
         "domainPrefix": DOMAIN_PREFIX,
         "http": {
             "method": request.method,
@@ -158,7 +161,11 @@ def map_response(payload: str) -> OutgoingResponse:
     status = result["statusCode"]
     if isinstance(status, str) and status.isdigit():
         status = int(status)
-    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+    if (
+        not isinstance(status, int)
+        or isinstance(status, bool)
+        or not HTTPStatus.CONTINUE <= status <= MAX_STATUS
+    ):
         raise MalformedResponse(f"statusCode {status!r} is not an HTTP status")
     headers: list[tuple[str, str]] = []
     for name, value in (result.get("headers") or {}).items():

@@ -100,6 +100,7 @@ class EventCapture:
         buses: list[str],
         log: EventLog,
         say: Callable[[str], None],
+        *,
         interval: float = 0.1,
         idle_interval: float = 1.0,
         busy_for: float = 5.0,

@@ -96,17 +96,25 @@ def main(argv: list[str] | None = None) -> int:
         say=lambda line: say(line, sys.stderr),
         enforce_iam=enforce_iam,
     )
-    return serve(args.template, template, listener, host, port, services, title=stack_title(args.template))
+    return serve(
+        args.template,
+        template,
+        listener,
+        host=host,
+        port=port,
+        services=services,
+        title=stack_title(args.template),
+    )
 
 
 def serve(
     template_path: Path,
     template: dict[str, Any],
     listener: Any,
+    *,
     host: str,
     port: int,
     services: EmbeddedServices,
-    *,
     title: str,
     serve_api: bool = True,
     ready: Any = None,

@@ -298,7 +298,7 @@ ACCESS_LOG = AccessLog()
 
 
 # ---------------------------------------------------------------------------------------- moto
-_patched = False
+_patched = threading.Event()
 _patch_lock = threading.Lock()
 
 
@@ -355,9 +355,8 @@ def events_resource(params: dict[str, Any]) -> str:
 def install_moto_authorization() -> None:
     """Name the resources of DynamoDB, Streams and EventBridge requests, answer a denial of a JSON
     service as AWS does, and record every authorization in ACCESS_LOG. Idempotent."""
-    global _patched
     with _patch_lock:
-        if _patched:
+        if _patched.is_set():
             return
         from moto.core.authorization import ActionAuthenticatorMixin
         from moto.core.exceptions import AccessDeniedError
@@ -407,7 +406,7 @@ def install_moto_authorization() -> None:
                 ) from None
 
         ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = authenticate_and_authorize
-        _patched = True
+        _patched.set()
 
 
 def set_enforced(enforced: bool) -> None:

@@ -4,6 +4,7 @@ template; this module only decides what the template's references mean locally."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -106,10 +107,8 @@ def local_resources(
             None,
         )
         if explicit is not None:
-            try:
+            with contextlib.suppress(ValueError):
                 name = str(resolve(explicit, template, {}, {}, parameters))
-            except ValueError:
-                pass
         arn = _arn(resource_type, name)
         physical_ids[logical_id] = arn if resource_type in _REF_IS_ARN else name
         attributes[(logical_id, "Arn")] = arn

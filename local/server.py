@@ -189,7 +189,13 @@ class LocalStack:
             }
         request_id = apigw.new_request_id()
         event = apigw.build_event(
-            incoming, route, path_parameters, request_id, authorizer_context, request.host, self.port
+            incoming,
+            route,
+            path_parameters,
+            request_id=request_id,
+            authorizer=authorizer_context,
+            host=request.host,
+            port=self.port,
         )
         pool = self.pools[route.function]
         try:
@@ -264,7 +270,10 @@ class LocalStack:
                 rows.append((route.method, route.path, route.function, auth_name))
             widths = [max(len(row[column]) for row in rows) for column in range(3)]
             lines += [
-                "  " + "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3]
+                "  "
+                + "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
+                + "  "
+                + row[3]
                 for row in rows
             ]
             lines += [

@@ -14,6 +14,7 @@ A batch given up on becomes the record Lambda sends to the on-failure destinatio
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -21,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 from local.event_source_mapping import (
@@ -33,6 +35,7 @@ from local.model import ACCOUNT, REGION, StreamSubscription
 from local.workers import InvocationError, InvocationTimeout, Outcome, WorkerDied
 
 PAGE = 1000  # GetRecords' maximum
+SHOWN_SEQUENCE_DIGITS = 6  # of a sequence number in a log line
 DISCOVERY_INTERVAL = 10.0  # seconds between DescribeStream calls while nothing changes
 # Retries go out at once, then (a batch still failing after this many invocations, e.g. with
 # MaximumRetryAttempts left at its default, infinite) one per RETRY_INTERVAL: no busy loop.
@@ -41,7 +44,7 @@ RETRY_INTERVAL = 1.0
 
 
 def _short_sequence(sequence: str) -> str:
-    return f"…{sequence[-6:]}" if len(sequence) > 8 else sequence
+    return f"…{sequence[-SHOWN_SEQUENCE_DIGITS:]}" if len(sequence) > SHOWN_SEQUENCE_DIGITS + 2 else sequence
 
 
 def _iso(epoch: Any) -> str | None:
@@ -124,6 +127,7 @@ class StreamPoller:
         invoke: Callable[[dict], Outcome],
         on_failure: Callable[[StreamSubscription, str, str, FailedBatch], None],
         say: Callable[[str], None],
+        *,
         interval: float = 0.2,
         forget_iterator: Callable[[str], None] | None = None,
         stream_credentials: Callable[[], Any] | None = None,
@@ -377,11 +381,13 @@ class StreamPoller:
 
 
 def _wire_records(http_response: Any, parsed: dict[str, Any], **_: Any) -> None:
-    if "Records" in parsed and getattr(http_response, "status_code", 500) < 300:
-        try:
+    if (
+        "Records" in parsed
+        and getattr(http_response, "status_code", HTTPStatus.INTERNAL_SERVER_ERROR)
+        < HTTPStatus.MULTIPLE_CHOICES
+    ):
+        with contextlib.suppress(ValueError, KeyError, TypeError):
             parsed["Records"] = json.loads(http_response.content)["Records"]
-        except (ValueError, KeyError, TypeError):
-            pass
 
 
 def _reason(error: BaseException) -> str:

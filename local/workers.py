@@ -13,6 +13,7 @@ busy ones finish their invocation and leave, and the invocation starts a fresh (
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import select
@@ -31,6 +32,7 @@ from local.model import ACCOUNT, REGION, FunctionSpec, site_packages
 from local.worker_protocol import read_message, write_message
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "worker_runtime.py"
+SHOWN_CHANGES = 3  # changed files named in the reload line
 INIT_TIMEOUT = 10.0  # Lambda's limit for the init phase
 # A worker whose role credentials expire sooner than this is replaced before its next invocation.
 CREDENTIALS_REFRESH_MARGIN = float(os.environ.get("LOCAL_IAM_REFRESH_MARGIN") or 300)
@@ -103,10 +105,8 @@ class CodeWatcher:
             if path.endswith(".py"):
                 # An edit within the same second that keeps the size leaves the cached bytecode looking
                 # valid (it records whole seconds and the size): drop it so the new worker compiles anew.
-                try:
+                with contextlib.suppress(OSError, ValueError, NotImplementedError):
                     Path(importlib.util.cache_from_source(path)).unlink(missing_ok=True)
-                except (OSError, ValueError, NotImplementedError):
-                    pass
         return changed
 
 
@@ -225,10 +225,8 @@ class Worker:
             if not self._closed:
                 self._closed = True
                 for fd in (self._to_child, self._from_child):
-                    try:
+                    with contextlib.suppress(OSError):
                         os.close(fd)
-                    except OSError:
-                        pass
         try:
             self.process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
@@ -250,10 +248,8 @@ class Worker:
         self.process.wait()
 
     def _signal_group(self, signum: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -304,7 +300,9 @@ class FunctionPool:
             for worker in stale:
                 self._all.remove(worker)
             busy = sum(1 for worker in self._all if worker.generation != self._generation)
-        shown = ", ".join(_relative(path) for path in changed[:3]) + (" ..." if len(changed) > 3 else "")
+        shown = ", ".join(_relative(path) for path in changed[:SHOWN_CHANGES]) + (
+            " ..." if len(changed) > SHOWN_CHANGES else ""
+        )
         self._log(
             self.spec.logical_id,
             f"[reload] {shown} changed: {len(stale) + busy} worker(s) retired, the next invocation starts cold",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+SMALL_MS = 0.1  # below it, a third decimal
+
 
 def _f(value: Any, digits: int = 1, suffix: str = "") -> str:
     if value is None:
@@ -14,7 +16,7 @@ def _f(value: Any, digits: int = 1, suffix: str = "") -> str:
 
 
 def _ms(value: float) -> str:
-    return f"{value:.3f}" if value < 0.1 else f"{value:.2f}"
+    return f"{value:.3f}" if value < SMALL_MS else f"{value:.2f}"
 
 
 def _x(value: float | None) -> str:
@@ -28,4 +30,4 @@ def _mark(verdict: str | None) -> str:
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines + [""]
+    return [*lines, ""]

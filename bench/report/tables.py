@@ -53,12 +53,13 @@ def cold_start_table(data: dict[str, Any]) -> list[str]:
                     cells.append(f"{_f(measured.get('median_ms'))} ({_x(measured.get('ratio'))})")
             failed = real.get("failed_runs", 0) + base.get("failed_runs", 0)
             cells.append(
-                _mark("pass" if (row.get("ratio") or 99) <= 1.4 else "FAIL")
+                _mark("pass" if (row.get("ratio") or 99) <= TARGETS["cold_start_ratio"] else "FAIL")
                 + (f" ({failed} failed runs)" if failed else "")
             )
             rows.append(cells)
         runs = next(iter(cold.values()), {}).get("real", {}).get("runs")
-        out += _table(header, rows) + [
+        out += _table(header, rows)
+        out += [
             (
                 f"{runs} runs per function and variant; the real functions run with Tracing on, as deployed. "
                 "The tracer-off, as-deployed and libraries columns come from a later phase with their own side-by-side "
@@ -94,7 +95,7 @@ def warm_table(data: dict[str, Any]) -> list[str]:
                     _x(row.get("ratio_p99")),
                     f"{_ms(real['own_p50_ms'])} / {_ms(base['own_p50_ms'])}",
                     _ms(real["io_p50_ms"]),
-                    _mark("pass" if (row.get("ratio_p50") or 99) <= 1.3 else "FAIL")
+                    _mark("pass" if (row.get("ratio_p50") or 99) <= TARGETS["warm_ratio"] else "FAIL")
                     + (f" ({errors} errors)" if errors else ""),
                 ]
             )
@@ -111,7 +112,8 @@ def warm_table(data: dict[str, Any]) -> list[str]:
                 "target ≤ 1.3×",
             ],
             rows,
-        ) + [
+        )
+        out += [
             (
                 f"{n} invocations per endpoint and variant, side by side in chunks; 'own time' excludes the time spent "
                 "waiting on HTTP (moto, stubs)."

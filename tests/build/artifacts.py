@@ -23,8 +23,10 @@ LAMBDA_PLATFORMS = [f"manylinux_2_{minor}_aarch64" for minor in range(LAMBDA_GLI
     "manylinux2014_aarch64"
 ]
 LAMBDA_TAGS: frozenset[Tag] = frozenset(
-    [*cpython_tags((3, 13), abis=["cp313"], platforms=LAMBDA_PLATFORMS)]
-    + [*compatible_tags((3, 13), interpreter="cp313", platforms=LAMBDA_PLATFORMS)]
+    [
+        *cpython_tags((3, 13), abis=["cp313"], platforms=LAMBDA_PLATFORMS),
+        *compatible_tags((3, 13), interpreter="cp313", platforms=LAMBDA_PLATFORMS),
+    ]
 )
 
 # A Python extension module that Lambda's python3.13 (aarch64, GIL build) can load.
@@ -118,8 +120,8 @@ def pinned_requirements(requirements: str) -> dict[str, str]:
     """name -> version of the `name==version` lines of an exported requirements file that apply on
     Lambda (hashes and comments ignored, markers evaluated for python3.13 on arm64 Linux)."""
     pins = {}
-    for line in requirements.splitlines():
-        line = line.strip().removesuffix("\\").strip()
+    for raw_line in requirements.splitlines():
+        line = raw_line.strip().removesuffix("\\").strip()
         if not line or line.startswith(("#", "-")):
             continue
         requirement = Requirement(line)

@@ -25,9 +25,9 @@ def _refers_to_table(value: Any) -> bool:
 
 def table_statements(function: dict[str, Any]) -> list[dict[str, Any]]:
     statements = []
-    for policy in function["Properties"].get("Policies") or []:
-        if isinstance(policy, dict) and "Fn::If" in policy:
-            policy = policy["Fn::If"][1]
+    for declared in function["Properties"].get("Policies") or []:
+        # A conditional policy counts by its true branch.
+        policy = declared["Fn::If"][1] if isinstance(declared, dict) and "Fn::If" in declared else declared
         if not isinstance(policy, dict):
             continue
         if "Statement" in policy:

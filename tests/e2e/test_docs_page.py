@@ -90,8 +90,8 @@ class Traffic:
 def traffic(context: BrowserContext) -> Traffic:
     recorded = Traffic()
     context.route("**/*", recorded.guard)
-    context.on("request", lambda request: recorded.sent.append(request))
-    context.on("response", lambda response: recorded.answered.append(response))
+    context.on("request", recorded.sent.append)
+    context.on("response", recorded.answered.append)
     context.set_default_timeout(TIMEOUT_MS)
     expect.set_options(timeout=TIMEOUT_MS)
     return recorded

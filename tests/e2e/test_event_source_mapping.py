@@ -103,9 +103,7 @@ def test_the_batching_window_holds_records_until_full_or_waited_out():
 def test_records_older_than_the_maximum_age_go_to_the_destination_unsent():
     config = StreamMappingConfig(batch_size=10, maximum_record_age=60)
     calls, letters = [], []
-    feed = StreamMapping(config, lambda event: calls.append(event), letters.append).shard(
-        clock=lambda: 1000.0
-    )
+    feed = StreamMapping(config, calls.append, letters.append).shard(clock=lambda: 1000.0)
     feed.add([record(1, created=900.0), record(2, created=930.0), record(3, created=990.0)])
     feed.step()
     assert calls == [] and [len(batch) for batch in letters] == [2]

@@ -163,7 +163,7 @@ def test_a_poison_record_reaches_the_failure_destination_and_does_not_block_the_
     poison["dynamodb"]["SequenceNumber"] = str(10**20 + 2)
     for offset, record in enumerate(shard[2:], start=3):
         record["dynamodb"]["SequenceNumber"] = str(10**20 + offset)
-    records = shard[:2] + [poison] + shard[2:]
+    records = [*shard[:2], poison, *shard[2:]]
 
     mapping, dead_letters = run_through_mapping(records)
 

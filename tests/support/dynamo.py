@@ -3,6 +3,7 @@ and whole-table snapshots (tests may Scan; the service never does)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -100,8 +101,6 @@ def fresh_table(client: Any) -> None:
     from tests.conftest import TEST_ENV
 
     name = TEST_ENV["TABLE_NAME"]
-    try:
+    with contextlib.suppress(client.exceptions.ResourceNotFoundException):
         client.delete_table(TableName=name)
-    except client.exceptions.ResourceNotFoundException:
-        pass
     client.create_table(**create_table_request(name))

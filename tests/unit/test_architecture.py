@@ -90,7 +90,7 @@ def test_every_module_of_the_package_is_in_a_room():
     assert top_level | folders == ROOMS
 
 
-@pytest.mark.parametrize(("room", "module", "path"), sources(), ids=lambda value: str(value))
+@pytest.mark.parametrize(("room", "module", "path"), sources(), ids=str)
 def test_imports_point_one_way(room, module, path):
     assert wrong_way_imports(room, module, path) == []
 

@@ -255,7 +255,17 @@ def test_no_claims_or_no_subject_is_unauthenticated(bad_claims):
 # Finding 3 (issue 12): `re.match` with `$` let a final newline through.
 @pytest.mark.parametrize(
     "subject",
-    ["alice\n", "alice\r", "alice\r\n", "\nalice", "ali ce", "alice#x", "-alice", "x" * 129, "ａlice"],
+    [
+        "alice\n",
+        "alice\r",
+        "alice\r\n",
+        "\nalice",
+        "ali ce",
+        "alice#x",
+        "-alice",
+        "x" * 129,
+        "\uff41lice",
+    ],  # the last: a FULLWIDTH LATIN SMALL LETTER A
 )
 def test_a_subject_that_is_not_a_user_id_is_unauthenticated(subject):
     with pytest.raises(Unauthenticated):

@@ -82,7 +82,7 @@ def test_absent_or_star_means_no_version_condition(header):
         '"\xe9"',  # obs-text: senders must not generate it (RFC 9110 §5.5); refused
         '"²"',  # superscript two (obs-text too): str.isdigit() says yes, int() says no
         '"٣"',  # ARABIC-INDIC DIGIT THREE: past Latin-1 too
-        '"１"',  # FULLWIDTH DIGIT ONE
+        '"\uff11"',  # FULLWIDTH DIGIT ONE
         '"1";q=1',
     ],
     ids=repr,

@@ -43,7 +43,7 @@ def build_request(lines: list[tuple[int, int]], styles: list[int]) -> CreateOrde
         {
             "items": [
                 {"productId": f"p{index}-c{cents}", "quantity": quantity, "price": as_price(cents, style)}
-                for index, ((quantity, cents), style) in enumerate(zip(lines, styles))
+                for index, ((quantity, cents), style) in enumerate(zip(lines, styles, strict=True))
             ],
             "shippingAddress": {"street": "1 Main St", "city": "Springfield", "zipCode": "12345"},
         }
@@ -56,7 +56,7 @@ def test_line_totals_and_total_are_exact_two_place_decimals(lines, data):
     styles = data.draw(st.lists(st.integers(0, 2), min_size=len(lines), max_size=len(lines)))
     priced, total = price(build_request(lines, styles).items)
 
-    for line, (quantity, cents) in zip(priced, lines):
+    for line, (quantity, cents) in zip(priced, lines, strict=True):
         assert line.quantity == quantity
         assert str(line.unit_price) == cents_text(cents)
         assert str(line.line_total) == cents_text(quantity * cents)

@@ -15,6 +15,7 @@ import json
 import os
 from collections.abc import Mapping
 from functools import cache
+from http import HTTPStatus
 from typing import Any
 
 from sam_local_auth.jwt_verifier import UNKNOWN_KEY, InvalidToken, api_gateway_claims, bearer_token, verify
@@ -42,7 +43,7 @@ def _jwks() -> dict[str, Any]:
         keys = json.loads(response.data)
     except (urllib3.exceptions.HTTPError, ValueError) as error:
         raise IssuerUnavailable(url) from error
-    if response.status != 200 or not isinstance(keys, dict):
+    if response.status != HTTPStatus.OK or not isinstance(keys, dict):
         raise IssuerUnavailable(url)
     return keys
 

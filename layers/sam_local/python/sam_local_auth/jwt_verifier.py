@@ -124,7 +124,9 @@ def verify(token: str, *, jwks: Mapping[str, Any], issuer: str, audiences: Itera
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise InvalidToken(MALFORMED)
     segments = token.split(".")
-    if len(segments) != 3 or not all(_is_canonical_base64url(segment) for segment in segments):
+    if len(segments) != len(("header", "payload", "signature")) or not all(
+        _is_canonical_base64url(segment) for segment in segments
+    ):
         raise InvalidToken(MALFORMED)
     try:
         header = jwt.get_unverified_header(token)

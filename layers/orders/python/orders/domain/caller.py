@@ -62,7 +62,7 @@ def list_claim_items(claim: object, *, items_may_hold_spaces: bool) -> list[str]
         return [item for item in claim if isinstance(item, str)]
     if not isinstance(claim, str):
         return []
-    if len(claim) >= 2 and claim.startswith("[") and claim.endswith("]"):
+    if len(claim) >= len("[]") and claim.startswith("[") and claim.endswith("]"):
         items = claim[1:-1].split(" ")
         if items_may_hold_spaces and len(items) > 1:
             return None

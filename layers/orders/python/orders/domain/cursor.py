@@ -12,6 +12,7 @@ from orders.domain.errors import InvalidCursor
 
 _MAC_BYTES = 16
 MAX_CURSOR_LENGTH = 1024
+MIN_SECRET_BYTES = 16  # the MAC is no stronger than its key
 
 
 def _b64encode(raw: bytes) -> str:
@@ -32,8 +33,8 @@ class CursorCodec:
     def _key(self) -> bytes:
         if self._secret is None:
             secret = self._secret_source() if callable(self._secret_source) else self._secret_source
-            if len(secret) < 16:
-                raise ValueError("cursor secret must be at least 16 bytes")
+            if len(secret) < MIN_SECRET_BYTES:
+                raise ValueError(f"cursor secret must be at least {MIN_SECRET_BYTES} bytes")
             self._secret = secret
         return self._secret
 

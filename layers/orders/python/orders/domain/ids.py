@@ -35,9 +35,10 @@ def new_order_id(moment: datetime) -> str:
     return str(uuid.UUID(int=value))
 
 
+ORDER_ID_LENGTH = 36  # a UUID's canonical text
 _ORDER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
 def is_order_id(value: str) -> bool:
     """Only ids this service could have issued reach the table (an odd id is simply not found)."""
-    return len(value) == 36 and _ORDER_ID.fullmatch(value) is not None
+    return len(value) == ORDER_ID_LENGTH and _ORDER_ID.fullmatch(value) is not None

@@ -29,6 +29,8 @@ from orders.domain.status import OrderStatus
 MAX_ITEMS = 50
 MAX_QUANTITY = 1000
 MAX_UNIT_PRICE = Decimal(1000000)
+MONEY_PLACES = 2
+_EXACT_QUANTIZE_DIGITS = 9
 
 
 Money = Annotated[Decimal, AfterValidator(to_money)]
@@ -72,8 +74,9 @@ def _json_number(value: object) -> object:
     tiny = (
         isinstance(value, Decimal)
         and value.is_finite()
-        and value.as_tuple().exponent < -2
-        and value.adjusted() < 9
+        and isinstance(exponent := value.as_tuple().exponent, int)
+        and exponent < -MONEY_PLACES
+        and value.adjusted() < _EXACT_QUANTIZE_DIGITS
         and value.quantize(CENT) != value
     )
     if tiny:
@@ -86,7 +89,9 @@ def _json_number(value: object) -> object:
 # The validator after Field: the other way round, pydantic documents ge/le instead of minimum/maximum.
 Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY), BeforeValidator(_json_integer)]
 UnitPriceIn = Annotated[
-    Decimal, Field(ge=0, le=MAX_UNIT_PRICE, decimal_places=2, max_digits=9), BeforeValidator(_json_number)
+    Decimal,
+    Field(ge=0, le=MAX_UNIT_PRICE, decimal_places=MONEY_PLACES, max_digits=9),
+    BeforeValidator(_json_number),
 ]
 
 

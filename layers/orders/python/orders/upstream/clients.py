@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +24,8 @@ from urllib3.util import Retry, Timeout
 from orders.domain.errors import BuyerNotEligible, InsufficientStock, UnknownProducts, UpstreamUnavailable
 
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+# Less time than this left before the deadline: no attempt could finish, so none is made.
+MIN_ATTEMPT_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +80,7 @@ class UpstreamHttp:
         read_timeout = self._read_timeout
         if deadline is not None:
             budget = deadline - time.monotonic()
-            if budget <= 0.05:
+            if budget <= MIN_ATTEMPT_SECONDS:
                 raise UpstreamUnavailable(self.service)
             # Spread what is left over every attempt, so the retries fit the deadline too.
             read_timeout = min(read_timeout, budget / attempts)
@@ -114,9 +117,9 @@ class UserServiceClient:
 
     def ensure_active(self, user_id: str, *, deadline: float | None = None) -> None:
         response = self._http.request("GET", f"/api/users/{quote(user_id, safe='')}", deadline=deadline)
-        if response.status == 404:
+        if response.status == HTTPStatus.NOT_FOUND:
             raise BuyerNotEligible("does not exist")
-        if response.status != 200 or not isinstance(response.body, Mapping):
+        if response.status != HTTPStatus.OK or not isinstance(response.body, Mapping):
             raise UpstreamUnavailable(self._http.service)
         if response.body.get("status") != "active":
             raise BuyerNotEligible("is not active")
@@ -137,11 +140,11 @@ class InventoryClient:
         }
         response = self._http.request("POST", "/api/inventory/reservations", body=body, deadline=deadline)
         answer = response.body if isinstance(response.body, Mapping) else {}
-        if response.status == 404:
+        if response.status == HTTPStatus.NOT_FOUND:
             raise UnknownProducts(answer.get("unknownProducts") or sorted(quantities))
-        if response.status == 409:
+        if response.status == HTTPStatus.CONFLICT:
             raise InsufficientStock(answer.get("insufficient") or [])
-        if response.status not in (200, 201):
+        if response.status not in (HTTPStatus.OK, HTTPStatus.CREATED):
             raise UpstreamUnavailable(self._http.service)
         try:
             prices = {item["productId"]: Decimal(item["unitPrice"]) for item in answer["items"]}
