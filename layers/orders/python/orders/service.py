@@ -207,11 +207,11 @@ class OrderService:
                 correlation_id=correlation_id,
             )
         except TransitionRejected as rejected:
-            current = rejected.current
-            if current is None or not caller.may_act_for(current.user_id):
+            unchanged = rejected.current
+            if unchanged is None or not caller.may_act_for(unchanged.user_id):
                 raise OrderNotFound() from None
-            self._check_version(current, expected_versions)
-            raise StatusConflict(current.status, target) from None
+            self._check_version(unchanged, expected_versions)
+            raise StatusConflict(unchanged.status, target) from None
 
     @staticmethod
     def _check_version(current: Order, expected_versions: Collection[int] | None) -> None:

@@ -17,28 +17,31 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+    from botocore.config import Config
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_events.client import EventBridgeClient
 
     from orders.events.bus import EventBusPublisher
     from orders.events.reservations import ReservationKeeper
     from orders.service import OrderService
     from orders.storage.idempotency import SingleTablePersistenceLayer
     from orders.storage.repository import OrderRepository
-    from orders.upstream.clients import InventoryClient, UserServiceClient
+    from orders.upstream.clients import InventoryClient, UpstreamHttp, UserServiceClient
 
 DEFAULT_CURRENCY = "USD"
-_BUILT: list[Any] = []  # every cached builder below, for `reset()`
+_BUILT: list[Callable[[], None]] = []  # every cached builder's cache_clear, for `reset()`
 
 
-def _once(builder: Callable[..., Any]) -> Any:
+def _once[T](builder: Callable[[], T]) -> Callable[[], T]:
     cached = cache(builder)
-    _BUILT.append(cached)
+    _BUILT.append(cached.cache_clear)
     return cached
 
 
 def reset() -> None:
     """Forget every process-wide object: the next use builds it again from the current environment."""
-    for cached in _BUILT:
-        cached.cache_clear()
+    for cache_clear in _BUILT:
+        cache_clear()
 
 
 # ---------------------------------------------------------------------------------------- settings
@@ -80,12 +83,18 @@ def upstream_credential() -> str | None:
     return str(get_parameter(parameter, decrypt=True, max_age=3600))
 
 
-def upstream_timeouts() -> dict[str, float]:
-    """Read when an upstream client is built (and so cached with it)."""
-    return {
-        "connect_timeout": float(os.environ.get("UPSTREAM_CONNECT_TIMEOUT_SECONDS", "1")),
-        "read_timeout": float(os.environ.get("UPSTREAM_READ_TIMEOUT_SECONDS", "3")),
-    }
+def upstream_http(service: str, url_variable: str) -> UpstreamHttp:
+    """The HTTP client of one upstream service; its timeouts are read when it is built (and so cached
+    with it)."""
+    from orders.upstream.clients import UpstreamHttp
+
+    return UpstreamHttp(
+        service,
+        os.environ[url_variable],
+        credential=upstream_credential,
+        connect_timeout=float(os.environ.get("UPSTREAM_CONNECT_TIMEOUT_SECONDS", "1")),
+        read_timeout=float(os.environ.get("UPSTREAM_READ_TIMEOUT_SECONDS", "3")),
+    )
 
 
 # ---------------------------------------------------------------------------------------- AWS clients
@@ -94,57 +103,45 @@ def _endpoint(service_variable: str) -> str | None:
     return os.environ.get(service_variable) or None
 
 
-def _aws_client(service: str, endpoint_variable: str) -> Any:
-    import boto3
+def _client_config() -> Config:
     from botocore.config import Config
 
-    return boto3.client(
-        service,
-        endpoint_url=_endpoint(endpoint_variable),
-        # Bounded: a slow dependency fails fast and is retried by botocore (standard mode, with jitter).
-        config=Config(
-            connect_timeout=2,
-            read_timeout=5,
-            retries={"mode": "standard", "max_attempts": 3},
-            tcp_keepalive=True,
-        ),
+    # Bounded: a slow dependency fails fast and is retried by botocore (standard mode, with jitter).
+    return Config(
+        connect_timeout=2,
+        read_timeout=5,
+        retries={"mode": "standard", "max_attempts": 3},
+        tcp_keepalive=True,
     )
 
 
 @_once
-def dynamodb_client() -> Any:
-    return _aws_client("dynamodb", "DYNAMODB_ENDPOINT")
+def dynamodb_client() -> DynamoDBClient:
+    import boto3
+
+    return boto3.client("dynamodb", endpoint_url=_endpoint("DYNAMODB_ENDPOINT"), config=_client_config())
 
 
 @_once
-def events_client() -> Any:
-    return _aws_client("events", "EVENTS_ENDPOINT")
+def events_client() -> EventBridgeClient:
+    import boto3
+
+    return boto3.client("events", endpoint_url=_endpoint("EVENTS_ENDPOINT"), config=_client_config())
 
 
 # ---------------------------------------------------------------------------------------- upstream
 @_once
 def users_client() -> UserServiceClient:
-    from orders.upstream.clients import UpstreamHttp, UserServiceClient
+    from orders.upstream.clients import UserServiceClient
 
-    return UserServiceClient(
-        UpstreamHttp(
-            "user", os.environ["USERS_API_URL"], credential=upstream_credential, **upstream_timeouts()
-        )
-    )
+    return UserServiceClient(upstream_http("user", "USERS_API_URL"))
 
 
 @_once
 def inventory_client() -> InventoryClient:
-    from orders.upstream.clients import InventoryClient, UpstreamHttp
+    from orders.upstream.clients import InventoryClient
 
-    return InventoryClient(
-        UpstreamHttp(
-            "inventory",
-            os.environ["INVENTORY_API_URL"],
-            credential=upstream_credential,
-            **upstream_timeouts(),
-        )
-    )
+    return InventoryClient(upstream_http("inventory", "INVENTORY_API_URL"))
 
 
 class Lazy:
@@ -197,8 +194,8 @@ def idempotency_store() -> SingleTablePersistenceLayer:
 
 
 def once_per_idempotency_key(
-    function: Callable[..., dict], *, caller_id: str, key: str, body: Any, **arguments: Any
-) -> dict:
+    function: Callable[..., dict[str, Any]], *, caller_id: str, key: str, body: Any, **arguments: Any
+) -> dict[str, Any]:
     """`function(**arguments)` once per caller and Idempotency-Key (`orders.storage.idempotency.once_per_key`)."""
     from orders.storage.idempotency import once_per_key
 

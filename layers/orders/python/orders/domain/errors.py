@@ -78,7 +78,7 @@ class PayloadTooLarge(OrderError):
 class PriceMismatch(OrderError):
     slug = "price-mismatch"
 
-    def __init__(self, mismatches: list[dict]) -> None:
+    def __init__(self, mismatches: list[dict[str, Any]]) -> None:
         super().__init__(
             "Some prices sent differ from the current prices; review them and order again.",
             mismatches=mismatches,

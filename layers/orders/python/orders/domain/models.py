@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -193,7 +193,7 @@ class Order(_WireModel):
     status_history: list[StatusChange]
     reservation_id: str | None = None
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True, mode="python")
 
 
@@ -221,11 +221,13 @@ class OrderPage(BaseModel):
     items: list[Order]
     next_cursor: str | None
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         return {"items": [order.to_wire() for order in self.items], "nextCursor": self.next_cursor}
 
 
-def price_mismatches(items: list[OrderItemRequest], unit_prices: Mapping[str, Decimal]) -> list[dict]:
+def price_mismatches(
+    items: list[OrderItemRequest], unit_prices: Mapping[str, Decimal]
+) -> list[dict[str, Any]]:
     """Lines whose sent price differs from the current one (lines sent without a price never do)."""
     return [
         {"productId": item.product_id, "sent": item.price, "current": to_money(unit_prices[item.product_id])}

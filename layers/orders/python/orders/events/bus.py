@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,7 +78,7 @@ class EventBusPublisher:
         return set()
 
     @staticmethod
-    def _chunk_offsets(pending: Sequence[Pending]):
+    def _chunk_offsets(pending: Sequence[Pending]) -> Iterator[tuple[int, list[Pending]]]:
         offset = 0
         for chunk in chunks_in_order(pending):
             yield offset, chunk

@@ -22,7 +22,9 @@ class OrderEvent:
     detail: dict[str, Any]
 
 
-def event_for(event_name: str, old_image: Mapping[str, Any] | None, new_image: Mapping[str, Any] | None):
+def event_for(
+    event_name: str, old_image: Mapping[str, Any] | None, new_image: Mapping[str, Any] | None
+) -> OrderEvent | None:
     """The event a stream record stands for, or None (not an order, or no status change).
 
     `eventId` is `<orderId>:<version>`, the same on every redelivery, so subscribers can drop duplicates;
@@ -36,7 +38,7 @@ def event_for(event_name: str, old_image: Mapping[str, Any] | None, new_image: M
         detail_type, previous_status = ORDER_STATUS_CHANGED, status_of(old_image)
     else:
         return None
-    order = order_image(new_image)  # type: ignore[arg-type]
+    order = order_image(new_image)
     detail: dict[str, Any] = {
         "specVersion": SPEC_VERSION,
         "eventId": f"{order.id}:{order.version}",

@@ -19,6 +19,15 @@ RELEASED = "released"
 COMMITTED = "committed"
 
 
+# What the inventory is told when an order reaches a status, keyed by the image's status text (OrderStatus
+# is a StrEnum). An admin may skip `shipped` (straight to delivered): the stock has left either way.
+SETTLEMENT_OF_STATUS: dict[str, str] = {
+    OrderStatus.CANCELLED: RELEASED,
+    OrderStatus.SHIPPED: COMMITTED,
+    OrderStatus.DELIVERED: COMMITTED,
+}
+
+
 class Inventory(Protocol):
     def release(self, reservation_id: str, *, deadline: float | None = None) -> None: ...
 
@@ -45,12 +54,7 @@ class ReservationKeeper:
         order = order_image(new)
         if not order.reservation_id:
             return None
-        # An admin may skip `shipped` (straight to delivered): the stock has left either way.
-        action = {
-            OrderStatus.CANCELLED: RELEASED,
-            OrderStatus.SHIPPED: COMMITTED,
-            OrderStatus.DELIVERED: COMMITTED,
-        }.get(order.status)
+        action = SETTLEMENT_OF_STATUS.get(order.status)
         if action is None or self._repository.reservation_state(order.id) == action:
             return None
         if action == RELEASED:

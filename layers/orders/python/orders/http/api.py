@@ -81,29 +81,31 @@ def loads_body(text: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------- responses
-def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
+def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response[str]:
     return Response(status_code=status, content_type=JSON, body=dumps(payload), headers=dict(headers or {}))
 
 
-def order_response(order: Order, status: int = HTTPStatus.OK, extra_headers: Mapping[str, str] | None = None):
+def order_response(
+    order: Order, status: int = HTTPStatus.OK, extra_headers: Mapping[str, str] | None = None
+) -> Response[str]:
     return wire_order_response(order.to_wire(), status, extra_headers)
 
 
 def wire_order_response(
     order: Mapping[str, Any], status: int = HTTPStatus.OK, extra_headers: Mapping[str, str] | None = None
-) -> Response:
+) -> Response[str]:
     """An order already in its wire form (`OrderService.get_wire`), with its version as ETag."""
     return json_response(status, order, {"ETag": etag(order["version"]), **(extra_headers or {})})
 
 
-def problem(slug: str, detail: str | None = None, **extensions: Any) -> Response:
+def problem(slug: str, detail: str | None = None, **extensions: Any) -> Response[str]:
     """One problem of the table (`orders.http.problems`): its status, title and headers, this detail."""
     status, body = problems.problem_body(slug, detail, **extensions)
     headers = dict(problems.PROBLEMS[slug].headers)
     return Response(status_code=status, content_type=PROBLEM_JSON, body=dumps(body), headers=headers)
 
 
-def error_problem(error: OrderError) -> Response:
+def error_problem(error: OrderError) -> Response[str]:
     return problem(error.slug, error.detail, **error.extensions)
 
 
@@ -112,7 +114,7 @@ def _pointer(location: Iterable[Any]) -> str:
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in location)
 
 
-def validation_problem(errors: list[dict[str, Any]]) -> Response:
+def validation_problem(errors: list[dict[str, Any]]) -> Response[str]:
     if any(error.get("type") == "unsupported_content_type" for error in errors):
         return problem("unsupported-media-type")
     if any(error.get("type") == "json_invalid" for error in errors):
@@ -141,7 +143,7 @@ class SamLocalAuthMissing(OrderError):
     slug = "sam-local-auth-missing"
 
 
-def _sam_local_claims(event: dict) -> dict[str, str]:
+def _sam_local_claims(event: dict[str, Any]) -> dict[str, str]:
     """Under `sam local` (`AWS_SAM_LOCAL=true`, set by SAM CLI, never by Lambda) no authorizer runs: the
     bearer token is verified here, with the authorizer's rules, by the sam-local layer (`SamLocalAuth=true`
     adds it; a deployment never has it) and its claims are put where API Gateway puts them."""
@@ -203,7 +205,7 @@ def deadline(app: APIGatewayHttpResolver) -> float:
     return time.monotonic() + remaining_seconds - DEADLINE_MARGIN_SECONDS
 
 
-def _unreadable_body_problem(event: Mapping[str, Any]) -> Response | None:
+def _unreadable_body_problem(event: Mapping[str, Any]) -> Response[str] | None:
     """A body the resolver must not try to parse: not JSON (415), or bytes that are not UTF-8 (400).
     Powertools would parse multipart and form bodies itself, and fails on undecodable bytes."""
     if not event.get("body"):
@@ -220,7 +222,7 @@ def _unreadable_body_problem(event: Mapping[str, Any]) -> Response | None:
     return None
 
 
-def _authentication_problem(event: dict) -> Response | None:
+def _authentication_problem(event: dict[str, Any]) -> Response[str] | None:
     """Who is calling, decided before anything else, as API Gateway's authorizer runs before the function:
     no usable caller is a 401 even when the body is also invalid. Under `sam local` the token is verified
     here first."""
@@ -234,7 +236,7 @@ def _authentication_problem(event: dict) -> Response | None:
     return None
 
 
-def _as_result(refusal: Response) -> dict:
+def _as_result(refusal: Response[str]) -> dict[str, Any]:
     return {
         "statusCode": refusal.status_code,
         "headers": {"Content-Type": PROBLEM_JSON, **refusal.headers},
@@ -243,7 +245,7 @@ def _as_result(refusal: Response) -> dict:
     }
 
 
-def resolve(app: APIGatewayHttpResolver, event: dict, context: Any) -> dict:
+def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """`app.resolve`, after authentication (401 first, as behind API Gateway) and after refusing bodies the
     resolver cannot read (as problems, never 500s)."""
     if refusal := _authentication_problem(event) or _unreadable_body_problem(event):
@@ -255,7 +257,7 @@ def build_resolver(
     foreign_errors: Mapping[type[Exception], str] = {},
     *,
     validation: bool = True,
-):
+) -> APIGatewayHttpResolver:
     """`foreign_errors`: exceptions not ours, by the problem type they answer (e.g.
     `problems.idempotency_refusals()`). `validation=False` for routes with nothing to validate but their path: Powertools' validation
     middleware imports pydantic, which such a function otherwise never needs."""
@@ -265,21 +267,24 @@ def build_resolver(
 
     app.exception_handler(OrderError)(error_problem)
 
-    @app.exception_handler([RequestValidationError, RequestUnsupportedContentType])
-    def _invalid_request(error: RequestValidationError | RequestUnsupportedContentType) -> Response:
+    def _invalid_request(error: RequestValidationError | RequestUnsupportedContentType) -> Response[str]:
         return validation_problem(list(error.errors()))
+
+    # Registered by call, not as decorators: Powertools' `exception_handler` is untyped.
+    app.exception_handler([RequestValidationError, RequestUnsupportedContentType])(_invalid_request)
 
     for exception_type, slug in foreign_errors.items():
         app.exception_handler(exception_type)(lambda _, slug=slug: problem(slug))
 
     @app.not_found
-    def _no_route(_: Exception) -> Response:
+    def _no_route(_: Exception) -> Response[str]:
         return problem("not-found")
 
-    @app.exception_handler(Exception)
-    def _unexpected(error: Exception) -> Response:
+    def _unexpected(error: Exception) -> Response[str]:
         request_id = correlation_id(app)
         logger.exception("unhandled error", extra={"correlation_id": request_id})
         return problem("internal-error", correlationId=request_id)
+
+    app.exception_handler(Exception)(_unexpected)
 
     return app

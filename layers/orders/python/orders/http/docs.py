@@ -68,7 +68,9 @@ def page_response(description: str) -> dict[str, Any]:
     }
 
 
-def route(register: Callable[..., Any], path: str, operation_id: str, summary: str, responses: dict) -> Any:
+def route[Handler: Callable[..., Any]](
+    register: Callable[..., Any], path: str, operation_id: str, summary: str, responses: dict[int, Any]
+) -> Callable[[Handler], Handler]:
     """`register(path, ...)` (e.g. `app.post`) with the operation's documentation: its id, summary, the
     handler's docstring as description, and its responses."""
 

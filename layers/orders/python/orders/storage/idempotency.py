@@ -8,7 +8,7 @@ one hot key at scale (a partition serves at most 1,000 writes/s). Here the hash 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -17,18 +17,24 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
 IDEMPOTENCY_PREFIX = "IDEMPOTENCY#"
 IDEMPOTENCY_SK = "IDEMPOTENCY"
+KEY_ATTR, SORT_KEY_ATTR = "PK", "SK"  # the table's own keys
 
 
 class SingleTablePersistenceLayer(DynamoDBPersistenceLayer):
-    def __init__(self, table_name: str, boto3_client: Any) -> None:
-        super().__init__(table_name=table_name, key_attr="PK", sort_key_attr="SK", boto3_client=boto3_client)
+    def __init__(self, table_name: str, boto3_client: DynamoDBClient) -> None:
+        super().__init__(
+            table_name=table_name, key_attr=KEY_ATTR, sort_key_attr=SORT_KEY_ATTR, boto3_client=boto3_client
+        )
 
-    def _get_key(self, idempotency_key: str) -> dict:
+    def _get_key(self, idempotency_key: str) -> dict[str, Any]:
         return {
-            self.key_attr: {"S": f"{IDEMPOTENCY_PREFIX}{idempotency_key}"},
-            self.sort_key_attr: {"S": IDEMPOTENCY_SK},
+            KEY_ATTR: {"S": f"{IDEMPOTENCY_PREFIX}{idempotency_key}"},
+            SORT_KEY_ATTR: {"S": IDEMPOTENCY_SK},
         }
 
     def _item_to_data_record(self, item: dict[str, Any]) -> DataRecord:
@@ -57,7 +63,7 @@ def new_idempotency_config() -> IdempotencyConfig:
 
 
 def once_per_key(
-    function: Callable[..., dict],
+    function: Callable[..., dict[str, Any]],
     store: SingleTablePersistenceLayer,
     config: IdempotencyConfig,
     *,
@@ -65,15 +71,16 @@ def once_per_key(
     key: str,
     body: Any,
     **arguments: Any,
-) -> dict:
+) -> dict[str, Any]:
     """`function(**arguments)` once per caller (`caller_id`) and Idempotency-Key `key`: a repeat with the same `body`
     gets the first call's result back without calling again; with another body it is refused
     (IdempotencyValidationError), and while the first call runs too (IdempotencyAlreadyInProgressError)."""
 
-    def call(hashed: dict[str, Any], **arguments: Any) -> dict:  # `hashed` is for Powertools only
+    def call(hashed: dict[str, Any], **arguments: Any) -> dict[str, Any]:  # `hashed` is for Powertools only
         return function(**arguments)
 
     run_once = idempotent_function(
         call, data_keyword_argument="hashed", persistence_store=store, config=config, key_prefix=KEY_PREFIX
     )
-    return run_once(hashed={"caller": caller_id, "key": key, "body": body}, **arguments)
+    result: dict[str, Any] = run_once(hashed={"caller": caller_id, "key": key, "body": body}, **arguments)
+    return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from orders.storage.repository import ENTITY_TYPE, RELEASE_ENTITY
 
@@ -33,9 +33,9 @@ class OrderImage:
     reservation_id: str | None
 
 
-def is_order(image: Image) -> bool:
+def is_order(image: Image) -> TypeGuard[Mapping[str, Any]]:
     """True when the image is an order (not a release intent, a reservation state or an idempotency record)."""
-    return bool(image) and image.get("entityType") == ENTITY_TYPE  # type: ignore[union-attr]
+    return image is not None and image.get("entityType") == ENTITY_TYPE
 
 
 def status_of(image: Image) -> str | None:
@@ -64,4 +64,5 @@ def released_reservation(image: Image) -> str | None:
     """The reservation a release intent (left by a failed create) asks to release; None for other items."""
     if not image or image.get("entityType") != RELEASE_ENTITY:
         return None
-    return image["reservationId"]
+    reservation_id = image["reservationId"]
+    return reservation_id if isinstance(reservation_id, str) else None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -24,7 +24,12 @@ from orders.storage.wire import order_wire
 
 if TYPE_CHECKING:
     # Imported where an Order is built: reads (`get_wire`) and the stream consumer never load pydantic.
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
     from orders.domain.models import Order, StatusChange
+
+    Item = Mapping[str, AttributeValueTypeDef]
 
 ORDER_SK = "ORDER"
 RESERVATION_SK = "RESERVATION"
@@ -56,11 +61,11 @@ def by_status_sk(status: str, order_id: str) -> str:
     return f"{status}#{order_id}"
 
 
-def _serialize(value: Any) -> dict:
+def _serialize(value: Any) -> AttributeValueTypeDef:
     return _serializer.serialize(value)
 
 
-def _to_item(order: Order, correlation_id: str | None) -> dict[str, dict]:
+def _to_item(order: Order, correlation_id: str | None) -> dict[str, AttributeValueTypeDef]:
     attributes = order.to_wire()
     if correlation_id:
         # Carried to stream subscribers (OrderCreated.correlationId); not part of the API's order.
@@ -76,17 +81,17 @@ def _to_item(order: Order, correlation_id: str | None) -> dict[str, dict]:
     return {name: _serialize(value) for name, value in attributes.items()}
 
 
-def _order_attributes(item: Mapping[str, dict]) -> dict[str, Any]:
+def _order_attributes(item: Item) -> dict[str, Any]:
     return {
         name: _deserializer.deserialize(value) for name, value in item.items() if name not in KEY_ATTRIBUTES
     }
 
 
-def _wire_from_item(item: Mapping[str, dict]) -> dict[str, Any]:
+def _wire_from_item(item: Item) -> dict[str, Any]:
     return order_wire(_order_attributes(item))
 
 
-def _from_item(item: Mapping[str, dict]) -> Order:
+def _from_item(item: Item) -> Order:
     from orders.domain.models import Order
 
     # The model does what `order_wire` does (ints, money, field order) while validating: no need for both.
@@ -101,7 +106,7 @@ class TransitionRejected(Exception):
 
 
 class OrderRepository:
-    def __init__(self, client: Any, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
 
@@ -137,7 +142,8 @@ class OrderRepository:
             Key={"PK": {"S": order_pk(order_id)}, "SK": {"S": RESERVATION_SK}},
             ConsistentRead=True,
         )
-        return (response.get("Item") or {}).get("state", {}).get("S")
+        state = response.get("Item", {}).get("state")
+        return state["S"] if state and "S" in state else None
 
     def set_reservation_state(self, order_id: str, state: str) -> None:
         """Records that the inventory was told (released/committed), so a redelivered record is a no-op.
@@ -219,11 +225,11 @@ class OrderRepository:
         (`ALL_OLD`) tells the caller why without a second read."""
         if not allowed_sources:
             raise ValueError("a transition needs at least one source status")
-        source_names = {
+        source_names: dict[str, AttributeValueTypeDef] = {
             f":from{index}": {"S": str(source)} for index, source in enumerate(sorted(allowed_sources))
         }
         conditions = ["attribute_exists(PK)", f"#status IN ({', '.join(source_names)})"]
-        values: dict[str, dict] = {
+        values: dict[str, AttributeValueTypeDef] = {
             **source_names,
             ":to": {"S": str(target)},
             ":at": {"S": change.at},
@@ -238,7 +244,7 @@ class OrderRepository:
         if expected_versions is not None:
             if not expected_versions:
                 raise ValueError("an If-Match condition needs at least one version")
-            versions = {
+            versions: dict[str, AttributeValueTypeDef] = {
                 f":version{index}": {"N": str(v)} for index, v in enumerate(sorted(expected_versions))
             }
             conditions.append(f"#version IN ({', '.join(versions)})")
@@ -270,6 +276,7 @@ class OrderRepository:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            old_item = error.response.get("Item")
+            # The old image (ReturnValuesOnConditionCheckFailure), which botocore's error type leaves untyped.
+            old_item = cast("Item | None", error.response.get("Item"))
             raise TransitionRejected(_from_item(old_item) if old_item else None) from error
         return _from_item(response["Attributes"])
