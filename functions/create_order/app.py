@@ -1,15 +1,20 @@
 """POST /api/orders: create an order, idempotent per caller and `Idempotency-Key`."""
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from orders import wiring
 from orders.domain.caller import Caller
+from orders.domain.jsonio import dumps
 from orders.domain.models import CreateOrderRequest
 from orders.http import api, docs, problems
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 tracer = Tracer()
@@ -17,7 +22,7 @@ metrics = Metrics()
 app = api.build_resolver(problems.idempotency_refusals())
 
 
-def _create(caller: Caller, order_request: CreateOrderRequest) -> dict:
+def _create(caller: Caller, order_request: CreateOrderRequest) -> dict[str, Any]:
     """The idempotent unit: its result is what a retry with the same key and body gets back."""
     order = wiring.order_service().create(
         caller, order_request, correlation_id=api.correlation_id(app), deadline=api.deadline(app)
@@ -25,7 +30,7 @@ def _create(caller: Caller, order_request: CreateOrderRequest) -> dict:
     metrics.add_metric(name="OrderCreated", unit=MetricUnit.Count, value=1)
     # CloudWatch metric values are doubles; the order itself keeps its Decimal total.
     metrics.add_metric(name="OrderTotal", unit=MetricUnit.NoUnit, value=float(order.total))
-    return {"id": order.id, "version": order.version, "body": api.dumps(order.to_wire())}
+    return {"id": order.id, "version": order.version, "body": dumps(order.to_wire())}
 
 
 @docs.route(
@@ -61,7 +66,7 @@ def create_order(
     idempotency_key: Annotated[
         str | None, Header(alias="idempotency-key", min_length=1, max_length=255)
     ] = None,
-):
+) -> Response[str]:
     """Creates an order for `userId` (default: the caller; a customer may only order for themselves). The user
     service must know the buyer as active, and the inventory reserves every line and sets the prices:
     `price` is optional, and one that differs from the current price is a 422. Totals are exact
@@ -81,12 +86,12 @@ def create_order(
             order_request=body,
         )
     headers = {"Location": f"/api/orders/{created['id']}", "ETag": api.etag(created["version"])}
-    return api.Response(status_code=201, content_type=api.JSON, body=created["body"], headers=headers)
+    return Response(status_code=201, content_type=api.JSON, body=created["body"], headers=headers)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event, context):
+def lambda_handler(event: dict[str, Any], context: "LambdaContext") -> dict[str, Any]:
     wiring.idempotency_config().register_lambda_context(context)
     return api.resolve(app, event, context)

@@ -1,9 +1,15 @@
 """GET /api/orders/{id}: one order, with its version as `ETag`."""
 
+from typing import TYPE_CHECKING, Any
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from orders import wiring
 from orders.http import api, docs, problems
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 tracer = Tracer()
@@ -20,7 +26,7 @@ app = api.build_resolver(validation=False)
     responses={200: docs.order_response("The order."), **problems.responses("order-not-found")},
 )
 @tracer.capture_method
-def get_order(order_id: str):
+def get_order(order_id: str) -> Response[str]:
     """One order, with its version as `ETag`. A customer sees only their own orders; anyone else's is a 404, as
     if it did not exist."""
     order = wiring.order_service().get_wire(api.current_caller(app), order_id)
@@ -30,5 +36,5 @@ def get_order(order_id: str):
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event, context):
+def lambda_handler(event: dict[str, Any], context: "LambdaContext") -> dict[str, Any]:
     return api.resolve(app, event, context)

@@ -1,8 +1,9 @@
 """GET /api/users/{userId}/orders: a user's orders, newest first, one Query per page."""
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from orders import wiring
@@ -11,6 +12,9 @@ from orders.domain.cursor import MAX_CURSOR_LENGTH
 from orders.domain.status import OrderStatus
 from orders.http import api, docs, problems
 from orders.service import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 tracer = Tracer()
@@ -34,7 +38,7 @@ def list_user_orders(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     status: Annotated[OrderStatus | None, Query()] = None,
     cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_LENGTH)] = None,
-):
+) -> Response[str]:
     """Newest first, `limit` per page; `status` filters; `cursor` is the previous page's `nextCursor` (signed,
     and bound to the user and filter that issued it). A customer may list only their own orders."""
     page = wiring.order_service().list_for_user(
@@ -46,5 +50,5 @@ def list_user_orders(
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event, context):
+def lambda_handler(event: dict[str, Any], context: "LambdaContext") -> dict[str, Any]:
     return api.resolve(app, event, context)

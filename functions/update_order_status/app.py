@@ -1,14 +1,18 @@
 """PATCH /api/orders/{id}/status: one conditional update; optional `If-Match` guards the version."""
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from orders import wiring
 from orders.domain.models import StatusChangeRequest
 from orders.http import api, docs, problems
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 tracer = Tracer()
@@ -43,7 +47,7 @@ def update_order_status(
     if_match: Annotated[
         str | None, Header(alias="if-match", max_length=64, pattern=api.IF_MATCH_PATTERN)
     ] = None,
-):
+) -> Response[str]:
     """`pending → confirmed → processing → shipped → delivered`; forward moves may skip steps; `cancelled` from
     pending, confirmed or processing; delivered and cancelled are final. An admin may make any allowed move;
     a customer may only cancel their own order. Send `If-Match` (the `ETag` you read) to change only that
@@ -66,5 +70,5 @@ def update_order_status(
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event, context):
+def lambda_handler(event: dict[str, Any], context: "LambdaContext") -> dict[str, Any]:
     return api.resolve(app, event, context)
