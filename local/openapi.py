@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from orders.http import problems
+from orders.http.docs import PARAMETER_DOCS
 from orders.storage.wire import CHANGE_FIELDS, LINE_FIELDS, OPTIONAL_ORDER_FIELDS, ORDER_FIELDS
 
 from local.model import StackModel, stack_model
@@ -180,9 +181,14 @@ def _project_version() -> str:
 
 def _at_template_path(operation: dict[str, Any], code_path: str, template_path: str) -> dict[str, Any]:
     """The code's operation under the template's path: path parameters renamed to the template's names
-    (`{order_id}` in the code is `{id}` in API Gateway's route), in order."""
+    (`{order_id}` in the code is `{id}` in API Gateway's route), in order. First, what a route declares
+    of its parameters without pydantic (`orders.http.docs.route`'s `x-parameter-docs`, by the code's
+    names) goes into them."""
+    declared = operation.pop(PARAMETER_DOCS, None) or {}
     renames = dict(zip(_path_parameters(code_path), _path_parameters(template_path), strict=False))
     for parameter in operation.get("parameters") or []:
+        for key, value in (declared.get(parameter.get("name")) or {}).items():
+            parameter.setdefault(key, value)
         if parameter.get("in") == "path" and parameter.get("name") in renames:
             parameter["name"] = renames[parameter["name"]]
     return operation
@@ -200,6 +206,15 @@ def _without_null(parameter: dict[str, Any]) -> dict[str, Any]:
             parameter["schema"] = {**kept[0], **rest}
         elif len(kept) != len(branches):
             schema["anyOf"] = kept
+    return parameter
+
+
+def _described_once(parameter: dict[str, Any]) -> dict[str, Any]:
+    """Powertools repeats a parameter's `description` in its schema (pydantic's JSON Schema of the field):
+    the document says it once, on the parameter."""
+    schema = parameter.get("schema") or {}
+    if "description" in parameter and schema.get("description") == parameter["description"]:
+        del schema["description"]
     return parameter
 
 
@@ -289,7 +304,8 @@ def merged_document(model: StackModel, schemas: dict[str, str | None], base_url:
             if knowledge is not None:
                 knowledge.apply(operation)
             operation["parameters"] = [
-                _without_null(parameter) for parameter in operation.get("parameters") or []
+                _ordered_parameter(_described_once(_without_null(parameter)))
+                for parameter in operation.get("parameters") or []
             ]
             if not operation["parameters"]:
                 del operation["parameters"]
@@ -326,6 +342,17 @@ _OPERATION_KEYS = (
     "tags", "summary", "description", "operationId", "parameters", "requestBody", "responses",
     "security", "x-function",
 )  # fmt: skip
+
+
+# Powertools writes a parameter's keys in its models' order (description first); the document keeps one
+# order of its own, so a Powertools upgrade does not reorder it.
+_PARAMETER_KEYS = ("required", "schema", "name", "in", "description")
+
+
+def _ordered_parameter(parameter: dict[str, Any]) -> dict[str, Any]:
+    ordered = {key: parameter[key] for key in _PARAMETER_KEYS if key in parameter}
+    ordered.update({key: value for key, value in parameter.items() if key not in ordered})
+    return ordered
 
 
 def _ordered(operation: dict[str, Any]) -> dict[str, Any]:
@@ -401,50 +428,7 @@ class OperationDoc:
             responses.setdefault(status, copy.deepcopy(response))
 
 
-README_ORDER = {
-    "userId": "user-123",
-    "items": [{"productId": "prod-456", "quantity": 2, "price": 29.99}],
-    "shippingAddress": {"street": "123 Main St", "city": "New York", "zipCode": "10001"},
-}
 OPERATIONS: dict[tuple[str, str], OperationDoc] = {
-    ("POST", "/api/orders"): OperationDoc(
-        parameters={
-            "idempotency-key": {
-                "description": "Any string up to 255 characters; repeats of a request with the same key "
-                "and body return the first response.",
-            },
-        },
-        body_examples={"readme": {"summary": "README's example", "value": README_ORDER}},
-    ),
-    ("GET", "/api/orders/{id}"): OperationDoc(
-        parameters={"id": {"description": "The order's id (a UUIDv7)."}}
-    ),
-    ("PATCH", "/api/orders/{id}/status"): OperationDoc(
-        parameters={
-            "id": {"description": "The order's id (a UUIDv7)."},
-            "if-match": {
-                "description": (
-                    'The `ETag` you read (`"3"`), or a list of them (`"3", "4"`): RFC 9110, strong comparison, so '
-                    '`W/"3"` never matches (412); `*` or absent: any version. Not `*` or entity-tags: 400.'
-                ),
-                "schema": {
-                    "type": "string",
-                    "maxLength": 64,
-                    "pattern": IF_MATCH_PATTERN,
-                    "title": "If-Match",
-                },
-            },
-        },
-        body_examples={"cancel": {"summary": "Cancel the order", "value": {"status": "cancelled"}}},
-    ),
-    ("GET", "/api/users/{userId}/orders"): OperationDoc(
-        parameters={
-            "userId": {"description": "The user whose orders to list.", "example": "user-123"},
-            "limit": {"description": "Page size."},
-            "status": {"description": "Only orders in this status."},
-            "cursor": {"description": "`nextCursor` of the previous page, unchanged."},
-        },
-    ),
     ("GET", "/health"): OperationDoc(
         operation={
             "operationId": "health",

@@ -20,6 +20,16 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = api.build_resolver(problems.idempotency_refusals())
+README_EXAMPLE = {
+    "readme": {
+        "summary": "README's example",
+        "value": {
+            "userId": "user-123",
+            "items": [{"productId": "prod-456", "quantity": 2, "price": 29.99}],
+            "shippingAddress": {"street": "123 Main St", "city": "New York", "zipCode": "10001"},
+        },
+    },
+}
 
 
 def _create(caller: Caller, order_request: CreateOrderRequest) -> dict[str, Any]:
@@ -62,9 +72,16 @@ def _create(caller: Caller, order_request: CreateOrderRequest) -> dict[str, Any]
 )
 @tracer.capture_method
 def create_order(
-    body: Annotated[CreateOrderRequest, Body()],
+    body: Annotated[CreateOrderRequest, Body(openapi_examples=README_EXAMPLE)],
     idempotency_key: Annotated[
-        str | None, Header(alias="idempotency-key", min_length=1, max_length=255)
+        str | None,
+        Header(
+            alias="idempotency-key",
+            min_length=1,
+            max_length=255,
+            description="Any string up to 255 characters; repeats of a request with the same key and body "
+            "return the first response.",
+        ),
     ] = None,
 ) -> Response[str]:
     """Creates an order for `userId` (default: the caller; a customer may only order for themselves). The user

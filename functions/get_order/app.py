@@ -24,6 +24,7 @@ app = api.build_resolver(validation=False)
     "getOrder",
     "Get an order",
     responses={200: docs.order_response("The order."), **problems.responses("order-not-found")},
+    parameters={"order_id": {"description": docs.ORDER_ID_DESCRIPTION}},
 )
 @tracer.capture_method
 def get_order(order_id: str) -> Response[str]:

@@ -34,10 +34,26 @@ app = api.build_resolver()
 )
 @tracer.capture_method
 def list_user_orders(
-    user_id: Annotated[str, Path(min_length=1, max_length=MAX_USER_ID_LENGTH, pattern=USER_ID_PATTERN)],
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    status: Annotated[OrderStatus | None, Query()] = None,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_LENGTH)] = None,
+    user_id: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=MAX_USER_ID_LENGTH,
+            pattern=USER_ID_PATTERN,
+            description="The user whose orders to list.",
+            openapi_examples={"readme": {"value": "user-123"}},
+        ),
+    ],
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = DEFAULT_PAGE_SIZE,
+    status: Annotated[OrderStatus | None, Query(description="Only orders in this status.")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=MAX_CURSOR_LENGTH,
+            description="`nextCursor` of the previous page, unchanged.",
+        ),
+    ] = None,
 ) -> Response[str]:
     """Newest first, `limit` per page; `status` filters; `cursor` is the previous page's `nextCursor` (signed,
     and bound to the user and filter that issued it). A customer may list only their own orders."""

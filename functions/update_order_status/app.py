@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from orders import wiring
@@ -18,6 +18,7 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = api.build_resolver()
+CANCEL_EXAMPLE = {"cancel": {"summary": "Cancel the order", "value": {"status": "cancelled"}}}
 
 
 @docs.route(
@@ -42,10 +43,18 @@ app = api.build_resolver()
 )
 @tracer.capture_method
 def update_order_status(
-    order_id: str,
-    body: Annotated[StatusChangeRequest, Body()],
+    order_id: Annotated[str, Path(description=docs.ORDER_ID_DESCRIPTION)],
+    body: Annotated[StatusChangeRequest, Body(openapi_examples=CANCEL_EXAMPLE)],
     if_match: Annotated[
-        str | None, Header(alias="if-match", max_length=64, pattern=api.IF_MATCH_PATTERN)
+        str | None,
+        Header(
+            alias="if-match",
+            max_length=64,
+            pattern=api.IF_MATCH_PATTERN,
+            description='The `ETag` you read (`"3"`), or a list of them (`"3", "4"`): RFC 9110, strong '
+            'comparison, so `W/"3"` never matches (412); `*` or absent: any version. Not `*` or entity-tags: '
+            "400.",
+        ),
     ] = None,
 ) -> Response[str]:
     """`pending → confirmed → processing → shipped → delivered`; forward moves may skip steps; `cancelled` from

@@ -10,6 +10,8 @@ from typing import Any
 
 from orders.http.problems import JSON
 
+PARAMETER_DOCS = "x-parameter-docs"
+ORDER_ID_DESCRIPTION = "The order's id (a UUIDv7)."
 ETAG_HEADER = {
     "description": 'The order\'s version as a strong entity tag, e.g. `"3"`: send it as `If-Match` to change '
     "only the version you read.",
@@ -69,10 +71,20 @@ def page_response(description: str) -> dict[str, Any]:
 
 
 def route[Handler: Callable[..., Any]](
-    register: Callable[..., Any], path: str, operation_id: str, summary: str, responses: dict[int, Any]
+    register: Callable[..., Any],
+    path: str,
+    operation_id: str,
+    summary: str,
+    responses: dict[int, Any],
+    parameters: dict[str, dict[str, Any]] | None = None,
 ) -> Callable[[Handler], Handler]:
     """`register(path, ...)` (e.g. `app.post`) with the operation's documentation: its id, summary, the
-    handler's docstring as description, and its responses."""
+    handler's docstring as description, and its responses.
+
+    `parameters` (by the handler's argument name: OpenAPI keys such as `description`) is for routes that
+    must not import pydantic, which Powertools' `Path(description=...)` and its kin need: it travels as the
+    operation's `x-parameter-docs` extension, which the OpenAPI document's assembly (`local/openapi.py`)
+    folds into the parameters. Routes that validate with pydantic annotate their arguments instead."""
 
     def decorate(handler: Callable[..., Any]) -> Any:
         description = " ".join(inspect.cleandoc(handler.__doc__ or "").split())
@@ -83,6 +95,7 @@ def route[Handler: Callable[..., Any]](
             description=description,
             tags=["orders"],
             responses=responses,
+            openapi_extensions={PARAMETER_DOCS: parameters} if parameters else None,
         )
         return documented(handler)
 
