@@ -328,7 +328,6 @@ def merged_document(model: StackModel, schemas: dict[str, str | None], base_url:
             document["paths"].setdefault(route.path, {})[method] = _ordered(operation)
 
     if known:
-        _patch_code_schemas(document["components"]["schemas"])
         for schema_name, definition in SCHEMAS.items():
             document["components"]["schemas"].setdefault(schema_name, copy.deepcopy(definition))
         document["components"]["responses"].update(copy.deepcopy(RESPONSES))
@@ -371,32 +370,10 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-# Where the code's models say less than the code checks, the document says what the code checks. Each entry
-# can go once the model's own JSON Schema says it (see `orders.domain.models`).
-PROPERTY_PATCHES: dict[tuple[str, str], dict[str, Any]] = {
-    # pydantic documents `Decimal(ge=0, le=1000000, decimal_places=2)` as "a number, or a numeric string"
-    # without the bounds or the two decimals on either branch; the API takes a JSON number (the body is
-    # parsed with exact decimals) with at most two decimals.
-    ("OrderItemRequest", "price"): {
-        "anyOf": [
-            {"type": "number", "minimum": 0, "maximum": 1000000, "multipleOf": 0.01},
-            {"type": "null"},
-        ],
-        "title": "Price",
-        "description": "The unit price you expect (optional): one that differs from the current price is a 422.",
-    },
-}
 # orders.http.api.IF_MATCH_PATTERN (RFC 9110 §13.1.1), equal by tests/unit/test_if_match.py.
 IF_MATCH_PATTERN = (
     r'^[ \t]*(\*|(,[ \t]*)*(W/)?"[\x21\x23-\x7e]*"([ \t]*,([ \t]*(W/)?"[\x21\x23-\x7e]*")?)*)[ \t]*$'
 )
-
-
-def _patch_code_schemas(schemas: dict[str, Any]) -> None:
-    for (schema_name, property_name), replacement in PROPERTY_PATCHES.items():
-        properties = (schemas.get(schema_name) or {}).get("properties") or {}
-        if property_name in properties:
-            properties[property_name] = copy.deepcopy(replacement)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -92,6 +93,11 @@ UnitPriceIn = Annotated[
     Decimal,
     Field(ge=0, le=MAX_UNIT_PRICE, decimal_places=MONEY_PLACES, max_digits=9),
     BeforeValidator(_json_number),
+    # pydantic documents a Decimal as "a number, or a numeric string" without its bounds or two decimals;
+    # `_json_number` takes a JSON number only. The JSON Schema says what is checked; validation is as above.
+    WithJsonSchema(
+        {"type": "number", "minimum": 0, "maximum": int(MAX_UNIT_PRICE), "multipleOf": float(CENT)}
+    ),
 ]
 
 
@@ -133,7 +139,10 @@ class OrderItemRequest(_WireModel):
 
     product_id: ProductId
     quantity: Quantity
-    price: UnitPriceIn | None = None
+    price: UnitPriceIn | None = Field(
+        default=None,
+        description="The unit price you expect (optional): one that differs from the current price is a 422.",
+    )
 
 
 class CreateOrderRequest(_WireModel):
