@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orders.http import problems
+from orders.http import docs, problems
 from orders.http.docs import PARAMETER_DOCS
-from orders.storage.wire import CHANGE_FIELDS, LINE_FIELDS, OPTIONAL_ORDER_FIELDS, ORDER_FIELDS
 
 from local.model import StackModel, stack_model
 from local.template import ROOT, TEMPLATE_PATH, TemplateError, load_template
@@ -232,12 +231,16 @@ def _is_powertools_default(status: str, response: dict[str, Any]) -> bool:
     return False
 
 
-def _referenced(value: Any) -> set[str]:
+def _referenced(value: Any, kind: str = "schemas") -> set[str]:
     text = json.dumps(value)
-    return set(re.findall(r'"#/components/schemas/([^"]+)"', text))
+    return set(re.findall(rf'"#/components/{kind}/([^"]+)"', text))
 
 
-def _drop_unreferenced_schemas(document: dict[str, Any]) -> None:
+def _drop_unreferenced(document: dict[str, Any]) -> None:
+    """Components no operation needs: shared responses of routes this template lacks, schemas of no body."""
+    responses = document["components"]["responses"]
+    for name in set(responses) - _referenced(document["paths"], "responses"):
+        del responses[name]
     schemas = document["components"]["schemas"]
     outside = {key: value for key, value in document.items() if key != "components"}
     outside["components"] = {key: value for key, value in document["components"].items() if key != "schemas"}
@@ -253,27 +256,35 @@ def _drop_unreferenced_schemas(document: dict[str, Any]) -> None:
             del schemas[name]
 
 
+def _shared(response: dict[str, Any]) -> dict[str, Any]:
+    """A route's response equal to one every route shares (`problems.SHARED_RESPONSES`, such as the 500 of
+    `orders.http.docs.route`) is written once, as a reference."""
+    for name, definition in problems.SHARED_RESPONSES.items():
+        if response == definition:
+            return {"$ref": f"#/components/responses/{name}"}
+    return response
+
+
 def merged_document(model: StackModel, schemas: dict[str, str | None], base_url: str) -> dict[str, Any]:
     """One document from the functions' own documents (`schemas`, JSON text by function) and the
     template's routes; `base_url` is the document's server."""
-    known = any((route.method, route.path) in OPERATIONS for route in model.routes)
+    documents = [json.loads(text) for text in (schemas.get(name) for name in model.api_functions) if text]
+    # The API's title and description: those a function's resolver was given (`app.configure_openapi`, as in
+    # `orders.http.api.build_resolver`); Powertools' default info has no description.
+    info = next((d["info"] for d in documents if (d.get("info") or {}).get("description")), {})
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
-            "title": "Order Service" if known else "Local stack",
+            "title": info.get("title", "Local stack"),
             "version": _project_version(),
-            "description": API_DESCRIPTION if known else model.description,
+            "description": info.get("description", model.description),
         },
         "servers": [{"url": base_url}],
         "paths": {},
         "components": {"schemas": {}, "responses": {}, "securitySchemes": {}},
     }
     code_operations: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
-    for name in model.api_functions:
-        text = schemas.get(name)
-        if not text:
-            continue
-        schema = json.loads(text)
+    for schema in documents:
         for path, operations in (schema.get("paths") or {}).items():
             for method, operation in operations.items():
                 code_operations[(_shape(path), method)] = (path, operation)
@@ -288,8 +299,6 @@ def merged_document(model: StackModel, schemas: dict[str, str | None], base_url:
             found = code_operations.get((_shape(route.path), method))
             if found is not None:
                 operation = _at_template_path(copy.deepcopy(found[1]), found[0], route.path)
-                # orders.http.api.build_resolver answers any unexpected error as `internal-error`.
-                operation["responses"].setdefault("500", {"$ref": "#/components/responses/InternalError"})
             else:
                 operation = {
                     "summary": f"{route.method} {route.path}",
@@ -300,6 +309,8 @@ def merged_document(model: StackModel, schemas: dict[str, str | None], base_url:
             for status in list(responses):
                 if _is_powertools_default(status, responses[status]):
                     del responses[status]
+                else:
+                    responses[status] = _shared(responses[status])
             knowledge = OPERATIONS.get((route.method, route.path))
             if knowledge is not None:
                 knowledge.apply(operation)
@@ -327,11 +338,12 @@ def merged_document(model: StackModel, schemas: dict[str, str | None], base_url:
                 responses.setdefault("401", {"$ref": "#/components/responses/Unauthorized"})
             document["paths"].setdefault(route.path, {})[method] = _ordered(operation)
 
-    if known:
-        for schema_name, definition in SCHEMAS.items():
-            document["components"]["schemas"].setdefault(schema_name, copy.deepcopy(definition))
-        document["components"]["responses"].update(copy.deepcopy(RESPONSES))
-    _drop_unreferenced_schemas(document)
+    # What the layer describes beside the routes: the shapes of problems and of answered orders, and the
+    # responses every route shares. Those no operation of this template refers to are dropped below.
+    for schema_name, definition in {**problems.SCHEMAS, **docs.SCHEMAS, **SCHEMAS}.items():
+        document["components"]["schemas"].setdefault(schema_name, copy.deepcopy(definition))
+    document["components"]["responses"].update(copy.deepcopy(problems.SHARED_RESPONSES))
+    _drop_unreferenced(document)
     document["components"]["schemas"] = dict(sorted(document["components"]["schemas"].items()))
     document["components"] = {key: value for key, value in document["components"].items() if value}
     return document
@@ -423,83 +435,7 @@ OPERATIONS: dict[tuple[str, str], OperationDoc] = {
     ),
 }
 
-API_DESCRIPTION = (
-    "Create orders, track and change their status, list a user's orders.\n\n"
-    "Every route but `/health` needs a bearer JWT (API Gateway's JWT authorizer): the caller is its `sub`; "
-    "admins are callers whose `cognito:groups` contains `admin` or whose `scope` contains `orders/admin`. "
-    "Customers act only on their own orders.\n\n"
-    "Every error the service answers is `application/problem+json` (RFC 9457): `type`, `title`, `status`, "
-    "`detail`, plus `errors` for invalid requests and the extension members each problem type names. API "
-    "Gateway's own refusals (no route, missing or invalid token, body over 10 MB) are `application/json` "
-    '`{"message": ...}`.\n\n'
-    "Money is exact: numbers with two decimals (2 × 29.99 = 59.98)."
-)
-
-_MONEY = {"type": "number", "minimum": 0, "description": "An exact amount with two decimals."}
-_TIMESTAMP = {"type": "string", "format": "date-time", "description": "ISO-8601 UTC with milliseconds."}
-
 SCHEMAS: dict[str, dict[str, Any]] = {
-    **problems.SCHEMAS,
-    "Order": {
-        "type": "object",
-        "title": "Order",
-        "required": [name for name in ORDER_FIELDS if name not in OPTIONAL_ORDER_FIELDS],
-        "additionalProperties": False,
-        "properties": {
-            "id": {
-                "type": "string",
-                "format": "uuid",
-                "description": "A UUIDv7: time-ordered, not guessable.",
-            },
-            "userId": {"type": "string"},
-            "items": {"type": "array", "minItems": 1, "items": _ref("OrderLine")},
-            "shippingAddress": _ref("ShippingAddress"),
-            "status": _ref("OrderStatus"),
-            "total": _MONEY,
-            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
-            "createdAt": _TIMESTAMP,
-            "updatedAt": _TIMESTAMP,
-            "version": {"type": "integer", "minimum": 1},
-            "statusHistory": {"type": "array", "minItems": 1, "items": _ref("StatusChange")},
-            "reservationId": {"type": "string"},
-        },
-    },
-    "OrderLine": {
-        "type": "object",
-        "title": "OrderLine",
-        "required": list(LINE_FIELDS),
-        "additionalProperties": False,
-        "properties": {
-            "productId": {"type": "string"},
-            "quantity": {"type": "integer", "minimum": 1},
-            "unitPrice": _MONEY,
-            "lineTotal": _MONEY,
-        },
-    },
-    "StatusChange": {
-        "type": "object",
-        "title": "StatusChange",
-        "required": list(CHANGE_FIELDS),
-        "additionalProperties": False,
-        "properties": {
-            "status": _ref("OrderStatus"),
-            "at": _TIMESTAMP,
-            "by": {"type": "string", "description": "The user who made the change."},
-        },
-    },
-    "OrderPage": {
-        "type": "object",
-        "title": "OrderPage",
-        "required": ["items", "nextCursor"],
-        "additionalProperties": False,
-        "properties": {
-            "items": {"type": "array", "items": _ref("Order")},
-            "nextCursor": {
-                "type": ["string", "null"],
-                "description": "Pass as `cursor` for the next page; null on the last.",
-            },
-        },
-    },
     "Health": {
         "type": "object",
         "title": "Health",
@@ -507,8 +443,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {"status": {"const": "ok"}, "service": {"type": "string"}},
     },
 }
-
-RESPONSES: dict[str, dict[str, Any]] = problems.SHARED_RESPONSES
 
 
 # ---------------------------------------------------------------------------------------- command line

@@ -220,7 +220,7 @@ def test_success_responses_headers_and_links(document):
 
 
 def test_response_schemas_follow_the_models(document):
-    """docs/openapi.json describes responses the functions do not declare yet (local/openapi.py): their
+    """The response bodies' schemas are written by hand beside the routes (`orders.http.docs.SCHEMAS`): their
     members must stay those of the models that produce them."""
     from orders.domain import models
     from orders.http.api import PROBLEM_TYPE_BASE

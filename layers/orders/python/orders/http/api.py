@@ -31,7 +31,7 @@ from orders.domain.errors import (
     UpstreamUnavailable,
 )
 from orders.domain.jsonio import dumps
-from orders.http import problems
+from orders.http import docs, problems
 
 if TYPE_CHECKING:
     from orders.domain.models import Order
@@ -264,6 +264,7 @@ def build_resolver(
     app = APIGatewayHttpResolver(
         enable_validation=validation, serializer=dumps, json_body_deserializer=loads_body
     )
+    app.configure_openapi(title=docs.API_TITLE, description=docs.API_DESCRIPTION)
 
     app.exception_handler(OrderError)(error_problem)
 

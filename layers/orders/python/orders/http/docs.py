@@ -1,5 +1,7 @@
 """What the routes declare for the OpenAPI document beside their problem responses (`orders.http.problems`):
-success responses, their headers and links. Plain dicts (Powertools' `responses=`): no pydantic."""
+the API's description, success responses, their headers and links, and the JSON Schemas of the bodies
+they answer (`SCHEMAS`: what `orders.storage.wire` and the models' `to_wire()` write, which no pydantic
+model describes as it is sent). Plain dicts (Powertools' `responses=`): no pydantic."""
 
 from __future__ import annotations
 
@@ -8,7 +10,22 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from orders.http.problems import JSON
+from orders.http import problems
+from orders.http.problems import JSON, MONEY_SCHEMA
+from orders.storage.wire import CHANGE_FIELDS, LINE_FIELDS, OPTIONAL_ORDER_FIELDS, ORDER_FIELDS
+
+API_TITLE = "Order Service"
+API_DESCRIPTION = (
+    "Create orders, track and change their status, list a user's orders.\n\n"
+    "Every route but `/health` needs a bearer JWT (API Gateway's JWT authorizer): the caller is its `sub`; "
+    "admins are callers whose `cognito:groups` contains `admin` or whose `scope` contains `orders/admin`. "
+    "Customers act only on their own orders.\n\n"
+    "Every error the service answers is `application/problem+json` (RFC 9457): `type`, `title`, `status`, "
+    "`detail`, plus `errors` for invalid requests and the extension members each problem type names. API "
+    "Gateway's own refusals (no route, missing or invalid token, body over 10 MB) are `application/json` "
+    '`{"message": ...}`.\n\n'
+    "Money is exact: numbers with two decimals (2 × 29.99 = 59.98)."
+)
 
 PARAMETER_DOCS = "x-parameter-docs"
 ORDER_ID_DESCRIPTION = "The order's id (a UUIDv7)."
@@ -53,6 +70,72 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+_TIMESTAMP = {"type": "string", "format": "date-time", "description": "ISO-8601 UTC with milliseconds."}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Order": {
+        "type": "object",
+        "title": "Order",
+        "required": [name for name in ORDER_FIELDS if name not in OPTIONAL_ORDER_FIELDS],
+        "additionalProperties": False,
+        "properties": {
+            "id": {
+                "type": "string",
+                "format": "uuid",
+                "description": "A UUIDv7: time-ordered, not guessable.",
+            },
+            "userId": {"type": "string"},
+            "items": {"type": "array", "minItems": 1, "items": _ref("OrderLine")},
+            "shippingAddress": _ref("ShippingAddress"),
+            "status": _ref("OrderStatus"),
+            "total": MONEY_SCHEMA,
+            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            "createdAt": _TIMESTAMP,
+            "updatedAt": _TIMESTAMP,
+            "version": {"type": "integer", "minimum": 1},
+            "statusHistory": {"type": "array", "minItems": 1, "items": _ref("StatusChange")},
+            "reservationId": {"type": "string"},
+        },
+    },
+    "OrderLine": {
+        "type": "object",
+        "title": "OrderLine",
+        "required": list(LINE_FIELDS),
+        "additionalProperties": False,
+        "properties": {
+            "productId": {"type": "string"},
+            "quantity": {"type": "integer", "minimum": 1},
+            "unitPrice": MONEY_SCHEMA,
+            "lineTotal": MONEY_SCHEMA,
+        },
+    },
+    "StatusChange": {
+        "type": "object",
+        "title": "StatusChange",
+        "required": list(CHANGE_FIELDS),
+        "additionalProperties": False,
+        "properties": {
+            "status": _ref("OrderStatus"),
+            "at": _TIMESTAMP,
+            "by": {"type": "string", "description": "The user who made the change."},
+        },
+    },
+    "OrderPage": {
+        "type": "object",
+        "title": "OrderPage",
+        "required": ["items", "nextCursor"],
+        "additionalProperties": False,
+        "properties": {
+            "items": {"type": "array", "items": _ref("Order")},
+            "nextCursor": {
+                "type": ["string", "null"],
+                "description": "Pass as `cursor` for the next page; null on the last.",
+            },
+        },
+    },
+}
+
+
 def order_response(description: str, **headers: dict[str, Any]) -> dict[str, Any]:
     return {
         "description": description,
@@ -79,7 +162,8 @@ def route[Handler: Callable[..., Any]](
     parameters: dict[str, dict[str, Any]] | None = None,
 ) -> Callable[[Handler], Handler]:
     """`register(path, ...)` (e.g. `app.post`) with the operation's documentation: its id, summary, the
-    handler's docstring as description, and its responses.
+    handler's docstring as description, and its responses, with the 500 (`internal-error`) that every
+    route behind `orders.http.api.build_resolver` may answer.
 
     `parameters` (by the handler's argument name: OpenAPI keys such as `description`) is for routes that
     must not import pydantic, which Powertools' `Path(description=...)` and its kin need: it travels as the
@@ -94,7 +178,7 @@ def route[Handler: Callable[..., Any]](
             summary=summary,
             description=description,
             tags=["orders"],
-            responses=responses,
+            responses={**responses, **problems.responses("internal-error")},
             openapi_extensions={PARAMETER_DOCS: parameters} if parameters else None,
         )
         return documented(handler)

@@ -85,7 +85,7 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-_MONEY = {"type": "number", "minimum": 0, "description": "An exact amount with two decimals."}
+MONEY_SCHEMA = {"type": "number", "minimum": 0, "description": "An exact amount with two decimals."}
 
 # Each extension member's JSON Schema, in the order the Problem schema lists them.
 MEMBERS: dict[str, dict[str, Any]] = {
@@ -103,7 +103,7 @@ MEMBERS: dict[str, dict[str, Any]] = {
         "items": {
             "type": "object",
             "required": ["productId", "sent", "current"],
-            "properties": {"productId": {"type": "string"}, "sent": _MONEY, "current": _MONEY},
+            "properties": {"productId": {"type": "string"}, "sent": MONEY_SCHEMA, "current": MONEY_SCHEMA},
         },
     },
     "unknownProducts": {"type": "array", "items": {"type": "string"}},
