@@ -1,12 +1,15 @@
-"""One OpenAPI 3.1 document for the whole API, generated from the code.
+"""One OpenAPI 3.1 document for the whole API, assembled from what the code declares.
 
-Each function's Powertools resolver describes its own route from its validation models
-(`app.get_openapi_json_schema()`, asked of a worker process that imports the function with its own
-sys.path and environment, so neither the stack nor this module imports a function). The template adds
-what only it knows: the public paths, which routes need a bearer token, and the routes of functions
-without a resolver (such as /health). Last, `OPERATIONS` below adds what the code does not declare (yet):
-success responses and their headers, the RFC 9457 problem responses, examples and links.
-Where a function declares something itself, the code wins.
+Each function describes its own routes: a Powertools resolver from its routes and validation models
+(`app.get_openapi_json_schema()`: summaries, descriptions, parameters, bodies, success and problem
+responses, declared with each route through `orders.http.docs.route` and `orders.http.problems`), and a
+function without one by its module-level `OPENAPI` (such as /health). Each is asked of a worker process
+that imports the function with its own sys.path and environment, so neither the stack nor this module
+imports a function. The template adds what only it knows: the public paths, which routes need a bearer
+token, and a stand-in for a route whose function says nothing. The layer adds the schemas and responses
+routes refer to (`orders.http.problems`, `orders.http.docs`). This module only merges them, tidies what
+Powertools writes (see `_without_null`, `_described_once`, `_is_powertools_default`) and serves or writes
+the result.
 
 `python -m local.openapi --write docs/openapi.json` (make openapi) writes the document without starting
 the stack; `--check docs/openapi.json` exits 1 when the committed document and the code disagree. The
@@ -25,7 +28,6 @@ import re
 import sys
 import threading
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,6 @@ DOCUMENT_PATH = ROOT / "docs" / "openapi.json"
 # The committed document names `make dev`'s address; the running stack serves its own.
 DEFAULT_SERVER = "http://localhost:3001"
 JSON = "application/json"
-PROBLEM_JSON = "application/problem+json"
 
 # ---------------------------------------------------------------------------------------- Swagger UI
 DOCS_ASSETS_PREFIX = "/_local/docs/assets/"
@@ -299,6 +300,8 @@ def merged_document(model: StackModel, schemas: dict[str, str | None], base_url:
             found = code_operations.get((_shape(route.path), method))
             if found is not None:
                 operation = _at_template_path(copy.deepcopy(found[1]), found[0], route.path)
+                # The template's description of the function, where the code gives none (as for /health).
+                operation.setdefault("description", model.functions[route.function].description)
             else:
                 operation = {
                     "summary": f"{route.method} {route.path}",
@@ -311,9 +314,6 @@ def merged_document(model: StackModel, schemas: dict[str, str | None], base_url:
                     del responses[status]
                 else:
                     responses[status] = _shared(responses[status])
-            knowledge = OPERATIONS.get((route.method, route.path))
-            if knowledge is not None:
-                knowledge.apply(operation)
             operation["parameters"] = [
                 _ordered_parameter(_described_once(_without_null(parameter)))
                 for parameter in operation.get("parameters") or []
@@ -340,7 +340,7 @@ def merged_document(model: StackModel, schemas: dict[str, str | None], base_url:
 
     # What the layer describes beside the routes: the shapes of problems and of answered orders, and the
     # responses every route shares. Those no operation of this template refers to are dropped below.
-    for schema_name, definition in {**problems.SCHEMAS, **docs.SCHEMAS, **SCHEMAS}.items():
+    for schema_name, definition in {**problems.SCHEMAS, **docs.SCHEMAS}.items():
         document["components"]["schemas"].setdefault(schema_name, copy.deepcopy(definition))
     document["components"]["responses"].update(copy.deepcopy(problems.SHARED_RESPONSES))
     _drop_unreferenced(document)
@@ -373,76 +373,10 @@ def _ordered(operation: dict[str, Any]) -> dict[str, Any]:
     return ordered
 
 
-# ---------------------------------------------------------------------------------------- what the code does not declare
-# The Order Service's responses as README's API table and `orders.http.api` / `orders.domain.errors` define them. When a
-# function declares a response itself (Powertools' `responses=`), the function's declaration wins.
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
 # orders.http.api.IF_MATCH_PATTERN (RFC 9110 §13.1.1), equal by tests/unit/test_if_match.py.
 IF_MATCH_PATTERN = (
     r'^[ \t]*(\*|(,[ \t]*)*(W/)?"[\x21\x23-\x7e]*"([ \t]*,([ \t]*(W/)?"[\x21\x23-\x7e]*")?)*)[ \t]*$'
 )
-
-
-@dataclass(frozen=True)
-class OperationDoc:
-    """What a route's code cannot declare yet: descriptions of its parameters, examples of its body; and, for a
-    function without a resolver (such as /health), its whole documentation."""
-
-    parameters: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> keys to add
-    body_examples: dict[str, dict[str, Any]] = field(default_factory=dict)
-    operation: dict[str, Any] = field(default_factory=dict)  # keys the code does not declare
-
-    def apply(self, operation: dict[str, Any]) -> None:
-        for key, value in self.operation.items():
-            if key in ("operationId", "summary"):  # over the stand-ins of an operation without code
-                operation[key] = value
-            elif key != "responses":
-                operation.setdefault(key, copy.deepcopy(value))
-        for parameter in operation.get("parameters") or []:
-            for key, value in self.parameters.get(parameter.get("name"), {}).items():
-                if key == "schema":  # what the code checks beyond its declared schema
-                    parameter[key] = copy.deepcopy(value)
-                else:
-                    parameter.setdefault(key, copy.deepcopy(value))
-        if self.body_examples:
-            for media in ((operation.get("requestBody") or {}).get("content") or {}).values():
-                media.setdefault("examples", copy.deepcopy(self.body_examples))
-        responses = operation.setdefault("responses", {})
-        for status, response in (self.operation.get("responses") or {}).items():
-            responses.setdefault(status, copy.deepcopy(response))
-
-
-OPERATIONS: dict[tuple[str, str], OperationDoc] = {
-    ("GET", "/health"): OperationDoc(
-        operation={
-            "operationId": "health",
-            "summary": "Health check",
-            "tags": ["health"],
-            "description": "No token, no I/O.",
-            "responses": {
-                "200": {
-                    "description": "The service is up.",
-                    "headers": {"Cache-Control": {"schema": {"type": "string", "const": "no-store"}}},
-                    "content": {JSON: {"schema": _ref("Health")}},
-                },
-            },
-        },
-    ),
-}
-
-SCHEMAS: dict[str, dict[str, Any]] = {
-    "Health": {
-        "type": "object",
-        "title": "Health",
-        "required": ["status"],
-        "properties": {"status": {"const": "ok"}, "service": {"type": "string"}},
-    },
-}
 
 
 # ---------------------------------------------------------------------------------------- command line

@@ -12,6 +12,7 @@ from this folder by file path since the folder is not importable here.
   parent → {"type": "invoke", "event", "request_id", "deadline_ms", "function_arn", "log_group", ...}
   worker → {"type": "result", "payload": "<JSON text>"} | {"type": "error", ...}
   parent → {"type": "openapi"}   worker → {"type": "openapi", "schema": "<JSON text>" | null}
+    (the handler module's `app.get_openapi_json_schema()`, else its module-level dict `OPENAPI`)
 The function's stdout and stderr are its log (the parent prefixes and prints them).
 """
 
@@ -144,6 +145,9 @@ def main():
                     schema = app.get_openapi_json_schema()
                 except Exception as error:  # noqa: BLE001 - documentation is best effort
                     print(f"[WARN] OpenAPI schema: {error!r}", file=sys.stderr, flush=True)
+            elif isinstance(getattr(module, "OPENAPI", None), dict):
+                # A function without a resolver may describe itself in the same shape (such as /health).
+                schema = json.dumps(module.OPENAPI)
             write_message(out_fd, {"type": "openapi", "schema": schema})
     return 0
 
