@@ -373,12 +373,6 @@ def _ordered(operation: dict[str, Any]) -> dict[str, Any]:
     return ordered
 
 
-# orders.http.api.IF_MATCH_PATTERN (RFC 9110 §13.1.1), equal by tests/unit/test_if_match.py.
-IF_MATCH_PATTERN = (
-    r'^[ \t]*(\*|(,[ \t]*)*(W/)?"[\x21\x23-\x7e]*"([ \t]*,([ \t]*(W/)?"[\x21\x23-\x7e]*")?)*)[ \t]*$'
-)
-
-
 # ---------------------------------------------------------------------------------------- command line
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
