@@ -285,11 +285,11 @@ def merged_document(model: StackModel, schemas: dict[str, str | None], base_url:
         "components": {"schemas": {}, "responses": {}, "securitySchemes": {}},
     }
     code_operations: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
-    for schema in documents:
-        for path, operations in (schema.get("paths") or {}).items():
+    for code_document in documents:
+        for path, operations in (code_document.get("paths") or {}).items():
             for method, operation in operations.items():
                 code_operations[(_shape(path), method)] = (path, operation)
-        for schema_name, definition in ((schema.get("components") or {}).get("schemas") or {}).items():
+        for schema_name, definition in ((code_document.get("components") or {}).get("schemas") or {}).items():
             document["components"]["schemas"].setdefault(schema_name, definition)
 
     for route in model.routes:
@@ -301,7 +301,8 @@ def merged_document(model: StackModel, schemas: dict[str, str | None], base_url:
             if found is not None:
                 operation = _at_template_path(copy.deepcopy(found[1]), found[0], route.path)
                 # The template's description of the function, where the code gives none (as for /health).
-                operation.setdefault("description", model.functions[route.function].description)
+                if model.functions[route.function].description:
+                    operation.setdefault("description", model.functions[route.function].description)
             else:
                 operation = {
                     "summary": f"{route.method} {route.path}",
