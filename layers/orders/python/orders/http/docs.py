@@ -178,7 +178,7 @@ def route[Handler: Callable[..., Any]](
             summary=summary,
             description=description,
             tags=["orders"],
-            responses={**responses, **problems.responses("internal-error")},
+            responses={**problems.responses("internal-error"), **responses},
             openapi_extensions={PARAMETER_DOCS: parameters} if parameters else None,
         )
         return documented(handler)
