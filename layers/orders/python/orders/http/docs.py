@@ -158,6 +158,7 @@ def route[Handler: Callable[..., Any]](
     path: str,
     operation_id: str,
     summary: str,
+    *,
     responses: dict[int, Any],
     parameters: dict[str, dict[str, Any]] | None = None,
 ) -> Callable[[Handler], Handler]:
