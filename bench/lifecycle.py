@@ -41,6 +41,9 @@ class Lifecycle:
     stream_records: list[dict[str, Any]] = field(default_factory=list)  # the real lifecycle's, filtered
     template_item: dict[str, Any] | None = None
     statuses: dict[str, list[str]] = field(default_factory=dict)  # variant -> unexpected answers
+    # variant -> the items the lifecycle left under its order's partition: sort key -> attribute -> type.
+    # The baselines write the table by hand; equal layouts show they measure the same writes.
+    item_layouts: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
 
 def _body(response: dict[str, Any]) -> Any:
@@ -111,7 +114,9 @@ def _lifecycle(run: _Variant, result: Lifecycle, table: str, stream_filter: Any)
             f"{run.variant} create_order answered {created.get('statusCode')}: {created.get('body')}"
         )
     if run.variant == "real":
-        key = {"PK": {"S": f"ORDER#{order_id}"}, "SK": {"S": "ORDER"}}
+        from orders.storage.repository import ORDER_SK, order_pk
+
+        key = {"PK": {"S": order_pk(order_id)}, "SK": {"S": ORDER_SK}}
         result.template_item = run.runner.side.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
         run.infra.baseline_upstream["create_order"] = run.upstream("create_order") > 0
     run.call("get_order", "get_order", events.get_order(order_id), 200)
@@ -136,9 +141,26 @@ def _lifecycle(run: _Variant, result: Lifecycle, table: str, stream_filter: Any)
     if run.variant == "real":
         # The real consumer's use of the inventory service, if any, decides the baseline's.
         run.infra.baseline_upstream["order_events"] = run.upstream("order_events") > 0
+    result.item_layouts[run.variant] = _item_layout(run.runner.side, table, order_id)
     keys = list(run.per)
     run.per[f"order_events (all {len(consumer_keys)} records of the lifecycle)"] = aggregate
     return keys
+
+
+def _item_layout(client: Any, table: str, order_id: str) -> dict[str, dict[str, str]]:
+    """Every item under the order's partition (the order, its reservation state): each attribute's
+    DynamoDB type, by sort key."""
+    from orders.storage.repository import order_pk
+
+    items = client.query(
+        TableName=table,
+        KeyConditionExpression="PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": order_pk(order_id)}},
+        ConsistentRead=True,
+    )["Items"]
+    return {
+        item["SK"]["S"]: {name: next(iter(value)) for name, value in sorted(item.items())} for item in items
+    }
 
 
 def _extras(run: _Variant, infra: Infra, table: str, factory: OrderFactory) -> None:

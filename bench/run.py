@@ -234,6 +234,7 @@ def run(mode: Mode, out_dir: Path, only: set[str] | None = None, verbose: bool =
             "per_endpoint": life.per_endpoint,
             "lifecycle_totals": life.totals,
             "unexpected_answers": life.statuses,
+            "item_layouts": life.item_layouts,
             "baseline_upstream": environment.baseline_upstream,
         }
         factory = OrderFactory(life.template_item)

@@ -98,6 +98,11 @@ def test_dynamodb_calls_per_endpoint(smoke):
     ):
         assert positive(calls[endpoint]), endpoint
     assert smoke["calls"]["unexpected_answers"] == {"real": [], "baseline": []}
+    # The baselines write the table by hand: after the same lifecycle they left the same items, with the
+    # same attributes and types, as the product (else the two would not be measuring the same writes).
+    layouts = smoke["calls"]["item_layouts"]
+    assert set(layouts["real"]) == {"ORDER", "RESERVATION"}, layouts
+    assert layouts["baseline"] == layouts["real"]
     totals = smoke["calls"]["lifecycle_totals"]["real"]
     assert positive(totals["wru"]) and positive(totals["rru"]) and positive(totals["events_put"])
 
