@@ -134,9 +134,10 @@ def _authorizer_claims(event: Mapping[str, Any]) -> Any:
 
 
 def current_caller(app: APIGatewayHttpResolver) -> Caller:
-    """The caller from the claims the authorizer passed on (`resolve` has already refused a request
-    without a usable caller, before any validation)."""
-    return caller_from_claims(_authorizer_claims(app.current_event.raw_event))
+    """The caller `resolve` decided before routing (a request without a usable caller never reaches a
+    route), read back from the resolver's per-request context rather than decided a second time."""
+    caller: Caller = app.context["caller"]
+    return caller
 
 
 class SamLocalAuthMissing(OrderError):
@@ -222,7 +223,7 @@ def _unreadable_body_problem(event: Mapping[str, Any]) -> Response[str] | None:
     return None
 
 
-def _authentication_problem(event: dict[str, Any]) -> Response[str] | None:
+def _authenticate(event: dict[str, Any]) -> Caller | Response[str]:
     """Who is calling, decided before anything else, as API Gateway's authorizer runs before the function:
     no usable caller is a 401 even when the body is also invalid. Under `sam local` the token is verified
     here first."""
@@ -230,10 +231,9 @@ def _authentication_problem(event: dict[str, Any]) -> Response[str] | None:
         claims = _authorizer_claims(event)
         if claims is None and os.environ.get("AWS_SAM_LOCAL") == "true":
             claims = _sam_local_claims(event)
-        caller_from_claims(claims)
+        return caller_from_claims(claims)
     except OrderError as error:
         return error_problem(error)
-    return None
 
 
 def _as_result(refusal: Response[str]) -> dict[str, Any]:
@@ -248,8 +248,13 @@ def _as_result(refusal: Response[str]) -> dict[str, Any]:
 def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """`app.resolve`, after authentication (401 first, as behind API Gateway) and after refusing bodies the
     resolver cannot read (as problems, never 500s)."""
-    if refusal := _authentication_problem(event) or _unreadable_body_problem(event):
+    caller = _authenticate(event)
+    if isinstance(caller, Response):
+        return _as_result(caller)
+    if refusal := _unreadable_body_problem(event):
         return _as_result(refusal)
+    # For `current_caller`; Powertools clears the context after every request.
+    app.context["caller"] = caller
     return app.resolve(event, context)
 
 
