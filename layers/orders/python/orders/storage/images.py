@@ -9,17 +9,19 @@ cannot be read raises KeyError, TypeError or ValueError (a poison record for the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 
 from orders.storage.repository import ENTITY_TYPE, RELEASE_ENTITY
 
 Image = Mapping[str, Any] | None
 
 
-@dataclass(frozen=True, slots=True)
-class OrderImage:
-    """What the consumer reads of an order's image."""
+class OrderImage(NamedTuple):
+    """What the consumer reads of an order's image.
+
+    A NamedTuple rather than a frozen dataclass: as immutable, and built at tuple speed. A frozen
+    dataclass sets each of its fields through `object.__setattr__`, which made building one about five
+    times dearer, on every stream record, in the consumer's warm path."""
 
     id: str
     user_id: str
