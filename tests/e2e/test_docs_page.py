@@ -90,8 +90,10 @@ class Traffic:
 def traffic(context: BrowserContext) -> Traffic:
     recorded = Traffic()
     context.route("**/*", recorded.guard)
-    context.on("request", recorded.sent.append)
-    context.on("response", recorded.answered.append)
+    # Lambdas, not the bound methods: Playwright marks each handler with an attribute, which a builtin
+    # method such as list.append cannot take.
+    context.on("request", lambda request: recorded.sent.append(request))  # noqa: PLW0108
+    context.on("response", lambda response: recorded.answered.append(response))  # noqa: PLW0108
     context.set_default_timeout(TIMEOUT_MS)
     expect.set_options(timeout=TIMEOUT_MS)
     return recorded
