@@ -1,9 +1,15 @@
 """GET /health: no token, no I/O, nothing imported beyond the standard library, so it stays cheap."""
 
-import json
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
 
+import json
+
+# Not `typing.TYPE_CHECKING`: importing typing alone would add milliseconds to this function's cold start
+# (mypy reads the name the same way).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 _BODY = json.dumps({"status": "ok", "service": "orders"})
@@ -47,5 +53,5 @@ OPENAPI = {
 }
 
 
-def lambda_handler(event: dict[str, Any], context: "LambdaContext") -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return {"statusCode": 200, "headers": dict(_HEADERS), "body": _BODY}

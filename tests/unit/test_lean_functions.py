@@ -1,4 +1,5 @@
-"""Functions that read orders never load pydantic (about a fifth of a cold start, see bench/).
+"""Functions that read orders never load pydantic (about a fifth of a cold start, see bench/), and the health
+check loads nothing but `json`.
 
 Each check runs the real handler in a fresh interpreter with Lambda's layout on `sys.path` (the function's
 folder, the orders layer, the packages), its AWS clients answered by botocore's Stubber, and reports which
@@ -124,3 +125,27 @@ def test_stream_consumer_publishes_without_loading_pydantic():
 
     assert report["result"] == {"batchItemFailures": []}
     assert not [name for name in report["modules"] if name.split(".")[0] in ("pydantic", "pydantic_core")]
+
+
+HEALTH_CHILD = r"""
+import sys
+before = set(sys.modules)
+import json  # what the health check may load: json and what json loads
+with_json = set(sys.modules)
+app = __import__("app")
+result = app.lambda_handler({"rawPath": "/health"}, None)
+print(json.dumps({"result": result, "json": sorted(with_json - before), "loaded": sorted(set(sys.modules) - with_json)}))
+"""
+
+
+def test_the_health_check_loads_nothing_but_json():
+    # Not even `typing` (several milliseconds of a cold start): its annotations are never evaluated.
+    script = f"import sys; sys.path[:0] = [{str(ROOT / 'functions' / 'health')!r}]\n" + HEALTH_CHILD
+    completed = subprocess.run(
+        [sys.executable, "-I", "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = json.loads(completed.stdout.strip().splitlines()[-1])
+
+    assert report["result"]["statusCode"] == 200
+    assert report["loaded"] == ["__future__", "app"]
