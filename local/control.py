@@ -4,9 +4,10 @@ reset) and the issuer's `/.well-known/*` (JWKS, OpenID configuration). README li
 
 from __future__ import annotations
 
-import decimal
 import json
 from typing import TYPE_CHECKING, Any
+
+import simplejson
 
 from local import apigw, auth
 from local.console import say
@@ -81,7 +82,8 @@ def stubs_endpoint(stack: LocalStack, method: str, action: str, body: bytes) -> 
         say("[stubs] reset to the seed")
         return apigw.OutgoingResponse(204, [], b"")
     state = {**stubs.stubs.snapshot(), "faults": stubs.stubs.faults.describe()}
-    body = json.dumps(state, default=_decimal, separators=(",", ":")).encode()
+    # The stubs keep prices as Decimals: written exactly, as the stubs themselves answer (never as floats).
+    body = simplejson.dumps(state, use_decimal=True, separators=(",", ":")).encode()
     return apigw.OutgoingResponse(200, [("Content-Type", "application/json")], body)
 
 
@@ -93,9 +95,3 @@ def _route_row(route) -> dict[str, Any]:
         "auth": route.authorizer.name if route.authorizer else None,
         "scopes": list(route.scopes),
     }
-
-
-def _decimal(value: Any) -> Any:
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
