@@ -9,7 +9,7 @@ stream's rules (partial batch failure, retries, on-failure destination)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from orders.domain.status import OrderStatus
 from orders.storage.images import is_order, order_image, released_reservation, status_of
@@ -34,6 +34,33 @@ class Inventory(Protocol):
     def commit(self, reservation_id: str, *, deadline: float | None = None) -> None: ...
 
 
+class Settlement(NamedTuple):
+    """What a stream record asks of the inventory: `action` (released/committed) on `reservation_id`, for
+    `order_id` (None for a release intent, which belongs to no order)."""
+
+    action: str
+    reservation_id: str
+    order_id: str | None
+
+
+def settlement_for(
+    event_name: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
+) -> Settlement | None:
+    """The inventory action a record stands for, or None. Pure: whether it was already done is the
+    keeper's to find out."""
+    if event_name == "INSERT" and (reservation_id := released_reservation(new)) is not None:
+        return Settlement(RELEASED, reservation_id, None)
+    if event_name != "MODIFY" or not new or not old or not is_order(new):
+        return None
+    if status_of(old) == status_of(new):
+        return None
+    order = order_image(new)
+    action = SETTLEMENT_OF_STATUS.get(order.status)
+    if not order.reservation_id or action is None:
+        return None
+    return Settlement(action, order.reservation_id, order.id)
+
+
 class ReservationKeeper:
     def __init__(self, repository: OrderRepository, inventory: Inventory) -> None:
         self._repository = repository
@@ -43,23 +70,18 @@ class ReservationKeeper:
         self, event_name: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
     ) -> str | None:
         """Do what the record asks of the inventory; returns the action taken (or None)."""
-        if event_name == "INSERT" and (reservation_id := released_reservation(new)) is not None:
-            self._inventory.release(reservation_id)
-            self._repository.delete_release_intent(reservation_id)
+        settlement = settlement_for(event_name, old, new)
+        if settlement is None:
+            return None
+        if settlement.order_id is None:  # a release intent left by a failed create
+            self._inventory.release(settlement.reservation_id)
+            self._repository.delete_release_intent(settlement.reservation_id)
             return RELEASED
-        if event_name != "MODIFY" or not new or not old or not is_order(new):
+        if self._repository.reservation_state(settlement.order_id) == settlement.action:
             return None
-        if status_of(old) == status_of(new):
-            return None
-        order = order_image(new)
-        if not order.reservation_id:
-            return None
-        action = SETTLEMENT_OF_STATUS.get(order.status)
-        if action is None or self._repository.reservation_state(order.id) == action:
-            return None
-        if action == RELEASED:
-            self._inventory.release(order.reservation_id)
+        if settlement.action == RELEASED:
+            self._inventory.release(settlement.reservation_id)
         else:
-            self._inventory.commit(order.reservation_id)
-        self._repository.set_reservation_state(order.id, action)
-        return action
+            self._inventory.commit(settlement.reservation_id)
+        self._repository.set_reservation_state(settlement.order_id, settlement.action)
+        return settlement.action

@@ -1,9 +1,10 @@
-"""The stream consumer's use case: turn a batch of table stream records into published events and say
-which records must be retried."""
+"""The stream consumer's use case: turn a batch of table stream records into published events, keep the
+inventory in step, and say which records must be retried. The function (functions/order_events) and
+`make redrive` (ops/redrive.py, for batches the stream gave up on) both run exactly this."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from orders.events.bus import Pending
@@ -22,6 +23,37 @@ class StreamRecordLike(Protocol):
 
     @property
     def dynamodb(self) -> Any: ...
+
+
+class Settler(Protocol):
+    def settle(
+        self, event_name: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
+    ) -> str | None: ...
+
+
+class EventNotPublished(Exception):
+    """EventBridge did not accept this record's event (or an earlier one of the batch)."""
+
+
+class UnreadableRecord(Exception):
+    """A stream record without its change (`dynamodb`) or its `eventName`: a poison record."""
+
+
+def record_settler(unpublished: set[str], keeper: Settler) -> Callable[[Any], str | None]:
+    """The step for one record once the batch's events went out: a record whose event was not published
+    fails (raises), any other has its reservation settled (release on cancel, commit on ship). Returns
+    the settlement made, if any. Powertools' batch processor calls it in the function; redrive calls it
+    for each record of a failed batch."""
+
+    def settle(record: Any) -> str | None:
+        change, event_name = record.dynamodb, record.event_name
+        if change is None or event_name is None:
+            raise UnreadableRecord(record.event_id)
+        if change.sequence_number in unpublished:
+            raise EventNotPublished(change.sequence_number)
+        return keeper.settle(event_name.name, change.old_image, change.new_image)
+
+    return settle
 
 
 def unpublished_records(records: Iterable[StreamRecordLike], publisher: Publisher) -> set[str]:
