@@ -60,6 +60,7 @@ SAM_LOCAL_EXPORT_FLAGS := --frozen --only-group sam-local --no-emit-project
 SAM_LOCAL_REQUIREMENTS := layers/sam_local/requirements.txt
 
 .PHONY: help dev test token bench load build lint scan deploy requirements clean distclean openapi fuzz soak
+.PHONY: redrive replay backfill
 .PHONY: $(LINT_CHECKS) hooks
 
 help: ## Show this help
@@ -110,6 +111,21 @@ load: $(STAMP) ## Locust against make dev's stack (or LOAD_HOST=...): req/s, p50
 
 soak: $(STAMP) ## 2 minutes of mixed traffic (8 clients) on a fresh local stack, then reconcile; SOAK_ARGS="--seconds 30"
 	$(PY) -m tests.soak $(SOAK_ARGS)
+
+# Operator commands (ops/, docs/operations.md): against make dev's stack on PORT, or a deployed stage when
+# ENV is given (ENV=dev|prod: the caller's AWS credentials, assuming the command's role from the outputs).
+OPS_STAGE = $(if $(filter command line environment,$(origin ENV)),--stage $(ENV),--url http://localhost:$(PORT))
+OPS_DRY_RUN = $(if $(DRY_RUN),--dry-run)
+redrive: $(STAMP) ## Deliver the stream batches the consumer gave up on (failed-batch bucket); DRY_RUN=1 lists them; ENV=dev|prod
+	$(PY) -m ops redrive $(OPS_STAGE) $(OPS_DRY_RUN) $(REDRIVE_ARGS)
+
+replay: $(STAMP) ## Replay the event archive onto the bus: make replay FROM=<ISO time> [TO=<ISO time>] [RULES=<arn,...>]; ENV=dev|prod
+	$(PY) -m ops replay $(OPS_STAGE) --from "$(FROM)" $(if $(TO),--to "$(TO)") $(if $(RULES),--rules "$(RULES)")
+
+backfill: $(STAMP) ## Publish past events from the table: make backfill FROM=<ISO>|ALL=1 [TO=] [USER_ID=] [BUS=] [RATE=]; ENV=dev|prod
+	$(PY) -m ops backfill $(OPS_STAGE) $(if $(ALL),--all,--from "$(FROM)") $(if $(TO),--to "$(TO)") \
+		$(if $(USER_ID),--user "$(USER_ID)") $(if $(BUS),--bus "$(BUS)") $(if $(RATE),--rate $(RATE)) \
+		$(OPS_DRY_RUN) $(BACKFILL_ARGS)
 
 build: $(STAMP) ## sam build (layers for python3.13/arm64, one package per function)
 	$(SAM) build --config-env $(ENV)
