@@ -172,7 +172,12 @@ class EventCapture:
                 event = json.loads(message["Body"])
             except ValueError:
                 continue
-            extra = {name: event[name] for name in ("id", "account", "region", "resources") if name in event}
+            # A replayed event says so (`replay-name`, EventBridge's envelope field): kept with the others.
+            extra = {
+                name: event[name]
+                for name in ("id", "account", "region", "resources", "replay-name")
+                if name in event
+            }
             self._log.append(
                 event.get("detail-type"), event.get("source"), event.get("detail"), event.get("time"), **extra
             )

@@ -1,26 +1,37 @@
-"""The local stack's own endpoints, beside the API: `/_local/*` (events, dead letters, streams, IAM,
-services, workers, routes, the OpenAPI document and its docs page, the upstream stubs' state, faults and
-reset) and the issuer's `/.well-known/*` (JWKS, OpenID configuration). README lists them."""
+"""The local stack's own endpoints, beside the API: `/_local/*` (events, dead letters, alarms, streams, IAM,
+operator credentials, services, workers, routes, the OpenAPI document and its docs page, the upstream
+stubs' state, faults and reset, faults in the emulated AWS) and the issuer's `/.well-known/*` (JWKS, OpenID
+configuration). README lists them."""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 import simplejson
 
 from local import apigw, auth
+from local.aws_faults import FAULTS
 from local.console import say
+from local.dynamodb import stack_credentials
+from local.model import REGION
 from local.openapi import docs_endpoint
+from local.template import Unresolvable, resources_of_type
 
 if TYPE_CHECKING:
     from local.server import LocalStack
 
 
-def endpoint(stack: LocalStack, method: str, path: str, body: bytes = b"") -> apigw.OutgoingResponse | None:
+def endpoint(
+    stack: LocalStack, method: str, path: str, body: bytes = b"", query: str = ""
+) -> apigw.OutgoingResponse | None:
     """The answer of the stack's own endpoint at `path`, or None when there is none (the API's, then)."""
     if path.startswith("/_local/stubs/"):
         return stubs_endpoint(stack, method, path.removeprefix("/_local/stubs/"), body)
+    if path == "/_local/aws-faults" and method == "POST":
+        return aws_faults_endpoint(body)
     if method not in ("GET", "HEAD"):
         return None
     if path == "/.well-known/jwks.json":
@@ -37,7 +48,13 @@ def endpoint(stack: LocalStack, method: str, path: str, body: bytes = b"") -> ap
     if path == "/_local/events":
         return apigw.json_response(200, stack.events.entries())
     if path == "/_local/dead-letters":
-        return apigw.json_response(200, stack.dead_letters.entries())
+        return apigw.json_response(200, stack.dead_letter_entries())
+    if path == "/_local/alarms":
+        return apigw.json_response(200, stack.alarms.describe())
+    if path == "/_local/aws-faults":
+        return apigw.json_response(200, FAULTS.describe())
+    if path == "/_local/operator":
+        return operator_endpoint(stack, parse_qs(query).get("role", [""])[0])
     if path == "/_local/streams":
         return apigw.json_response(200, [poller.describe() for poller in stack.pollers])
     if path == "/_local/iam":
@@ -54,6 +71,85 @@ def endpoint(stack: LocalStack, method: str, path: str, body: bytes = b"") -> ap
     if path == "/_local/docs" or path.startswith("/_local/docs/"):
         return docs_endpoint(path)  # the page and its assets (Swagger UI, served locally)
     return None
+
+
+def aws_faults_endpoint(body: bytes) -> apigw.OutgoingResponse:
+    """`POST /_local/aws-faults`: replace the plan (local/aws_faults.py); `{}` clears it."""
+    try:
+        FAULTS.set(json.loads(body or b"{}"))
+    except (ValueError, TypeError) as error:
+        return apigw.json_response(400, {"message": str(error)})
+    described = FAULTS.describe()
+    say(f"[aws-faults] plan: {json.dumps(described['plan']) if described['plan'] else 'none (cleared)'}")
+    return apigw.json_response(200, described)
+
+
+def operator_endpoint(stack: LocalStack, role: str) -> apigw.OutgoingResponse:
+    """`GET /_local/operator?role=<logical id>`: what an operator command (make redrive/replay/backfill)
+    needs to act on this stack: endpoints, the template's outputs and parameters as resolved here, and
+    fresh credentials of that role (IAM off: the stack's own)."""
+    if not role:
+        return apigw.json_response(400, {"message": "which role? /_local/operator?role=<role logical id>"})
+    services = stack.services
+    if services is None:
+        return apigw.json_response(404, {"message": "no embedded services in this stack"})
+    iam = services.iam
+    known = set(iam.roles) if iam is not None else _template_roles(stack)
+    if role not in known:
+        return apigw.json_response(
+            404, {"message": f"no role {role} in the template (roles: {', '.join(sorted(known)) or 'none'})"}
+        )
+    answer: dict[str, Any] = {
+        "stage": "local",
+        "role": role,
+        "region": REGION,
+        "endpoint": services.aws_endpoint,
+        "dynamodbEndpoint": services.dynamodb_endpoint,
+        "outputs": template_outputs(stack),
+        "parameters": {
+            **stack.model.resources.parameters,
+            "InventoryApiUrl": services.upstream.get("INVENTORY_API_URL"),
+            "UsersApiUrl": services.upstream.get("USERS_API_URL"),
+        },
+        "iamEnforced": iam is not None,
+    }
+    if iam is not None:
+        credentials = iam.credentials(role, OPERATOR_SESSION)
+        answer["credentials"] = credentials.environment
+        answer["expires"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(credentials.expires_at))
+    else:
+        answer["credentials"] = stack_credentials()  # the placeholders moto accepts while IAM is off
+    return apigw.json_response(200, answer)
+
+
+OPERATOR_SESSION = "operator"  # the session name of operator credentials (GET /_local/iam shows it)
+
+
+def _template_roles(stack: LocalStack) -> set[str]:
+    """Without IAM: the template's own roles and its functions (the keys IAM would have)."""
+    template = stack.model.resources.template
+    return set(resources_of_type(template, "AWS::IAM::Role")) | set(stack.model.functions)
+
+
+def template_outputs(stack: LocalStack) -> dict[str, Any]:
+    """Every Output of the template whose value resolves locally (one whose Condition is false, or that
+    names something with no local value, is left out)."""
+    resources = stack.model.resources
+    outputs = {}
+    for name, output in (resources.template.get("Outputs") or {}).items():
+        if not isinstance(output, dict):
+            continue
+        try:
+            if output.get("Condition") and not resources.resolve({"Condition": output["Condition"]}):
+                continue
+            value = resources.resolve(output.get("Value"))
+        except (Unresolvable, KeyError, TypeError, ValueError, IndexError):
+            continue
+        if isinstance(value, (str, int, float, bool)):
+            outputs[name] = value
+        elif isinstance(value, list):
+            outputs[name] = ",".join(map(str, value))
+    return outputs
 
 
 def stubs_endpoint(stack: LocalStack, method: str, action: str, body: bytes) -> apigw.OutgoingResponse | None:

@@ -1,16 +1,21 @@
-"""AWS for the local stack: moto's server in this process (DynamoDB with its streams, EventBridge, SQS and
-every other moto service) on a loopback port, and the template's tables, queues and event buses in it.
+"""AWS for the local stack: moto's server in this process (DynamoDB with its streams, EventBridge, SQS, S3 and
+every other moto service) on a loopback port, and the template's tables, queues, buckets, event buses and
+their archives in it.
 DynamoDB may instead be any DynamoDB-compatible endpoint named by `DYNAMODB_ENDPOINT` (DynamoDB Local,
 LocalStack, ...); tables are created from template.yaml's definitions (`local.template.create_table_request`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import types
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+from local.aws_faults import install_fault_injection
 from local.model import ACCOUNT, FAKE_CREDENTIALS, REGION, LocalResources
 from local.net import bind
 from local.template import TemplateError, create_table_request, resources_of_type
@@ -36,6 +41,44 @@ def make_dynamodb_atomic() -> None:
     DynamoHandler.call_action = call_action
 
 
+def _epoch(value: Any) -> float | None:
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        try:
+            return datetime.fromisoformat(str(value)).timestamp()
+        except ValueError:
+            return None
+
+
+def replay_only_the_window() -> None:
+    """moto's StartReplay sends every archived event back to the bus, whatever the replay's window; AWS
+    sends those whose time lies between EventStartTime and EventEndTime. moto still replays at once (the
+    replay is COMPLETED when StartReplay answers), to every rule of the bus (Destination.FilterArns is
+    not read)."""
+    from moto.events.models import Replay
+
+    if getattr(Replay.replay_events, "windowed", False):
+        return
+    replay_all = Replay.replay_events
+
+    def replay_events(self: Any, archive: Any) -> None:
+        start, end = _epoch(self.event_start_time), _epoch(self.event_end_time)
+
+        def inside(event: dict[str, Any]) -> bool:
+            when = _epoch(event.get("time"))
+            return when is None or ((start is None or when >= start) and (end is None or when <= end))
+
+        replay_all(self, types.SimpleNamespace(events=[e for e in list(archive.events) if inside(e)]))
+
+    replay_events.windowed = True  # type: ignore[attr-defined]
+    Replay.replay_events = replay_events
+
+
 class EmbeddedAws:
     """moto's server on `host:port` (0: a free port), in a thread of this process."""
 
@@ -58,6 +101,8 @@ class EmbeddedAws:
         from werkzeug.serving import make_server
 
         make_dynamodb_atomic()
+        replay_only_the_window()
+        install_fault_injection()
         listener = bind(self._host, self._port)
         try:
             port = listener.getsockname()[1]
@@ -115,6 +160,11 @@ def use_stack_credentials(credentials: dict[str, str]) -> None:
     _stack_credentials.update(credentials)
 
 
+def stack_credentials() -> dict[str, str]:
+    """The stack's own credentials (AWS_* names): the admin user's under IAM, else the placeholders."""
+    return dict(_stack_credentials)
+
+
 def aws_client(
     service: str,
     endpoint: str,
@@ -127,6 +177,9 @@ def aws_client(
     from botocore.config import Config
 
     config = Config(connect_timeout=2, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
+    if service == "s3":
+        # A loopback endpoint has no DNS for `<bucket>.127.0.0.1`: the bucket goes in the path.
+        config = config.merge(Config(s3={"addressing_style": "path"}))
     if callable(credentials):
         session = botocore.session.Session()
         session.get_component("credential_provider").insert_before("env", _RoleProvider(credentials))
@@ -235,3 +288,74 @@ def ensure_event_buses(endpoint: str, resources: LocalResources) -> list[str]:
         if name not in names:
             names.append(name)
     return names
+
+
+def ensure_buckets(endpoint: str, resources: LocalResources) -> dict[str, str]:
+    """Create the template's S3 buckets (their local names: `local.model.s3_bucket_name`) with the
+    encryption, versioning and public access block the template gives them; bucket ARN → name. Their
+    bucket policies are not applied (a policy such as "deny without TLS" would refuse every local call,
+    all plain HTTP); lifecycle rules are not applied (nothing local lives that long)."""
+    s3 = aws_client("s3", endpoint)
+    existing = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
+    buckets = {}
+    for logical_id, resource in resources_of_type(resources.template, "AWS::S3::Bucket").items():
+        name = resources.physical_ids[logical_id]
+        properties = resources.resolve_for(logical_id, resource.get("Properties") or {})
+        try:
+            if name not in existing:
+                s3.create_bucket(Bucket=name)
+            if encryption := properties.get("BucketEncryption"):
+                s3.put_bucket_encryption(
+                    Bucket=name, ServerSideEncryptionConfiguration=_encryption(encryption)
+                )
+            if (properties.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
+                s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+            if block := properties.get("PublicAccessBlockConfiguration"):
+                s3.put_public_access_block(
+                    Bucket=name,
+                    PublicAccessBlockConfiguration={key: bool(value) for key, value in block.items()},
+                )
+        except Exception as error:  # noqa: BLE001
+            raise TemplateError(f"{logical_id}: cannot create the bucket locally: {_reason(error)}") from None
+        buckets[resources.attributes[(logical_id, "Arn")]] = name
+    return buckets
+
+
+def _encryption(encryption: dict[str, Any]) -> dict[str, Any]:
+    rules = []
+    for rule in encryption.get("ServerSideEncryptionConfiguration") or []:
+        default = dict(rule.get("ServerSideEncryptionByDefault") or {})
+        entry: dict[str, Any] = {"ApplyServerSideEncryptionByDefault": default}
+        if "BucketKeyEnabled" in rule:
+            entry["BucketKeyEnabled"] = bool(rule["BucketKeyEnabled"])
+        rules.append(entry)
+    return {"Rules": rules}
+
+
+def ensure_archives(endpoint: str, resources: LocalResources) -> dict[str, str]:
+    """Create the template's EventBridge archives on their buses (after `ensure_event_buses`), so that
+    events put to a bus are archived and StartReplay works; archive ARN → name."""
+    events = aws_client("events", endpoint)
+    archives = {}
+    for logical_id, resource in resources_of_type(resources.template, "AWS::Events::Archive").items():
+        name = resources.physical_ids[logical_id]
+        properties = resources.resolve_for(logical_id, resource.get("Properties") or {})
+        request: dict[str, Any] = {"ArchiveName": name, "EventSourceArn": str(properties.get("SourceArn"))}
+        if properties.get("Description"):
+            request["Description"] = str(properties["Description"])
+        if properties.get("EventPattern") is not None:
+            pattern = properties["EventPattern"]
+            request["EventPattern"] = pattern if isinstance(pattern, str) else json.dumps(pattern)
+        if properties.get("RetentionDays") is not None:
+            request["RetentionDays"] = int(properties["RetentionDays"])
+        try:
+            events.describe_archive(ArchiveName=name)
+        except Exception:  # noqa: BLE001 - not there yet
+            try:
+                events.create_archive(**request)
+            except Exception as error:  # noqa: BLE001
+                raise TemplateError(
+                    f"{logical_id}: cannot create the archive locally: {_reason(error)}"
+                ) from None
+        archives[resources.attributes[(logical_id, "Arn")]] = name
+    return archives

@@ -1,6 +1,6 @@
 """Everything the functions talk to, started for one template: moto's server (DynamoDB with its stream,
-EventBridge, SQS) with the template's tables, queues and event buses in it, and the user and inventory
-service stubs. `python -m local` and `python -m local services` both start these."""
+EventBridge, SQS, S3) with the template's tables, queues, buckets, event buses and archives in it, and the
+user and inventory service stubs. `python -m local` and `python -m local services` both start these."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from typing import Any
 from local import auth
 from local.dynamodb import (
     EmbeddedAws,
+    ensure_archives,
+    ensure_buckets,
     ensure_event_buses,
     ensure_queues,
     ensure_tables,
@@ -56,6 +58,8 @@ class EmbeddedServices:
         self.tables: list[str] = []
         self.queues: dict[str, str] = {}  # queue ARN → URL
         self.buses: list[str] = []
+        self.buckets: dict[str, str] = {}  # bucket ARN → name
+        self.archives: dict[str, str] = {}  # archive ARN → name
         self.enforce_iam = enforce_iam
         self.iam: IamEnforcement | None = None  # the functions' roles, when IAM is enforced
 
@@ -74,6 +78,8 @@ class EmbeddedServices:
         self.tables = ensure_tables(self.dynamodb_endpoint, self.template, self.resources.physical_ids)
         self.queues = ensure_queues(self.aws_endpoint, self.resources)
         self.buses = ensure_event_buses(self.aws_endpoint, self.resources)
+        self.archives = ensure_archives(self.aws_endpoint, self.resources)
+        self.buckets = ensure_buckets(self.aws_endpoint, self.resources)
         if self.enforce_iam:
             roles, warnings = execution_roles(self.resources)
             for warning in warnings:
@@ -112,6 +118,8 @@ class EmbeddedServices:
             "tables": self.tables,
             "queues": self.queues,
             "eventBuses": self.buses,
+            "buckets": self.buckets,
+            "archives": self.archives,
             "upstream": self.upstream,
             "stubs": self.stubs.url if self.stubs is not None else None,
             "iamEnforced": self.iam is not None,

@@ -120,14 +120,19 @@ def managed_policy_documents(arns: Iterable[str]) -> dict[str, dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------- roles
+FUNCTION = "function"  # ExecutionRole.kind: a function's execution role
+OPERATOR = "role"  # ExecutionRole.kind: any other role of the template (an operator's), assumed by people
+
+
 @dataclass(frozen=True)
 class ExecutionRole:
-    function: str  # logical id of the function
-    name: str  # the role's name (SAM's logical id for it: <Function>Role)
+    function: str  # logical id of the function (of the role itself, for the template's other roles)
+    name: str  # the role's name (SAM's logical id for it: <Function>Role; else its local name)
     trust_policy: dict[str, Any]
     managed_policy_arns: tuple[str, ...]
     inline_policies: dict[str, dict[str, Any]]  # policy name → document, intrinsics resolved
     managed_documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    kind: str = FUNCTION
 
     @property
     def declared_statements(self) -> list[Statement]:
@@ -198,8 +203,10 @@ def sam_translate(template: dict[str, Any], parameters: dict[str, Any]) -> dict[
 
 
 def execution_roles(resources: LocalResources) -> tuple[dict[str, ExecutionRole], list[str]]:
-    """Every function's execution role as SAM builds it, and a warning for each function whose role the
-    stack cannot build (a role ARN from outside the template: it then runs unrestricted)."""
+    """Every function's execution role as SAM builds it (keyed by the function), then every other role of
+    the translated template (the operators', keyed by the role's logical id), and a warning for each
+    function whose role the stack cannot build (a role ARN from outside the template: it then runs
+    unrestricted)."""
     translated = sam_translate(resources.template, resources.parameters)
     translated_resources = translated.get("Resources") or {}
 
@@ -211,7 +218,33 @@ def execution_roles(resources: LocalResources) -> tuple[dict[str, ExecutionRole]
         except Unresolvable as error:
             raise TemplateError(f"{where}: {error}") from None
 
-    roles, warnings = {}, []
+    def build(key: str, role_id: str, role: dict[str, Any], where: str, kind: str) -> ExecutionRole:
+        properties = role.get("Properties") or {}
+        inline = {}
+        # A conditional policy (`!If [Cond, {...}, !Ref AWS::NoValue]`) resolves to None when it is off.
+        for policy in evaluate(where, properties.get("Policies") or []):
+            if isinstance(policy, dict) and policy.get("PolicyDocument"):
+                inline[str(policy["PolicyName"])] = policy["PolicyDocument"]
+        managed_arns = tuple(
+            str(arn) for arn in evaluate(where, properties.get("ManagedPolicyArns") or []) if arn
+        )
+        documents = managed_policy_documents(managed_arns)
+        for arn in managed_arns:
+            if arn not in documents:
+                warnings.append(f"{where}: managed policy {arn} is unknown locally; it grants nothing here")
+        return ExecutionRole(
+            function=key,
+            name=str(resources.physical_ids.get(role_id, role_id)) if kind == OPERATOR else role_id,
+            trust_policy=evaluate(where, properties.get("AssumeRolePolicyDocument") or {}),
+            managed_policy_arns=managed_arns,
+            inline_policies=inline,
+            managed_documents=documents,
+            kind=kind,
+        )
+
+    roles: dict[str, ExecutionRole] = {}
+    warnings: list[str] = []
+    function_roles = set()
     for function in resources_of_type(resources.template, "AWS::Serverless::Function"):
         lambda_function = translated_resources.get(function) or {}
         role_reference = (lambda_function.get("Properties") or {}).get("Role")
@@ -223,27 +256,16 @@ def execution_roles(resources: LocalResources) -> tuple[dict[str, ExecutionRole]
         if role.get("Type") != "AWS::IAM::Role":
             warnings.append(f"{function}: its role is not defined in the template; it runs unrestricted")
             continue
-        properties = role.get("Properties") or {}
-        where = f"{function}: execution role {role_id}"
-        inline = {}
-        for policy in evaluate(where, properties.get("Policies") or []):
-            if isinstance(policy, dict) and policy.get("PolicyDocument"):
-                inline[str(policy["PolicyName"])] = policy["PolicyDocument"]
-        managed_arns = tuple(
-            str(arn) for arn in evaluate(where, properties.get("ManagedPolicyArns") or []) if arn
+        function_roles.add(role_id)
+        roles[function] = build(
+            function, str(role_id), role, f"{function}: execution role {role_id}", FUNCTION
         )
-        documents = managed_policy_documents(managed_arns)
-        for arn in managed_arns:
-            if arn not in documents:
-                warnings.append(f"{where}: managed policy {arn} is unknown locally; it grants nothing here")
-        roles[function] = ExecutionRole(
-            function=function,
-            name=str(role_id),
-            trust_policy=evaluate(where, properties.get("AssumeRolePolicyDocument") or {}),
-            managed_policy_arns=managed_arns,
-            inline_policies=inline,
-            managed_documents=documents,
-        )
+    for role_id, role in translated_resources.items():
+        if role.get("Type") != "AWS::IAM::Role" or role_id in function_roles or role_id in roles:
+            continue
+        if role.get("Condition") and not evaluate(role_id, {"Condition": role["Condition"]}):
+            continue  # not created in this configuration
+        roles[role_id] = build(role_id, role_id, role, f"{role_id}: role", OPERATOR)
     return roles, warnings
 
 
@@ -340,8 +362,24 @@ def streams_resource(params: dict[str, Any]) -> str:
     return match.group(1) if match else "*"
 
 
-def events_resource(params: dict[str, Any]) -> str:
-    """The event bus ARN of an EventBridge request (PutEvents: its first entry's bus)."""
+_ARCHIVE_ACTIONS = ("CreateArchive", "DescribeArchive", "UpdateArchive", "DeleteArchive")
+_REPLAY_ACTIONS = ("DescribeReplay", "CancelReplay")
+
+
+def events_resource(params: dict[str, Any], action: str | None = None) -> str:
+    """The ARN IAM evaluates an EventBridge request against: the archive of StartReplay (its
+    EventSourceArn) and of the archive actions, the replay of DescribeReplay/CancelReplay, else the event
+    bus (PutEvents: its first entry's bus); `*` for the listings and a request that names none."""
+    if action == "StartReplay":
+        return str(params.get("EventSourceArn") or "*")
+    if action in _ARCHIVE_ACTIONS:
+        name = params.get("ArchiveName")
+        return f"arn:aws:events:{REGION}:{ACCOUNT}:archive/{name}" if name else "*"
+    if action in _REPLAY_ACTIONS:
+        name = params.get("ReplayName")
+        return f"arn:aws:events:{REGION}:{ACCOUNT}:replay/{name}" if name else "*"
+    if action in ("ListArchives", "ListReplays"):
+        return "*"
     entries = params.get("Entries")
     bus = None
     if isinstance(entries, list) and entries and isinstance(entries[0], dict):
@@ -352,9 +390,25 @@ def events_resource(params: dict[str, Any]) -> str:
     return bus if str(bus).startswith("arn:") else f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{bus}"
 
 
+def _recorded(check: Callable[[Any, str], None]) -> Callable[[Any, str], None]:
+    """moto's check of one request, with its decision recorded in ACCESS_LOG (it raises only to deny)."""
+
+    def check_action_permitted(self: Any, resource: str) -> None:
+        principal = getattr(self._access_key, "arn", "?")
+        try:
+            check(self, resource)
+        except Exception:
+            ACCESS_LOG.add(principal, self._action, resource, False)
+            raise
+        ACCESS_LOG.add(principal, self._action, resource, True)
+
+    return check_action_permitted
+
+
 def install_moto_authorization() -> None:
-    """Name the resources of DynamoDB, Streams and EventBridge requests, answer a denial of a JSON
-    service as AWS does, and record every authorization in ACCESS_LOG. Idempotent."""
+    """Name the resources of DynamoDB, Streams and EventBridge requests (archives and replays included),
+    answer a denial of a JSON service as AWS does, and record every authorization (S3's too) in ACCESS_LOG.
+    Idempotent."""
     with _patch_lock:
         if _patched.is_set():
             return
@@ -363,25 +417,17 @@ def install_moto_authorization() -> None:
         from moto.dynamodb.responses import DynamoHandler
         from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
         from moto.events.responses import EventsHandler
-        from moto.iam.access_control import IAMRequest
+        from moto.iam.access_control import IAMRequest, S3IAMRequest
         from werkzeug.exceptions import HTTPException
 
         DynamoHandler._determine_resource = lambda self: dynamodb_resource(_json_body(self))  # type: ignore[attr-defined]
         DynamoDBStreamsHandler._determine_resource = lambda self: streams_resource(_json_body(self))  # type: ignore[attr-defined]
-        EventsHandler._determine_resource = lambda self: events_resource(_json_body(self))  # type: ignore[attr-defined]
+        EventsHandler._determine_resource = lambda self: events_resource(_json_body(self), self._get_action())  # type: ignore[attr-defined]
 
-        check = IAMRequest.check_action_permitted
-
-        def check_action_permitted(self: Any, resource: str) -> None:
-            principal = getattr(self._access_key, "arn", "?")
-            try:
-                check(self, resource)
-            except AccessDeniedError:
-                ACCESS_LOG.add(principal, self._action, resource, False)
-                raise
-            ACCESS_LOG.add(principal, self._action, resource, True)
-
-        IAMRequest.check_action_permitted = check_action_permitted
+        # S3 names its resources itself (arn:aws:s3:::bucket[/key]), through S3IAMRequest, whose denials are
+        # S3's own errors (AccessDenied in XML): recorded the same way.
+        for request_class in (IAMRequest, S3IAMRequest):
+            request_class.check_action_permitted = _recorded(request_class.check_action_permitted)
 
         class JsonAccessDenied(HTTPException):
             code = 400

@@ -9,6 +9,7 @@ import os
 import re
 import sys
 import sysconfig
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ FAKE_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "local",
 }
 # Resource types whose `!Ref` is an ARN (else: a name, which locally is the logical id).
+# Names the UUIDs of the stack's emulated event source mappings (StreamSubscription.mapping_uuid).
+ARN_SERVICE_PART = 2  # arn:partition:<service>:...
+MAPPING_NAMESPACE = uuid.UUID("6f1c2a52-3b0e-5d8f-9a41-1d0c7e5b2f30")
 _REF_IS_ARN = {"AWS::SecretsManager::Secret", "AWS::Serverless::LayerVersion", "AWS::SNS::Topic"}
 _ARN_SERVICE = {
     "AWS::DynamoDB::Table": ("dynamodb", "table/{}"),
@@ -49,7 +53,16 @@ _ARN_SERVICE = {
     "AWS::SecretsManager::Secret": ("secretsmanager", "secret:{}"),
     "AWS::Serverless::LayerVersion": ("lambda", "layer:{}:1"),
     "AWS::Logs::LogGroup": ("logs", "log-group:{}"),
+    "AWS::Events::Archive": ("events", "archive/{}"),
 }
+S3_BUCKET_NAME_LIMIT = 63
+
+
+def s3_bucket_name(logical_id: str, stack_name: str = PSEUDO_PARAMETERS["AWS::StackName"]) -> str:
+    """The local name of a bucket the template does not name: CloudFormation's `<stack>-<logical id>-<random>`
+    without the random part (stable across restarts), lower case as S3 requires, at most 63 characters."""
+    name = re.sub(r"[^a-z0-9.-]+", "-", f"{stack_name}-{logical_id}".lower())
+    return name[:S3_BUCKET_NAME_LIMIT].strip("-.") or "bucket"
 
 
 def _arn(resource_type: str, name: str) -> str:
@@ -101,7 +114,15 @@ def local_resources(
         explicit = next(
             (
                 properties[key]
-                for key in ("TableName", "Name", "QueueName", "LogGroupName")
+                for key in (
+                    "TableName",
+                    "Name",
+                    "QueueName",
+                    "LogGroupName",
+                    "ArchiveName",
+                    "BucketName",
+                    "RoleName",
+                )
                 if key in properties
             ),
             None,
@@ -114,6 +135,16 @@ def local_resources(
         attributes[(logical_id, "Arn")] = arn
         if resource_type == "AWS::DynamoDB::Table":
             attributes[(logical_id, "StreamArn")] = f"{arn}/stream/local"
+        if resource_type == "AWS::S3::Bucket":
+            # S3's names are global and lower case: a logical id is not one.
+            name = name if "BucketName" in properties else s3_bucket_name(logical_id)
+            physical_ids[logical_id] = name
+            attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+            attributes[(logical_id, "DomainName")] = f"{name}.s3.amazonaws.com"
+            attributes[(logical_id, "RegionalDomainName")] = f"{name}.s3.{REGION}.amazonaws.com"
+        if resource_type == "AWS::IAM::Role":
+            attributes[(logical_id, "Arn")] = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+            attributes[(logical_id, "RoleId")] = f"AROA{logical_id.upper()[:17]}"
         if resource_type == "AWS::SQS::Queue":
             physical_ids[logical_id] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
             attributes[(logical_id, "QueueName")] = name
@@ -355,6 +386,20 @@ class StreamSubscription:
     @property
     def name(self) -> str:
         return f"{self.function}.{self.event}"
+
+    @property
+    def mapping_uuid(self) -> str:
+        """The event source mapping's UUID (Lambda's is random, fixed at creation): one per subscription,
+        the same on every start, so that failed-batch keys of one mapping share their prefix."""
+        return str(uuid.uuid5(MAPPING_NAMESPACE, f"{self.function}/{self.event}"))
+
+    @property
+    def destination_type(self) -> str | None:
+        """`S3` or `SQS` (or `SNS`, ...), read from the destination's ARN as Lambda does."""
+        if not self.destination:
+            return None
+        parts = self.destination.split(":")
+        return parts[2].upper() if len(parts) > ARN_SERVICE_PART and parts[2] else None
 
 
 def stream_subscriptions(resources: LocalResources) -> tuple[list[StreamSubscription], list[str]]:

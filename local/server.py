@@ -3,9 +3,10 @@ local`, default http://localhost:3001).
 
 Requests go through an emulation of API Gateway's HTTP API (routes, JWT authorizer, payload format 2.0)
 to the functions' real handlers, each function in its own worker processes. moto's server in this process
-is DynamoDB (or `DYNAMODB_ENDPOINT`), EventBridge and SQS; the table's stream feeds its consumer function
-as Lambda's event source mapping would, and every event put to a bus is printed and listed at
-/_local/events (the stack's own endpoints are control.py's). Edits under a function's CodeUri or layers
+is DynamoDB (or `DYNAMODB_ENDPOINT`), EventBridge (buses and archives), SQS and S3; the table's stream feeds
+its consumer function as Lambda's event source mapping would (failed batches to its on-failure queue or
+bucket, alarms emulated), and every event put to a bus is printed and listed at /_local/events (the
+stack's own endpoints are control.py's). Edits under a function's CodeUri or layers
 take effect on the next request.
 """
 
@@ -23,10 +24,11 @@ from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from local import apigw, auth, control
+from local.alarms import Alarms
 from local.bus import DeadLetterLog, EventCapture, EventLog
 from local.console import function_log, say
 from local.embedded import EmbeddedServices
-from local.iam import SERVICE_SESSION, record_to_file
+from local.iam import OPERATOR, SERVICE_SESSION, record_to_file
 from local.model import StackModel, match_route
 from local.openapi import merged_document
 from local.streams import FailureDestinations, StreamPoller
@@ -74,6 +76,8 @@ class LocalStack:
         }
         self.pollers: list[StreamPoller] = []
         self.capture: EventCapture | None = None
+        self.alarms = Alarms(model.resources)
+        self.destinations: FailureDestinations | None = None
         self._public_keys = auth.public_keys()
         self._openapi: dict[str, Any] | None = None
         self._openapi_lock = threading.Lock()
@@ -102,8 +106,14 @@ class LocalStack:
             return iam.provider(function, SERVICE_SESSION) if iam is not None else None
 
         destinations = FailureDestinations(
-            services.aws_endpoint, services.queues, self.dead_letters, say, credentials_for=service_role
+            services.aws_endpoint,
+            services.queues,
+            self.dead_letters,
+            say,
+            credentials_for=service_role,
+            alarms=self.alarms,
         )
+        self.destinations = destinations
         embedded_streams = services.dynamodb_endpoint == services.aws_endpoint
         for subscription in self.model.streams:
             poller = StreamPoller(
@@ -116,6 +126,12 @@ class LocalStack:
                 stream_credentials=service_role(subscription.function),
             )
             self.pollers.append(poller.start())
+
+    def dead_letter_entries(self) -> list[dict[str, Any]]:
+        """Every batch given up on since start, oldest first; an S3 one says whether its object is still
+        in the bucket (`present`)."""
+        entries = self.dead_letters.entries()
+        return self.destinations.present(entries) if self.destinations is not None else entries
 
     # -------------------------------------------------------------------------------- WSGI
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -143,7 +159,9 @@ class LocalStack:
         path = request.path
         if path.startswith(("/_local/", "/.well-known/")):
             body = request.get_data(cache=False) if request.method == "POST" else b""
-            local = control.endpoint(self, request.method, path, body)
+            local = control.endpoint(
+                self, request.method, path, body, request.environ.get("QUERY_STRING", "")
+            )
             if local is not None:
                 return local, ""
         if not self.serve_api:
@@ -285,6 +303,7 @@ class LocalStack:
             lines.append("")
         lines += [
             f"  Events    {url}/_local/events   (dead letters: {url}/_local/dead-letters)",
+            f"  Alarms    {url}/_local/alarms   (faults in AWS: POST {url}/_local/aws-faults)",
             f"  Workers   {url}/_local/workers",
             f"  JWKS      {url}/.well-known/jwks.json   (issuer {auth.ISSUER}, audience {auth.AUDIENCE})",
         ]
@@ -297,9 +316,11 @@ class LocalStack:
             )
             buses = [bus for bus in services.buses if bus != "default"]
             queues = ", ".join(url.rsplit("/", 1)[-1] for url in services.queues.values()) or "none"
+            archives = f" (archives {', '.join(services.archives.values())})" if services.archives else ""
+            buckets = ", ".join(services.buckets.values()) or "none"
             lines.append(
-                f"  AWS       {services.aws_endpoint}   (moto: EventBridge buses {', '.join(buses) or 'default'}; "
-                f"SQS {queues})"
+                f"  AWS       {services.aws_endpoint}   (moto: EventBridge buses {', '.join(buses) or 'default'}"
+                f"{archives}; SQS {queues}; S3 {buckets})"
             )
             for subscription in self.model.streams:
                 destination = (subscription.destination or "none").rsplit(":", 1)[-1]
@@ -341,10 +362,18 @@ class LocalStack:
             return [IAM_OFF_WARNING]
         roles = services.iam.roles
         width = max((len(name) for name in roles), default=0)
+        functions = {name: role for name, role in roles.items() if role.kind != OPERATOR}
+        operators = {name: role for name, role in roles.items() if role.kind == OPERATOR}
         lines = [
             f"  IAM       each function runs as its own role from the template, enforced ({url}/_local/iam)"
         ]
-        lines += [f"    {name.ljust(width)}  {role.summary()}" for name, role in roles.items()]
+        lines += [f"    {name.ljust(width)}  {role.summary()}" for name, role in functions.items()]
+        if operators:
+            lines.append(
+                f"  Operators the template's other roles, enforced; credentials and outputs: "
+                f"{url}/_local/operator?role=<role>"
+            )
+            lines += [f"    {name.ljust(width)}  {role.summary()}" for name, role in operators.items()]
         return lines
 
 

@@ -4,8 +4,10 @@ them.
 
 Started on fixed ports (`LOCAL_SERVICES_PORT`, default 3100; 0 picks free ones):
   3100  the stack's own endpoints: JWKS and issuer metadata (/.well-known/...), /_local/events,
-        /_local/dead-letters, /_local/streams, /_local/stubs/faults|state
-  3101  moto: DynamoDB (the template's tables) and its stream, EventBridge (the buses), SQS (the queues)
+        /_local/dead-letters, /_local/alarms, /_local/aws-faults, /_local/operator, /_local/streams,
+        /_local/stubs/faults|state
+  3101  moto: DynamoDB (the template's tables) and its stream, EventBridge (the buses and their archives),
+        SQS (the queues), S3 (the buckets)
   3102  the user and inventory service stubs (unless USERS_API_URL and INVENTORY_API_URL are set)
 The table stream's consumer (a function with a `Type: DynamoDB` event) runs here, in a local worker, as
 under `make dev`: `sam local start-api` does not run event source mappings.

@@ -8,7 +8,9 @@ Records reach the function exactly as the stream API returns them (wire format, 
 types) plus `eventSourceARN`, as Lambda delivers them. A child shard is read once its parent is done.
 
 A batch given up on becomes the record Lambda sends to the on-failure destination
-(`requestContext`, `responseContext`, `DDBStreamBatchInfo`), sent to the template's SQS queue and kept for
+(`requestContext`, `responseContext`, `DDBStreamBatchInfo`): to an SQS queue that record, to an S3 bucket
+one object holding it and the invocation event (`payload`) under
+`aws/lambda/<mapping uuid>/<shard id>/YYYY/MM/DD/...`, written with the consumer's role; each is kept for
 `GET /_local/dead-letters`.
 """
 
@@ -397,9 +399,29 @@ def _reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def failed_batch_key(mapping_uuid: str, shard_id: str, when: datetime | None = None) -> str:
+    """Where Lambda writes a failed batch in an S3 destination:
+    `aws/lambda/<mapping uuid>/<shard id>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<random uuid>` (UTC)."""
+    when = (when or datetime.now(UTC)).astimezone(UTC)
+    return f"aws/lambda/{mapping_uuid}/{shard_id}/{when:%Y/%m/%d}/{when:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"
+
+
+def s3_invocation_record(record: dict[str, Any], batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """The object Lambda writes to an S3 destination: the invocation record plus `payload`, the whole
+    invocation event (the records as the function received them) as a JSON string."""
+    return {**record, "payload": json.dumps({"Records": list(batch)}, separators=(",", ":"))}
+
+
+def bucket_of(arn: str) -> str | None:
+    """The bucket an S3 ARN names (`arn:aws:s3:::<bucket>`)."""
+    prefix = "arn:aws:s3:::"
+    return arn[len(prefix) :].split("/", 1)[0] or None if arn.startswith(prefix) else None
+
+
 class FailureDestinations:
-    """Sends the records of given-up batches to their on-failure destinations (the template's SQS queues)
-    and keeps them for `GET /_local/dead-letters`."""
+    """Sends given-up batches to their on-failure destinations (the template's SQS queues: Lambda's record;
+    S3 buckets: one object per batch, records included) and keeps them for `GET /_local/dead-letters`. A
+    write that fails loses the batch, as on AWS, and counts for DestinationDeliveryFailures."""
 
     def __init__(
         self,
@@ -407,55 +429,117 @@ class FailureDestinations:
         queues: dict[str, str],
         log: Any,
         say: Callable[[str], None],
+        *,
         credentials_for: Callable[[str], Any] | None = None,
+        alarms: Any = None,
     ) -> None:
         """`credentials_for(function)`: the credentials Lambda sends a function's failures with (its
-        role's); None: the stack's own."""
+        role's); None: the stack's own. `alarms`: a local.alarms.Alarms told of each write and failure."""
         self._endpoint = endpoint
         self._credentials_for = credentials_for or (lambda function: None)
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[tuple[str, str], Any] = {}
         self._queues = queues  # queue ARN → URL
         self._log = log
         self._say = say
+        self._alarms = alarms
+        self._admin_s3: Any = None
 
-    def _sqs(self, function: str) -> Any:
+    def _client(self, service: str, function: str) -> Any:
         from local.dynamodb import aws_client
 
-        if function not in self._clients:
-            self._clients[function] = aws_client("sqs", self._endpoint, self._credentials_for(function))
-        return self._clients[function]
+        if (service, function) not in self._clients:
+            self._clients[(service, function)] = aws_client(
+                service, self._endpoint, self._credentials_for(function)
+            )
+        return self._clients[(service, function)]
 
     def __call__(
         self, subscription: StreamSubscription, shard_id: str, stream_arn: str, batch: FailedBatch
     ) -> None:
         record = failure_record(subscription, shard_id, stream_arn, batch)
         destination = subscription.destination
-        url = self._queues.get(destination or "")
-        message_id = None
-        note = ""
-        if url and self._endpoint:
-            try:
-                sqs = self._sqs(subscription.function)
-                message_id = sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))["MessageId"]
-                note = f" -> {destination.rsplit(':', 1)[-1]}"
-            except Exception as error:  # noqa: BLE001
-                note = f" (not sent to {destination}: {_reason(error)})"
-        elif destination:
-            note = f" (not sent: {destination} is not a queue of this template)"
+        bucket = bucket_of(destination or "")
+        if bucket is not None:
+            entry, note, failed = self._to_bucket(subscription, shard_id, bucket, record, batch)
         else:
-            note = " (no on-failure destination: dropped, as Lambda drops it)"
+            entry, note, failed = self._to_queue(subscription, record)
+        if failed and self._alarms is not None:
+            changes = self._alarms.delivery_failed(subscription.function)
+            note += "".join(f"; alarm {change}" for change in changes)
         info = record["DDBStreamBatchInfo"]
         self._say(
             f"[dead-letter] {subscription.function} gave up on {len(batch)} record"
             f"{'s' if len(batch) != 1 else ''} ({info['startSequenceNumber']}..{info['endSequenceNumber']}, "
             f"{batch.condition} after {batch.attempts} invocation{'s' if batch.attempts != 1 else ''}){note}"
         )
-        self._log.append(
-            {
-                "function": subscription.function,
-                "destination": destination,
-                "queueUrl": url,
-                "messageId": message_id,
-                "message": record,
-            }
-        )
+        self._log.append({"function": subscription.function, "destination": destination, **entry})
+
+    def _to_queue(self, subscription: StreamSubscription, record: dict[str, Any]) -> tuple[dict, str, bool]:
+        destination = subscription.destination
+        url = self._queues.get(destination or "")
+        message_id = None
+        failed = False
+        if url and self._endpoint:
+            try:
+                sqs = self._client("sqs", subscription.function)
+                message_id = sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))["MessageId"]
+                note = f" -> {destination.rsplit(':', 1)[-1]}"
+            except Exception as error:  # noqa: BLE001
+                note, failed = f" (not sent to {destination}: {_reason(error)}; lost, as on AWS)", True
+        elif destination:
+            note, failed = f" (not sent: {destination} is not a queue of this template)", True
+        else:
+            note = " (no on-failure destination: dropped, as Lambda drops it)"
+        return {"queueUrl": url, "messageId": message_id, "message": record}, note, failed
+
+    def _to_bucket(
+        self,
+        subscription: StreamSubscription,
+        shard_id: str,
+        bucket: str,
+        record: dict[str, Any],
+        batch: FailedBatch,
+    ) -> tuple[dict, str, bool]:
+        message = s3_invocation_record(record, batch)
+        key = failed_batch_key(subscription.mapping_uuid, shard_id)
+        error = None
+        try:
+            if not self._endpoint:
+                raise RuntimeError("no S3 endpoint")
+            self._client("s3", subscription.function).put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=json.dumps(message).encode(),
+                ContentType="application/json",
+            )
+        except Exception as problem:  # noqa: BLE001
+            error = _reason(problem)
+        if error is None:
+            note = f" -> s3://{bucket}/{key}"
+            if self._alarms is not None:
+                note += "".join(f"; alarm {change}" for change in self._alarms.object_written(bucket, key))
+        else:
+            note = f" (not written to s3://{bucket}: {error}; lost, as on AWS)"
+        entry = {"bucket": bucket, "key": key, "written": error is None, "error": error, "message": message}
+        return entry, note, error is not None
+
+    def present(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The log's entries, each S3 one with `present`: whether its object is in the bucket now (a
+        redrive deletes what it delivered), asked with the stack's own credentials."""
+        return [
+            {**entry, "present": bool(entry.get("written")) and self._exists(entry)}
+            if "bucket" in entry
+            else entry
+            for entry in entries
+        ]
+
+    def _exists(self, entry: dict[str, Any]) -> bool:
+        from local.dynamodb import aws_client
+
+        if self._admin_s3 is None:
+            self._admin_s3 = aws_client("s3", self._endpoint)
+        try:
+            self._admin_s3.head_object(Bucket=entry["bucket"], Key=entry["key"])
+        except Exception:  # noqa: BLE001 - 404 (deleted: a delete marker) or the bucket gone
+            return False
+        return True

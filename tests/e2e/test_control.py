@@ -55,7 +55,20 @@ def test_services_and_streams_are_described(stack):
     services = stack.request("GET", "/_local/services").json()
     assert services["tables"] == ["OrdersTable"] and "orders-dev" in services["eventBuses"]
     assert services["dynamodb"] == services["aws"] and services["aws"].startswith("http://127.0.0.1:")
-    assert [url.rsplit("/", 1)[-1] for url in services["queues"].values()] == ["OrderEventsDeadLetterQueue"]
+    # The consumer's failed batches go to a bucket now; the template has no queue left.
+    assert services["queues"] == {}
+    [(bucket_arn, bucket)] = services["buckets"].items()
+    assert bucket_arn == f"arn:aws:s3:::{bucket}" and bucket == "orders-local-ordereventsfailedbatchbucket"
+    assert services["archives"] == {
+        "arn:aws:events:us-east-1:123456789012:archive/orders-dev-events": "orders-dev-events"
+    }
+    s3 = stack.aws("s3")
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    [rule] = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    archive = stack.aws("events").describe_archive(ArchiveName="orders-dev-events")
+    assert archive["EventSourceArn"].endswith(":event-bus/orders-dev")
+    assert json.loads(archive["EventPattern"])["source"] == ["com.orderservice.orders"]
     [stream] = stack.request("GET", "/_local/streams").json()
     assert (stream["function"], stream["table"], stream["state"]) == (
         "OrderEventsFunction",

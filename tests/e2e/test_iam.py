@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local.dynamodb import aws_client
+from local.model import FAKE_CREDENTIALS
 from local.template import load_template
 from tests.e2e.harness import ROOT, RunningStack, free_port, wait_for
 from tests.e2e.test_streams import create_order, events_of
@@ -41,7 +42,7 @@ def denials(stack, function: str | None = None) -> list[dict]:
 
 
 def dead_letters(stack) -> list[dict]:
-    """What the stack's consumer gave up on: Lambda's failure records (stream positions, no item data)."""
+    """What the stack's consumer gave up on: Lambda's failure records (with the batch, in the bucket)."""
     return stack.request("GET", "/_local/dead-letters").json()
 
 
@@ -58,6 +59,13 @@ def test_make_dev_prints_what_each_role_allows_one_line_each(stack):
     assert "events:PutEvents on event-bus/" in rows["OrderEventsFunction"]
     assert "AWSLambdaDynamoDBExecutionRole" in rows["OrderEventsFunction"]
     assert "nothing of its own" in rows["HealthFunction"]
+    assert "s3:PutObject on orders-local-ordereventsfailedbatchbucket/*" in rows["OrderEventsFunction"]
+    # Then the template's other roles (the operators'), each enforced the same way.
+    operators = lines[header + 1 + len(ORDER_FUNCTIONS)]
+    assert operators.startswith("  Operators ") and "/_local/operator?role=" in operators
+    rows = {line.split()[0]: line for line in lines[header + 2 + len(ORDER_FUNCTIONS) :][:3]}
+    assert set(rows) == {"EventsRedriveRole", "EventsReplayRole", "EventsBackfillRole"}
+    assert "events:StartReplay on archive/orders-dev-events" in rows["EventsReplayRole"]
 
 
 def test_the_whole_lifecycle_runs_clean_under_enforcement(stack, mint):
@@ -182,7 +190,7 @@ def test_a_dropped_permission_fails_the_request_as_on_aws(restricted, stack, min
 
 def test_the_former_consumer_policy_dead_letters_the_cancel(restricted, mint):
     """What the consumer's policy did on AWS before this change: the record fails on AccessDenied, is
-    retried, and ends in the on-failure queue (publishing its event once per attempt meanwhile)."""
+    retried, and ends in the on-failure bucket (publishing its event once per attempt meanwhile)."""
     token = mint("user-123")
     before = len(dead_letters(restricted))
     order_id = create_order(restricted, token)
@@ -191,6 +199,7 @@ def test_the_former_consumer_policy_dead_letters_the_cancel(restricted, mint):
     # Six failing invocations (bisected, retried five times) before it gives up: slow on a loaded machine.
     letters = wait_for(lambda: dead_letters(restricted)[before:], timeout=90)
     assert [letter["function"] for letter in letters] == ["OrderEventsFunction"]
+    assert letters[0]["written"] is True and letters[0]["present"] is True
     message = letters[0]["message"]
     assert message["DDBStreamBatchInfo"]["batchSize"] == 1
     assert message["requestContext"]["condition"] == "RetryAttemptsExhausted"
@@ -223,6 +232,11 @@ def test_iam_off_warns_on_every_start(keys_dir, tmp_path):
         running.wait_ready()
         assert running.request("GET", "/_local/iam").json() == {"enforced": False}
         assert running.services()["iamEnforced"] is False
+        # Operator commands get the stack's own credentials, and are told nothing is enforced.
+        operator = running.request("GET", "/_local/operator?role=EventsReplayRole").json()
+        assert operator["iamEnforced"] is False and operator["credentials"] == FAKE_CREDENTIALS
+        assert operator["outputs"]["EventArchiveName"] == "orders-dev-events"
+        assert running.request("GET", "/_local/operator?role=Nobody").status == 404
     finally:
         running.stop()
     assert running.log.count("warning: IAM is OFF") >= 2  # at start, and in the banner

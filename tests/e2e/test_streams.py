@@ -1,10 +1,12 @@
 """Table streams through the local stack: the consumer the template declares receives the records Lambda
 would deliver (filtered, batched, in order), the events it puts on the bus are captured and listed, and
-what the mapping gives up on reaches the on-failure queue as Lambda's failure record."""
+what the mapping gives up on reaches the on-failure destination as Lambda writes it: the Order Service's
+bucket (one object per batch, the records included), the fixture's queue (Lambda's failure record)."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from decimal import Decimal
@@ -58,10 +60,15 @@ def test_status_change_publishes_exactly_one_order_status_changed(stack, mint):
     assert f"[event] OrderStatusChanged order={order_id} pending→shipped v2" in stack.log
 
 
-def test_a_poison_order_item_reaches_the_dead_letter_queue_and_the_rest_flows(stack, mint):
-    before = len(stack.request("GET", "/_local/dead-letters").json())
+FAILED_BATCH_KEY = re.compile(
+    r"aws/lambda/(?P<mapping>[0-9a-f-]{36})/(?P<shard>[^/]+)/(?P<date>\d{4}/\d{2}/\d{2})/"
+    r"(?P<day>\d{4}-\d{2}-\d{2})T\d{2}\.\d{2}\.\d{2}-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
+
+
+def put_poison_order(stack) -> str:
+    """An order item the consumer cannot read (no version, no user), written behind the API's back."""
     poison_id = f"poison-{uuid.uuid4()}"
-    # An order item the consumer cannot read (no version, no user): written behind the API's back.
     stack.aws("dynamodb").put_item(
         TableName="OrdersTable",
         Item={
@@ -71,10 +78,31 @@ def test_a_poison_order_item_reaches_the_dead_letter_queue_and_the_rest_flows(st
             "id": {"S": poison_id},
         },
     )
-    letters = wait_for(lambda: stack.request("GET", "/_local/dead-letters").json()[before:], timeout=10)
-    letter = letters[0]
+    return poison_id
+
+
+def letter_of(stack, before: int, poison_id: str, timeout: float = 30) -> dict:
+    """The dead letter (written since entry `before`) of the batch holding the poison order."""
+
+    def found() -> dict | None:
+        for letter in stack.request("GET", "/_local/dead-letters").json()[before:]:
+            payload = json.loads(letter["message"].get("payload") or '{"Records": []}')
+            keys = [record["dynamodb"]["Keys"]["PK"]["S"] for record in payload["Records"]]
+            if f"ORDER#{poison_id}" in keys:
+                return letter
+        return None
+
+    return wait_for(found, timeout=timeout)
+
+
+def test_a_poison_order_item_reaches_the_failed_batch_bucket_and_the_rest_flows(stack, mint):
+    before = len(stack.request("GET", "/_local/dead-letters").json())
+    poison_id = put_poison_order(stack)
+    letter = letter_of(stack, before, poison_id)
     assert letter["function"] == "OrderEventsFunction"
-    assert letter["destination"].endswith(":OrderEventsDeadLetterQueue")
+    bucket = stack.services()["buckets"][letter["destination"]]
+    assert letter["destination"] == f"arn:aws:s3:::{bucket}" and letter["bucket"] == bucket
+    assert letter["written"] is True and letter["error"] is None and letter["present"] is True
     message = letter["message"]
     assert message["requestContext"]["condition"] == "RetryAttemptsExhausted"
     assert message["requestContext"]["functionArn"].endswith(":function:OrderEventsFunction")
@@ -85,26 +113,27 @@ def test_a_poison_order_item_reaches_the_dead_letter_queue_and_the_rest_flows(st
     stream = stack.request("GET", "/_local/streams").json()[0]
     assert info["streamArn"] == stream["streamArn"] and info["shardId"] == stream["shards"][0]["shardId"]
 
-    # What a reader of the queue does: read the record back from the stream with the batch info.
-    streams = stack.aws("dynamodbstreams")
-    iterator = streams.get_shard_iterator(
-        StreamArn=info["streamArn"],
-        ShardId=info["shardId"],
-        ShardIteratorType="AT_SEQUENCE_NUMBER",
-        SequenceNumber=info["startSequenceNumber"],
-    )["ShardIterator"]
-    record = streams.get_records(ShardIterator=iterator, Limit=1)["Records"][0]
-    assert record["dynamodb"]["Keys"]["PK"] == {"S": f"ORDER#{poison_id}"}
+    # Where Lambda puts it: aws/lambda/<mapping uuid>/<shard id>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<uuid>.
+    key = FAILED_BATCH_KEY.fullmatch(letter["key"])
+    assert key, letter["key"]
+    assert key["shard"] == info["shardId"] and key["date"].replace("/", "-") == key["day"]
 
-    # The same message is in the SQS queue.
-    sqs = stack.aws("sqs")
-    received = sqs.receive_message(QueueUrl=letter["queueUrl"], MaxNumberOfMessages=10)["Messages"]
-    assert message in [json.loads(item["Body"]) for item in received]
+    # The object is the record plus the invocation event as a string: the records the function received.
+    written = json.loads(stack.aws("s3").get_object(Bucket=bucket, Key=letter["key"])["Body"].read())
+    assert written == message
+    payload = json.loads(written["payload"])
+    assert list(payload) == ["Records"] and len(payload["Records"]) == info["batchSize"]
+    [record] = payload["Records"]
+    assert record["dynamodb"]["Keys"]["PK"] == {"S": f"ORDER#{poison_id}"}
+    assert str(record["dynamodb"]["SequenceNumber"]) == info["startSequenceNumber"]
+    assert record["eventSourceARN"] == info["streamArn"] and record["eventName"] == "INSERT"
+    assert record["dynamodb"]["NewImage"]["id"] == {"S": poison_id}
 
     # The stream moved past it.
     order_id = create_order(stack, mint("user-123"))
     wait_for(lambda: events_of(stack, order_id))
     assert "[dead-letter] OrderEventsFunction gave up on 1 record" in stack.log
+    assert f"-> s3://{bucket}/{letter['key']}" in stack.log
 
 
 # ------------------------------------------------------------------------------- the fixture template

@@ -1,14 +1,17 @@
-"""Least privilege, both ways: what each function did against what its execution role grants.
+"""Least privilege, both ways: what each function did against what its execution role grants, and what
+each of the template's other roles (the operators': make redrive/replay/backfill, credentials from the
+stack's `/_local/operator`) did against what it grants.
 
 What functions did comes from two places:
 - in-process runs (the integration suite): a botocore `before-parameter-build` hook, installed for every
   session the tests create, records each call made from a frame under `functions/<name>/`;
 - local stacks (the e2e suite): every authorization moto made, per role (local.iam), read live from
   `/_local/iam` or from the file a stopped stack left in `LOCAL_IAM_RECORD_DIR`.
-What roles grant comes from local.iam.execution_roles (the template through the SAM translator).
+What roles grant comes from local.iam.execution_roles (the template through the SAM translator), keyed by
+function, or by the role's own logical id for the other roles.
 
-A granted action that no test performs stays only if the function's resource block in template.yaml says
-why, in a comment of the form `# untested grant: <action> [<action> ...] - <reason>`.
+A granted action that no test performs stays only if the function's (or role's) resource block in
+template.yaml says why, in a comment of the form `# untested grant: <action> [<action> ...] - <reason>`.
 """
 
 from __future__ import annotations
