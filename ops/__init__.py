@@ -2,3 +2,12 @@
 default, or on a deployed stage (`--stage dev|prod`, the caller's AWS credentials, assuming the command's
 role from the stack's outputs), shows progress, is safe to rerun or kill, and ends with a summary.
 docs/operations.md is the runbook."""
+
+import sys
+from pathlib import Path
+
+# The commands run the service's own code (the stream consumer's publishing and settling, the storage
+# package's history), importable here as the domain layer is in Lambda (/opt/python).
+_LAYER = Path(__file__).resolve().parent.parent / "layers" / "orders" / "python"
+if str(_LAYER) not in sys.path:
+    sys.path.append(str(_LAYER))

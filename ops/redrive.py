@@ -138,8 +138,24 @@ def deliver(failure: FailureRecord, publisher: Any, keeper: Any, rate: RateLimit
     return outcome
 
 
-def plan(failure: FailureRecord) -> list[str]:
-    """What delivering the record would do (the dry run): the events and the reservation settlements."""
+@dataclass
+class Plan:
+    """What delivering a failure record would do (the dry run)."""
+
+    events: list[str] = field(default_factory=list)
+    settlements: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return (
+            [f"  would send {line}" for line in self.events]
+            + [f"  would mark {line} (unless it already is)" for line in self.settlements]
+            + [f"  record {line}: unreadable, would stay" for line in self.unreadable]
+        )
+
+
+def plan(failure: FailureRecord) -> Plan:
+    """The events and reservation settlements delivering the record would make, through the same code."""
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBStreamEvent
     from orders.events.reservations import settlement_for
     from orders.events.stream import unpublished_records
@@ -153,26 +169,48 @@ def plan(failure: FailureRecord) -> list[str]:
             return set()
 
     unpublished = unpublished_records(records, Collect())
-    lines = []
+    result = Plan()
     for item in collected:
         detail = item.event.detail
         moved = (
             f"{detail['previousStatus']}→{detail['status']}" if detail["previousStatus"] else detail["status"]
         )
-        lines.append(f"  would send {item.event.detail_type} {detail['eventId']} ({moved})")
+        result.events.append(f"{item.event.detail_type} {detail['eventId']} ({moved})")
     for record in records:
         change = record.dynamodb
         if change is None or record.event_name is None or change.sequence_number in unpublished:
-            lines.append(f"  record {change.sequence_number if change else record.event_id}: unreadable")
+            result.unreadable.append(change.sequence_number if change else str(record.event_id))
             continue
         settlement = settlement_for(record.event_name.name, change.old_image, change.new_image)
         if settlement is not None:
             owner = f" of order {settlement.order_id}" if settlement.order_id else " (release intent)"
-            lines.append(
-                f"  would mark reservation {settlement.reservation_id}{owner} {settlement.action} "
-                "(unless it already is)"
-            )
-    return lines
+            result.settlements.append(f"reservation {settlement.reservation_id}{owner} {settlement.action}")
+    return result
+
+
+@dataclass
+class Totals:
+    objects: int
+    records: int = 0
+    delivered: int = 0
+    kept: int = 0
+    invalid: int = 0
+    events: int = 0
+    settled: int = 0
+
+    def summary(self, *, dry_run: bool, seconds: float) -> str:
+        if dry_run:
+            done = f"{self.delivered} would be delivered ({self.events} events, {self.settled} settlements)"
+        else:
+            done = f"{self.delivered} delivered and removed ({self.events} events sent, {self.settled} reservations settled)"
+        return (
+            f"redrive{' (dry run)' if dry_run else ''}: {self.objects} failure records, {self.records} stream "
+            f"records: {done}, {self.kept} kept, {self.invalid} not failure records (left alone); {seconds:.1f} s"
+        )
+
+    @property
+    def exit_status(self) -> int:
+        return 1 if self.kept or self.invalid else 0
 
 
 def failure_keys(s3: Any, bucket: str) -> list[str]:
@@ -215,64 +253,69 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"error: cannot list the failed-batch bucket: {error}")
         return 2
     say(f"{len(keys)} failure record{'s' if len(keys) != 1 else ''} in s3://{bucket}/{PREFIX}")
-    publisher, keeper = (None, None) if args.dry_run else consumer_parts(stage)
+    parts = None if args.dry_run else consumer_parts(stage)
     rate = RateLimit(args.rate)
     started = time.monotonic()
-    totals = {"records": 0, "delivered": 0, "kept": 0, "invalid": 0, "events": 0, "settled": 0}
+    totals = Totals(objects=len(keys))
     progress = Progress("redrive", len(keys))
     try:
         for key in keys:
-            try:
-                body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-                failure = read_failure_record(key, body, table_arn)
-            except NotAFailureRecord as error:
-                totals["invalid"] += 1
-                progress.line(f"ERROR {key}: {error}; left in the bucket")
-                progress.advance()
-                continue
-            except Exception as error:  # noqa: BLE001 - S3 refused or failed: say so, go on
-                totals["kept"] += 1
-                progress.line(f"ERROR {key}: cannot read it: {error}; left in the bucket")
-                progress.advance()
-                continue
-            totals["records"] += len(failure.records)
-            if args.dry_run:
-                progress.line(f"{key}: {len(failure.records)} records ({failure.condition})")
-                for line in plan(failure):
-                    progress.line(line)
-                progress.advance()
-                continue
-            outcome = deliver(failure, publisher, keeper, rate)
-            totals["events"] += outcome.events_sent
-            totals["settled"] += outcome.settled
-            if outcome.delivered:
-                s3.delete_object(Bucket=bucket, Key=key)
-                totals["delivered"] += 1
-                progress.line(
-                    f"delivered {key}: {len(failure.records)} records, {outcome.events_sent} events sent, "
-                    f"{outcome.settled} reservations settled; removed"
-                )
-            else:
-                totals["kept"] += 1
-                refused = (
-                    f"; EventBridge refused {', '.join(outcome.events_refused)}"
-                    if outcome.events_refused
-                    else ""
-                )
-                progress.line(
-                    f"KEPT {key}: {len(outcome.failures)} of {len(failure.records)} records failed{refused}"
-                )
-                for line in outcome.failures:
-                    progress.line(f"  {line}")
+            redrive_one(key, s3, bucket, table_arn, totals=totals, progress=progress, parts=parts, rate=rate)
             progress.advance(note=key.rsplit("/", 1)[-1])
     finally:
         progress.close()
-    seconds = time.monotonic() - started
-    verb = "would deliver" if args.dry_run else "delivered and removed"
-    say(
-        f"redrive{' (dry run)' if args.dry_run else ''}: {len(keys)} failure records ({totals['records']} stream "
-        f"records); {verb} {len(keys) - totals['kept'] - totals['invalid'] if args.dry_run else totals['delivered']}, "
-        f"kept {totals['kept']}, not failure records {totals['invalid']}; events sent {totals['events']}, "
-        f"reservations settled {totals['settled']}; {seconds:.1f} s"
-    )
-    return 1 if totals["kept"] or totals["invalid"] else 0
+    say(totals.summary(dry_run=args.dry_run, seconds=time.monotonic() - started))
+    return totals.exit_status
+
+
+def redrive_one(
+    key: str,
+    s3: Any,
+    bucket: str,
+    table_arn: str,
+    *,
+    totals: Totals,
+    progress: Progress,
+    parts: tuple[Any, Any] | None,
+    rate: RateLimit,
+) -> None:
+    """One object: read and check it, then deliver it and remove it (or, `parts` None, say what would be
+    done); what became of it goes into `totals` and one line of `progress`."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        failure = read_failure_record(key, body, table_arn)
+    except NotAFailureRecord as error:
+        totals.invalid += 1
+        progress.line(f"ERROR {key}: {error}; left in the bucket")
+        return
+    except Exception as error:  # noqa: BLE001 - S3 refused or failed: say so, go on
+        totals.kept += 1
+        progress.line(f"ERROR {key}: cannot read it: {error}; left in the bucket")
+        return
+    totals.records += len(failure.records)
+    if parts is None:
+        planned = plan(failure)
+        totals.delivered += not planned.unreadable
+        totals.kept += bool(planned.unreadable)
+        totals.events += len(planned.events)
+        totals.settled += len(planned.settlements)
+        progress.line(f"{key}: {len(failure.records)} records ({failure.condition})")
+        for line in planned.lines():
+            progress.line(line)
+        return
+    outcome = deliver(failure, *parts, rate)
+    totals.events += outcome.events_sent
+    totals.settled += outcome.settled
+    if outcome.delivered:
+        s3.delete_object(Bucket=bucket, Key=key)
+        totals.delivered += 1
+        progress.line(
+            f"delivered {key}: {len(failure.records)} records, {outcome.events_sent} events sent, "
+            f"{outcome.settled} reservations settled; removed"
+        )
+        return
+    totals.kept += 1
+    refused = f"; EventBridge refused {', '.join(outcome.events_refused)}" if outcome.events_refused else ""
+    progress.line(f"KEPT {key}: {len(outcome.failures)} of {len(failure.records)} records failed{refused}")
+    for line in outcome.failures:
+        progress.line(f"  {line}")

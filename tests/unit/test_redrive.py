@@ -150,7 +150,7 @@ def test_a_reservation_that_cannot_be_settled_keeps_the_record():
 
 def test_the_dry_run_lists_events_and_settlements_without_sending():
     failure = read_failure_record("k", failure_body(lifecycle("o1", "shipped")), TABLE_ARN)
-    lines = plan(failure)
+    lines = plan(failure).lines()
     assert lines == [
         "  would send OrderCreated o1:1 (pending)",
         "  would send OrderStatusChanged o1:2 (pending→shipped)",
