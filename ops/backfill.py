@@ -33,7 +33,6 @@ import contextlib
 import hashlib
 import json
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -59,8 +58,6 @@ DEFAULT_SEGMENTS = 4
 PAGE_ITEMS = 100  # orders per Scan/Query page: one checkpoint per page, so a rerun repeats at most this many
 PUBLISH_ATTEMPTS = 3  # refused entries are tried again (same eventIds) before the segment stops
 USER_SEGMENT = "user"
-# The domain layer, which the functions get as a Lambda layer; here it is put on the path.
-DOMAIN_LAYER = ROOT / "layers" / "orders" / "python"
 
 
 class BackfillError(Exception):
@@ -481,8 +478,6 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if str(DOMAIN_LAYER) not in sys.path:
-        sys.path.insert(0, str(DOMAIN_LAYER))
     try:
         return _main(args)
     except (BackfillError, StageError) as error:

@@ -154,6 +154,7 @@ def lambda_handler(event, context):
     item = {
         **order,
         "correlationId": event["requestContext"]["requestId"],
+        "changeCorrelationIds": [event["requestContext"]["requestId"]],
         "PK": f"ORDER#{order_id}",
         "SK": "ORDER",
         "GSI1PK": f"USER#{user_id}",

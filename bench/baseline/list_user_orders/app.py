@@ -14,7 +14,7 @@ TABLE = os.environ["TABLE_NAME"]
 SECRET = os.environ.get("CURSOR_SECRET", "baseline-cursor-secret").encode()
 dynamodb = boto3.client("dynamodb", endpoint_url=os.environ.get("DYNAMODB_ENDPOINT") or None)
 _deserialize = TypeDeserializer().deserialize
-_HIDDEN = {"PK", "SK", "GSI1PK", "GSI1SK", "GSI2SK", "entityType", "correlationId"}
+_HIDDEN = {"PK", "SK", "GSI1PK", "GSI1SK", "GSI2SK", "entityType", "correlationId", "changeCorrelationIds"}
 
 
 def _number(value):

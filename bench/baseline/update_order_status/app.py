@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 TABLE = os.environ["TABLE_NAME"]
 dynamodb = boto3.client("dynamodb", endpoint_url=os.environ.get("DYNAMODB_ENDPOINT") or None)
 _deserialize = TypeDeserializer().deserialize
-_HIDDEN = {"PK", "SK", "GSI1PK", "GSI1SK", "GSI2SK", "entityType", "correlationId"}
+_HIDDEN = {"PK", "SK", "GSI1PK", "GSI1SK", "GSI2SK", "entityType", "correlationId", "changeCorrelationIds"}
 _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 FORWARD = ["pending", "confirmed", "processing", "shipped", "delivered"]
 SOURCES = {target: FORWARD[:position] for position, target in enumerate(FORWARD)}
@@ -58,13 +58,16 @@ def lambda_handler(event, context):
     if_match = (event.get("headers") or {}).get("if-match")
     at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     names = {"#status": "status", "#updatedAt": "updatedAt", "#version": "version", "#history": "statusHistory",
-             "#statusKey": "GSI2SK", "#correlationId": "correlationId"}  # fmt: skip
+             "#statusKey": "GSI2SK", "#correlationId": "correlationId",
+             "#changeIds": "changeCorrelationIds"}  # fmt: skip
     values = {f":from{i}": {"S": source} for i, source in enumerate(sources)}
     values.update({
         ":to": {"S": target}, ":at": {"S": at}, ":one": {"N": "1"},
         ":entry": {"L": [{"M": {"status": {"S": target}, "at": {"S": at}, "by": {"S": caller}}}]},
         ":statusKey": {"S": f"{target}#{order_id}"},
         ":correlationId": {"S": event["requestContext"]["requestId"]},
+        ":changeCorrelationId": {"L": [{"S": event["requestContext"]["requestId"]}]},
+        ":noCorrelationIds": {"L": []},
     })  # fmt: skip
     conditions = [
         "attribute_exists(PK)",
@@ -82,7 +85,8 @@ def lambda_handler(event, context):
             TableName=TABLE,
             Key={"PK": {"S": f"ORDER#{order_id}"}, "SK": {"S": "ORDER"}},
             UpdateExpression="SET #status = :to, #updatedAt = :at, #version = #version + :one, "
-            "#history = list_append(#history, :entry), #statusKey = :statusKey, #correlationId = :correlationId",
+            "#history = list_append(#history, :entry), #statusKey = :statusKey, #correlationId = :correlationId, "
+            "#changeIds = list_append(if_not_exists(#changeIds, :noCorrelationIds), :changeCorrelationId)",
             ConditionExpression=" AND ".join(conditions),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,

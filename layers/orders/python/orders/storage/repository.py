@@ -12,6 +12,7 @@ Idempotency records (`IDEMPOTENCY#<hash>` / `IDEMPOTENCY`) are written by `order
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -37,8 +38,22 @@ RELEASE_SK = "RELEASE"
 RELEASE_ENTITY = "reservationRelease"
 BY_USER_INDEX = "GSI1"
 BY_USER_STATUS_INDEX = "GSI2"
+# The correlation id of every version, index-aligned with the END of statusHistory (the last entry is the
+# latest version's): `correlationId` is overwritten by each change, and a backfill must tell subscribers
+# what the live event of each version said. "" where a change had none. Orders written before it existed
+# start it at their first later change, hence aligned from the end (`orders.storage.history`).
+CHANGE_CORRELATION_IDS = "changeCorrelationIds"
 # Attributes of the item that are not part of the order model (keys and bookkeeping).
-KEY_ATTRIBUTES = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2SK", "entityType", "correlationId")
+KEY_ATTRIBUTES = (
+    "PK",
+    "SK",
+    "GSI1PK",
+    "GSI1SK",
+    "GSI2SK",
+    "entityType",
+    "correlationId",
+    CHANGE_CORRELATION_IDS,
+)
 ENTITY_TYPE = "order"
 
 _serializer = TypeSerializer()
@@ -70,6 +85,7 @@ def _to_item(order: Order, correlation_id: str | None) -> dict[str, AttributeVal
     if correlation_id:
         # Carried to stream subscribers (OrderCreated.correlationId); not part of the API's order.
         attributes["correlationId"] = correlation_id
+    attributes[CHANGE_CORRELATION_IDS] = [correlation_id or ""]
     attributes.update(
         PK=order_pk(order.id),
         SK=ORDER_SK,
@@ -96,6 +112,69 @@ def _from_item(item: Item) -> Order:
 
     # The model does what `order_wire` does (ints, money, field order) while validating: no need for both.
     return Order.model_validate(_order_attributes(item))
+
+
+READ_UNIT_BYTES = 4096  # a read unit reads up to 4 KB, strongly consistent (half a unit eventually)
+
+
+def item_size(item: Item) -> int:
+    """An item's size in bytes by DynamoDB's published rule: each attribute's name plus its value (strings
+    in UTF-8, about one byte per two significant digits of a number plus one, 1 for a boolean or null, and
+    for a list or map 3 bytes plus 1 per element plus its elements, map keys included)."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: Mapping[str, Any]) -> int:
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        digits = inner.lstrip("-").replace(".", "").strip("0") or "0"
+        return math.ceil(len(digits) / 2) + 1
+    if kind == "B":
+        return len(inner)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "L":
+        return 3 + sum(1 + _value_size(element) for element in inner)
+    if kind == "M":
+        return 3 + sum(1 + len(key.encode()) + _value_size(element) for key, element in inner.items())
+    if kind in ("SS", "NS", "BS"):
+        return sum(_value_size({kind[0]: element}) for element in inner)
+    raise TypeError(f"unknown DynamoDB type {kind}")
+
+
+def read_units_for(items: Collection[Item], *, consistent: bool) -> float:
+    """What DynamoDB charges one Scan or Query page: the items' sizes summed and rounded up to 4 KB, one
+    unit per 4 KB strongly consistent, half eventually; a page never costs less than one 4 KB block. Only
+    the items handed back are seen here: those a FilterExpression dropped were read (and paid for) too."""
+    blocks = max(1, math.ceil(sum(item_size(item) for item in items) / READ_UNIT_BYTES))
+    return blocks * (1.0 if consistent else 0.5)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPage:
+    """One page of a Scan or Query of order items, for an operator's sweep over the table (`make backfill`)."""
+
+    images: list[dict[str, Any]]  # each order item decoded as the stream consumer receives images
+    next_key: dict[str, Any] | None  # LastEvaluatedKey (JSON-safe typed values); None after the last page
+    scanned: int  # items read, including those the filter dropped
+    read_units: float | None  # as DynamoDB reported them (ReturnConsumedCapacity=TOTAL), if it did
+    read_units_computed: float  # from the returned items' sizes (`read_units_for`): a lower bound
+
+
+def _item_page(response: Mapping[str, Any], *, consistent: bool) -> ItemPage:
+    from orders.storage.history import stream_image
+
+    items = response.get("Items", [])
+    reported = response.get("ConsumedCapacity", {}).get("CapacityUnits")
+    return ItemPage(
+        images=[stream_image(item) for item in items],
+        next_key=response.get("LastEvaluatedKey"),
+        scanned=int(response.get("ScannedCount", len(items))),
+        read_units=float(reported) if reported is not None else None,
+        read_units_computed=read_units_for(items, consistent=consistent),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +316,8 @@ class OrderRepository:
             ":entry": {"L": [_serialize(change.model_dump(by_alias=True, mode="python"))]},
             ":statusKey": {"S": by_status_sk(target, order_id)},
             ":correlationId": {"S": correlation_id or ""},
+            ":changeCorrelationId": {"L": [{"S": correlation_id or ""}]},
+            ":noCorrelationIds": {"L": []},
         }
         if owner is not None:
             conditions.append("#userId = :owner")
@@ -257,7 +338,9 @@ class OrderRepository:
                 UpdateExpression=(
                     "SET #status = :to, #updatedAt = :at, #version = #version + :one, "
                     "#history = list_append(#history, :entry), #statusKey = :statusKey, "
-                    "#correlationId = :correlationId"
+                    "#correlationId = :correlationId, "
+                    # Orders written before the attribute existed have none yet: it starts here.
+                    "#changeIds = list_append(if_not_exists(#changeIds, :noCorrelationIds), :changeCorrelationId)"
                 ),
                 ConditionExpression=" AND ".join(conditions),
                 ExpressionAttributeNames={
@@ -267,6 +350,7 @@ class OrderRepository:
                     "#history": "statusHistory",
                     "#statusKey": "GSI2SK",
                     "#correlationId": "correlationId",
+                    "#changeIds": CHANGE_CORRELATION_IDS,
                     **({"#userId": "userId"} if owner is not None else {}),
                 },
                 ExpressionAttributeValues=values,
@@ -280,3 +364,84 @@ class OrderRepository:
             old_item = cast("Item | None", error.response.get("Item"))
             raise TransitionRejected(_from_item(old_item) if old_item else None) from error
         return _from_item(response["Attributes"])
+
+    def scan_orders_page(
+        self,
+        *,
+        segment: int,
+        total_segments: int,
+        start_key: Mapping[str, Any] | None = None,
+        created_from: str | None = None,
+        created_before: str | None = None,
+        limit: int = 100,
+    ) -> ItemPage:
+        """One page of one segment of a parallel, strongly consistent Scan of order items created in
+        [`created_from`, `created_before`) (either bound may be open). Only operator commands Scan (the
+        backfill role is granted dynamodb:Scan on the table); the service never does."""
+        filters = ["#entityType = :order"]
+        names = {"#entityType": "entityType"}
+        values: dict[str, AttributeValueTypeDef] = {":order": {"S": ENTITY_TYPE}}
+        if created_from is not None:
+            filters.append("#createdAt >= :from")
+            values[":from"] = {"S": created_from}
+        if created_before is not None:
+            filters.append("#createdAt < :before")
+            values[":before"] = {"S": created_before}
+        if len(filters) > 1:
+            names["#createdAt"] = "createdAt"
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Segment": segment,
+            "TotalSegments": total_segments,
+            "FilterExpression": " AND ".join(filters),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ConsistentRead": True,
+            "ReturnConsumedCapacity": "TOTAL",
+            "Limit": limit,
+        }
+        if start_key:
+            request["ExclusiveStartKey"] = start_key
+        return _item_page(self._client.scan(**request), consistent=True)
+
+    def user_orders_page(
+        self,
+        user_id: str,
+        *,
+        start_key: Mapping[str, Any] | None = None,
+        created_from: str | None = None,
+        created_before: str | None = None,
+        limit: int = 100,
+    ) -> ItemPage:
+        """One page of one user's orders created in [`created_from`, `created_before`), oldest first: a
+        Query of GSI1 (eventually consistent, as every index read). GSI1SK is `<createdAt>#<id>` with
+        createdAt of fixed width, so `GSI1SK >= from` is `createdAt >= from` and `GSI1SK < before` is
+        `createdAt < before`, and BETWEEN's inclusive upper bound never meets an actual key."""
+        names = {"#pk": "GSI1PK"}
+        values: dict[str, AttributeValueTypeDef] = {":pk": {"S": user_pk(user_id)}}
+        condition = "#pk = :pk"
+        if created_from is not None or created_before is not None:
+            names["#sk"] = "GSI1SK"
+            if created_from is not None:
+                values[":from"] = {"S": created_from}
+            if created_before is not None:
+                values[":before"] = {"S": created_before}
+            if created_from is not None and created_before is not None:
+                condition += " AND #sk BETWEEN :from AND :before"
+            elif created_from is not None:
+                condition += " AND #sk >= :from"
+            else:
+                condition += " AND #sk < :before"
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": BY_USER_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": True,
+            "ReturnConsumedCapacity": "TOTAL",
+            "Limit": limit,
+        }
+        if start_key:
+            request["ExclusiveStartKey"] = start_key
+        return _item_page(self._client.query(**request), consistent=False)

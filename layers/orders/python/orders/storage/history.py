@@ -1,0 +1,78 @@
+"""An order's past, rebuilt from its item: the image the table's stream carried at each of its versions.
+
+Every status change is one UpdateItem that adds 1 to `version` and appends one `statusHistory` entry (and
+one `changeCorrelationIds` entry), and nothing else of an order changes after its creation but `status`,
+`updatedAt`, `GSI2SK` and `correlationId`. So version k is statusHistory[k-1], and the image at version k
+is the item with those fields set back to what they were then. `make backfill` turns these images into
+events with the live path's own `orders.events.notifications.event_for`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from aws_lambda_powertools.shared.dynamodb_deserializer import TypeDeserializer
+
+from orders.storage.repository import CHANGE_CORRELATION_IDS, by_status_sk
+
+# Powertools' own deserialiser (the one `DynamoDBRecord.new_image` uses), so that a rebuilt image holds the
+# very values a stream image held (numbers as Decimal with DynamoDB's context), and `total` is identical.
+_stream_deserializer = TypeDeserializer()
+
+
+def stream_image(item: Mapping[str, Any]) -> dict[str, Any]:
+    """An item as read from the table (typed attribute values), decoded as a stream image is."""
+    return {name: _stream_deserializer.deserialize(value) for name, value in item.items()}
+
+
+def correlation_id_at(image: Mapping[str, Any], version: int) -> str | None:
+    """The correlation id the item held right after the change that made `version`.
+
+    `changeCorrelationIds` is aligned with the end of `statusHistory`. Orders written before it existed
+    lack it, or hold it only for the changes made since: for their earlier versions the id is lost (it was
+    overwritten in place), so those versions get none, except the latest, whose id is still the item's
+    `correlationId`. A backfilled event of such a version then carries no `correlationId` where the live
+    one did."""
+    latest = int(image["version"])
+    recorded = image.get(CHANGE_CORRELATION_IDS)
+    if recorded is not None:
+        first_recorded = latest - len(recorded) + 1
+        if version >= first_recorded:
+            value = recorded[version - first_recorded]
+            return value if isinstance(value, str) else None
+    if version == latest:
+        value = image.get("correlationId")
+        return value if isinstance(value, str) else None
+    return None
+
+
+def images_by_version(image: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The order's image at versions 1..version, oldest first (the last equals `image` in every attribute
+    an event reads). Raises ValueError when its history does not hold one entry per version."""
+    latest = int(image["version"])
+    history = list(image["statusHistory"])
+    if latest < 1 or len(history) != latest:
+        raise ValueError(f"order {image.get('id')}: version {latest} but {len(history)} status changes")
+    recorded = image.get(CHANGE_CORRELATION_IDS)
+    images = []
+    for version in range(1, latest + 1):
+        change = history[version - 1]
+        past = dict(image)
+        past.update(
+            status=change["status"],
+            version=Decimal(version),
+            statusHistory=history[:version],
+            updatedAt=change["at"],
+            GSI2SK=by_status_sk(change["status"], image["id"]),
+        )
+        correlation_id = correlation_id_at(image, version)
+        if correlation_id is None:
+            past.pop("correlationId", None)
+        else:
+            past["correlationId"] = correlation_id
+        if recorded is not None:
+            past[CHANGE_CORRELATION_IDS] = list(recorded[: max(0, len(recorded) - (latest - version))])
+        images.append(past)
+    return images
