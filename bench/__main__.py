@@ -7,7 +7,17 @@ from pathlib import Path
 
 from bench.run import MODES, main
 
-ROWS = ("calls", "latency", "cold_variants", "scaling", "import_profile", "sizes", "http_load", "cost")
+ROWS = (
+    "calls",
+    "latency",
+    "cold_variants",
+    "scaling",
+    "import_profile",
+    "sizes",
+    "http_load",
+    "recovery",
+    "cost",
+)
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -339,6 +339,83 @@ def http_load_table(data: dict[str, Any]) -> list[str]:
     return out
 
 
+def recovery_table(data: dict[str, Any]) -> list[str]:
+    """Issue 19's recovery commands on a local stack: redrive and backfill throughput, entries per PutEvents
+    call, read units per 1,000 orders (a developer figure, like the local stack's)."""
+    out: list[str] = []
+    recovered = data.get("recovery") or {}
+    if not recovered:
+        return out
+    out += ["### Recovery commands on the local stack (issue 19; developer figure)", ""]
+    if "skipped" in recovered:
+        return [*out, f"Skipped: {recovered['skipped']}", ""]
+    redrive, backfill = recovered["redrive"], recovered["backfill"]
+    outage = recovered["outage"]
+    limit = TARGETS["entries_per_put_events_call"]
+    out += [
+        (
+            f"`python -m local` on a free port. {recovered['outage_orders']} orders "
+            f"({recovered['outage_versions']} versions) were created and moved while the bus refused every "
+            f"PutEvents entry (`POST /_local/aws-faults`); the consumer gave up on every stream record "
+            f"({outage['failure_records']} failure records in the bucket after "
+            f"{outage['seconds_until_all_dead_lettered']:.0f} s), the fault was cleared and `python -m ops redrive "
+            f"--rate 0` delivered them. Then {recovered['orders'] - recovered['outage_orders']} more orders as "
+            f"usual, and `python -m ops backfill --all --rate 0` published the past of all {recovered['orders']} "
+            f"({recovered['order_versions']} events). PutEvents calls: the stack's IAM log (`GET /_local/iam`, "
+            f"per role); every expected eventId was then on the bus."
+        ),
+        "",
+    ]
+    rows = []
+    for name, row in (("redrive", redrive), ("backfill", backfill)):
+        entries = row.get("entries_per_call")
+        rows.append(
+            [
+                f"`make {name}`",
+                _f(row["events_sent"]),
+                f"**{_f(row['events_per_second'])}**",
+                f"{_f(row['seconds'], 2)}",
+                f"{_f(row['events_per_second_wall'])} ({_f(row['wall_seconds'], 2)} s)",
+                _f(row.get("put_events_calls")),
+                f"{_f(entries, 2)} {_mark(_verdict(entries, limit))}",
+                (
+                    f"**{_f(row['read_units_per_1000_orders'])}** ({_f(row['read_units'])} for "
+                    f"{_f(row['orders_read'])} orders)"
+                    if name == "backfill"
+                    else "—"
+                ),
+            ]
+        )
+    out += _table(
+        [
+            "command",
+            "events sent",
+            "events/s",
+            "seconds",
+            "events/s, process start to exit",
+            "PutEvents calls",
+            f"entries per call (≤ {limit})",
+            "read units per 1,000 orders",
+        ],
+        rows,
+    )
+    out += [
+        (
+            f"Events/s over the command's own work: redrive from its listing of the bucket to its summary line "
+            f"(building the consumer's clients, then reading, publishing, settling and deleting each of its "
+            f"{redrive['failure_records']} failure records, which settled {redrive['reservations_settled']} "
+            f"reservations); backfill its own figure ({backfill['scan_pages']} Scan pages). Read units: "
+            f"{backfill['read_units_basis']}. A failure record held "
+            f"{redrive['stream_records'] / max(redrive['failure_records'], 1):.1f} stream records on average (Lambda "
+            f"bisects a failing batch down to single records before giving up on one) and redrive publishes each "
+            f"failure record's events in calls of their own; backfill puts up to {limit} orders' events in one "
+            f"call (never two of one order)."
+        ),
+        "",
+    ]
+    return out
+
+
 def cost_table(data: dict[str, Any]) -> list[str]:
     """What a million orders cost, against the floor."""
     out: list[str] = []
@@ -427,6 +504,7 @@ SECTIONS = (
     sizes_table,
     memory_table,
     http_load_table,
+    recovery_table,
     cost_table,
     import_profile_table,
 )

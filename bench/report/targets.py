@@ -19,6 +19,7 @@ TARGETS = {
     "layers_total_unzipped_bytes": 15 * MB,
     "worker_rss_mb": 100,
     "cost_ratio_to_floor": 1.15,
+    "entries_per_put_events_call": 10,  # PutEvents' limit (issue 19: redrive and backfill)
 }
 
 
@@ -56,6 +57,11 @@ def targets(data: dict[str, Any]) -> dict[str, Any]:
         )
     for function, rss in (data.get("worker_rss_mb") or {}).items():
         out[f"worker RSS {function} <= 100 MB"] = _verdict(rss, TARGETS["worker_rss_mb"])
+    limit = TARGETS["entries_per_put_events_call"]
+    for command in ("redrive", "backfill"):
+        measured = ((data.get("recovery") or {}).get(command) or {}).get("entries_per_call")
+        if measured is not None:
+            out[f"{command}: entries per PutEvents call <= {limit}"] = _verdict(measured, limit)
     cost = data.get("cost_per_million_orders_usd")
     floor = data.get("cost_floor_per_million_orders_usd")
     if cost and floor:

@@ -167,3 +167,26 @@ def test_import_profile_and_machine(smoke):
     profile = smoke["import_profile"]
     assert profile and all(row["top_self_ms"] for row in profile.values())
     assert smoke["machine"]["cpu"] and smoke["machine"]["python"]
+
+
+def test_recovery_row_redrives_and_backfills_every_event(smoke):
+    """Issue 19: redrive and backfill on a local stack, every expected event sent, at most 10 per PutEvents
+    call, read units per 1,000 orders (shape only, no timing). The stack is this project's own: a smoke run
+    that could not start it has failed, not skipped."""
+    assert "recovery" not in smoke.get("skipped", {}), smoke.get("skipped")
+    recovered = smoke["recovery"]
+    redrive, backfill = recovered["redrive"], recovered["backfill"]
+    # Every stream record written during the outage was dead-lettered, then redriven as one event.
+    assert recovered["outage"]["stream_records"] == recovered["outage_versions"] > 0
+    assert redrive["stream_records"] == redrive["events_sent"] == recovered["outage_versions"]
+    # The backfill read every order and sent each version's event once.
+    assert backfill["orders_read"] == recovered["orders"] > 0
+    assert backfill["events_sent"] == recovered["order_versions"] > 0
+    assert recovered["bus_events_captured"] >= 2 * recovered["order_versions"]
+    for row in (redrive, backfill):
+        assert positive(row["events_per_second"]) and positive(row["seconds"])
+        assert positive(row["put_events_calls"])
+        assert 1 <= row["entries_per_call"] <= 10
+    assert backfill["put_events_calls"] == backfill["put_events_calls_reported"]
+    assert positive(backfill["read_units"]) and positive(backfill["read_units_per_1000_orders"])
+    assert positive(smoke["redrive_events_per_second"]) and positive(smoke["backfill_events_per_second"])
