@@ -28,6 +28,10 @@ from ops.stage import Stage, StageError
 
 ROLE = "EventsRedriveRole"
 PREFIX = "aws/lambda/"
+# Failure records delivered together (their events share PutEvents calls; each is still removed only once
+# all of its own records succeeded): an outage leaves single-record objects behind, after bisection.
+GROUP_OBJECTS = 10
+GROUP_RECORDS = 100
 
 
 class NotAFailureRecord(Exception):
@@ -99,43 +103,64 @@ class Outcome:
         return not self.failures
 
 
-class CountingPublisher:
-    """The consumer's publisher, counting what it sent and what EventBridge refused (by eventId)."""
+class _Collect:
+    """A publisher that publishes nothing: it keeps what the consumer's code hands it."""
 
-    def __init__(self, publisher: Any, rate: RateLimit) -> None:
-        self._publisher = publisher
-        self._rate = rate
-        self.sent = 0
-        self.refused: list[str] = []
+    def __init__(self) -> None:
+        self.pending: list[Any] = []
 
     def publish_in_order(self, pending: list[Any]) -> set[str]:
-        self._rate.take(len(pending))
-        unpublished = self._publisher.publish_in_order(pending)
-        self.sent += len(pending) - len(unpublished)
-        self.refused += [item.event.detail["eventId"] for item in pending if item.key in unpublished]
-        return unpublished
+        self.pending.extend(pending)
+        return set()
 
 
-def deliver(failure: FailureRecord, publisher: Any, keeper: Any, rate: RateLimit) -> Outcome:
-    """Publish the batch's events and settle its reservations, as the consumer does for a batch."""
+def _batch(failure: FailureRecord) -> tuple[list[Any], list[Any], set[str]]:
+    """A failure record as the consumer reads a batch: its records (Powertools' data classes), the events
+    they stand for (in order), and the sequence numbers of the records that cannot be read (poison)."""
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBStreamEvent
-    from orders.events.stream import EventNotPublished, record_settler, unpublished_records
+    from orders.events.stream import unpublished_records
 
     records = list(DynamoDBStreamEvent({"Records": failure.records}).records)
-    counting = CountingPublisher(publisher, rate)
-    unpublished = unpublished_records(records, counting)
-    settle = record_settler(unpublished, keeper)
-    outcome = Outcome(events_sent=counting.sent, events_refused=counting.refused)
-    for record in records:
-        sequence = record.dynamodb.sequence_number if record.dynamodb else record.event_id
-        try:
-            if settle(record) is not None:
-                outcome.settled += 1
-        except EventNotPublished:
-            outcome.failures.append(f"record {sequence}: its event was not published")
-        except Exception as error:  # noqa: BLE001 - any failure keeps the record for the next run
-            outcome.failures.append(f"record {sequence}: {type(error).__name__}: {error}")
-    return outcome
+    collect = _Collect()
+    unreadable = unpublished_records(records, collect)
+    return records, collect.pending, unreadable
+
+
+def deliver(failures: Sequence[FailureRecord], publisher: Any, keeper: Any, rate: RateLimit) -> list[Outcome]:
+    """Publish the events of a group of failure records as the consumer publishes a batch's (in order, 10
+    entries a call, never two of one order in one call), then settle each record's reservations; one
+    Outcome per failure record. A group fills the calls that single-record failure records (what an
+    outage leaves behind, after bisection) would send one entry at a time."""
+    from orders.events.bus import Pending
+    from orders.events.stream import EventNotPublished, record_settler
+
+    batches = [_batch(failure) for failure in failures]
+    everything = [
+        Pending(key=f"{index}/{item.key}", event=item.event)
+        for index, (_, pending, _) in enumerate(batches)
+        for item in pending
+    ]
+    rate.take(len(everything))
+    unpublished = publisher.publish_in_order(everything) if everything else set()
+    outcomes = []
+    for index, (records, pending, unreadable) in enumerate(batches):
+        refused = [item for item in pending if f"{index}/{item.key}" in unpublished]
+        outcome = Outcome(
+            events_sent=len(pending) - len(refused),
+            events_refused=[item.event.detail["eventId"] for item in refused],
+        )
+        settle = record_settler({item.key for item in refused} | unreadable, keeper)
+        for record in records:
+            sequence = record.dynamodb.sequence_number if record.dynamodb else record.event_id
+            try:
+                if settle(record) is not None:
+                    outcome.settled += 1
+            except EventNotPublished:
+                outcome.failures.append(f"record {sequence}: its event was not published")
+            except Exception as error:  # noqa: BLE001 - any failure keeps the record for the next run
+                outcome.failures.append(f"record {sequence}: {type(error).__name__}: {error}")
+        outcomes.append(outcome)
+    return outcomes
 
 
 @dataclass
@@ -156,19 +181,9 @@ class Plan:
 
 def plan(failure: FailureRecord) -> Plan:
     """The events and reservation settlements delivering the record would make, through the same code."""
-    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBStreamEvent
     from orders.events.reservations import settlement_for
-    from orders.events.stream import unpublished_records
 
-    records = list(DynamoDBStreamEvent({"Records": failure.records}).records)
-    collected: list[Any] = []
-
-    class Collect:
-        def publish_in_order(self, pending: list[Any]) -> set[str]:
-            collected.extend(pending)
-            return set()
-
-    unpublished = unpublished_records(records, Collect())
+    records, collected, unpublished = _batch(failure)
     result = Plan()
     for item in collected:
         detail = item.event.detail
@@ -258,64 +273,84 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     totals = Totals(objects=len(keys))
     progress = Progress("redrive", len(keys))
+    report = Report(s3, bucket, totals, progress)
+    group: list[FailureRecord] = []
     try:
         for key in keys:
-            redrive_one(key, s3, bucket, table_arn, totals=totals, progress=progress, parts=parts, rate=rate)
+            failure = report.read(key, table_arn)
             progress.advance(note=key.rsplit("/", 1)[-1])
+            if failure is None:
+                continue
+            if parts is None:
+                report.planned(failure)
+                continue
+            group.append(failure)
+            if len(group) == GROUP_OBJECTS or sum(len(f.records) for f in group) >= GROUP_RECORDS:
+                report.delivered(group, deliver(group, *parts, rate))
+                group = []
+        if group and parts is not None:
+            report.delivered(group, deliver(group, *parts, rate))
     finally:
         progress.close()
     say(totals.summary(dry_run=args.dry_run, seconds=time.monotonic() - started))
     return totals.exit_status
 
 
-def redrive_one(
-    key: str,
-    s3: Any,
-    bucket: str,
-    table_arn: str,
-    *,
-    totals: Totals,
-    progress: Progress,
-    parts: tuple[Any, Any] | None,
-    rate: RateLimit,
-) -> None:
-    """One object: read and check it, then deliver it and remove it (or, `parts` None, say what would be
-    done); what became of it goes into `totals` and one line of `progress`."""
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        failure = read_failure_record(key, body, table_arn)
-    except NotAFailureRecord as error:
-        totals.invalid += 1
-        progress.line(f"ERROR {key}: {error}; left in the bucket")
-        return
-    except Exception as error:  # noqa: BLE001 - S3 refused or failed: say so, go on
-        totals.kept += 1
-        progress.line(f"ERROR {key}: cannot read it: {error}; left in the bucket")
-        return
-    totals.records += len(failure.records)
-    if parts is None:
+class Report:
+    """What became of each object: counted in `totals`, one line (or a few) in `progress`; a delivered
+    object is removed here, and only here."""
+
+    def __init__(self, s3: Any, bucket: str, totals: Totals, progress: Progress) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._totals = totals
+        self._progress = progress
+
+    def read(self, key: str, table_arn: str) -> FailureRecord | None:
+        """The object's failure record, checked; None (said, counted) when it is not one or unreadable."""
+        try:
+            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+            failure = read_failure_record(key, body, table_arn)
+        except NotAFailureRecord as error:
+            self._totals.invalid += 1
+            self._progress.line(f"ERROR {key}: {error}; left in the bucket")
+            return None
+        except Exception as error:  # noqa: BLE001 - S3 refused or failed: say so, go on
+            self._totals.kept += 1
+            self._progress.line(f"ERROR {key}: cannot read it: {error}; left in the bucket")
+            return None
+        self._totals.records += len(failure.records)
+        return failure
+
+    def planned(self, failure: FailureRecord) -> None:
         planned = plan(failure)
-        totals.delivered += not planned.unreadable
-        totals.kept += bool(planned.unreadable)
-        totals.events += len(planned.events)
-        totals.settled += len(planned.settlements)
-        progress.line(f"{key}: {len(failure.records)} records ({failure.condition})")
+        self._totals.delivered += not planned.unreadable
+        self._totals.kept += bool(planned.unreadable)
+        self._totals.events += len(planned.events)
+        self._totals.settled += len(planned.settlements)
+        self._progress.line(f"{failure.key}: {len(failure.records)} records ({failure.condition})")
         for line in planned.lines():
-            progress.line(line)
-        return
-    outcome = deliver(failure, *parts, rate)
-    totals.events += outcome.events_sent
-    totals.settled += outcome.settled
-    if outcome.delivered:
-        s3.delete_object(Bucket=bucket, Key=key)
-        totals.delivered += 1
-        progress.line(
-            f"delivered {key}: {len(failure.records)} records, {outcome.events_sent} events sent, "
-            f"{outcome.settled} reservations settled; removed"
-        )
-        return
-    totals.kept += 1
-    refused = f"; EventBridge refused {', '.join(outcome.events_refused)}" if outcome.events_refused else ""
-    progress.line(f"KEPT {key}: {len(outcome.failures)} of {len(failure.records)} records failed{refused}")
-    for line in outcome.failures:
-        progress.line(f"  {line}")
+            self._progress.line(line)
+
+    def delivered(self, failures: Sequence[FailureRecord], outcomes: Sequence[Outcome]) -> None:
+        for failure, outcome in zip(failures, outcomes, strict=True):
+            self._totals.events += outcome.events_sent
+            self._totals.settled += outcome.settled
+            records = len(failure.records)
+            if outcome.delivered:
+                self._s3.delete_object(Bucket=self._bucket, Key=failure.key)
+                self._totals.delivered += 1
+                self._progress.line(
+                    f"delivered {failure.key}: {records} records, {outcome.events_sent} events sent, "
+                    f"{outcome.settled} reservations settled; removed"
+                )
+                continue
+            self._totals.kept += 1
+            refused = (
+                f"; EventBridge refused {', '.join(outcome.events_refused)}" if outcome.events_refused else ""
+            )
+            self._progress.line(
+                f"KEPT {failure.key}: {len(outcome.failures)} of {records} records failed{refused}"
+            )
+            for line in outcome.failures:
+                self._progress.line(f"  {line}")

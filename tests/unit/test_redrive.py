@@ -122,7 +122,7 @@ def test_delivering_publishes_the_consumers_events_and_settles_reservations():
     records = lifecycle("o1", "confirmed", "shipped") + lifecycle("o2", "cancelled")
     failure = read_failure_record("k", failure_body(records), TABLE_ARN)
     publisher, keeper = Publisher(), Keeper()
-    outcome = deliver(failure, publisher, keeper, UNLIMITED)
+    [outcome] = deliver([failure], publisher, keeper, UNLIMITED)
     assert outcome.delivered
     assert [detail["eventId"] for detail in publisher.published] == ["o1:1", "o1:2", "o1:3", "o2:1", "o2:2"]
     assert publisher.published[2]["previousStatus"] == "confirmed"
@@ -134,7 +134,7 @@ def test_delivering_publishes_the_consumers_events_and_settles_reservations():
 def test_events_eventbridge_refuses_keep_the_record_and_are_named():
     records = lifecycle("o1", "confirmed", "shipped")
     failure = read_failure_record("k", failure_body(records), TABLE_ARN)
-    outcome = deliver(failure, Publisher(refuse={"o1:2"}), Keeper(), UNLIMITED)
+    [outcome] = deliver([failure], Publisher(refuse={"o1:2"}), Keeper(), UNLIMITED)
     assert not outcome.delivered
     assert outcome.events_refused == ["o1:2", "o1:3"]
     assert outcome.events_sent == 1
@@ -143,7 +143,7 @@ def test_events_eventbridge_refuses_keep_the_record_and_are_named():
 
 def test_a_reservation_that_cannot_be_settled_keeps_the_record():
     failure = read_failure_record("k", failure_body(lifecycle("o1", "cancelled")), TABLE_ARN)
-    outcome = deliver(failure, Publisher(), Keeper(fail=True), UNLIMITED)
+    [outcome] = deliver([failure], Publisher(), Keeper(fail=True), UNLIMITED)
     assert not outcome.delivered
     assert "ConnectionError: inventory unreachable" in outcome.failures[0]
 
@@ -169,3 +169,49 @@ def test_the_rate_limit_spaces_units_out(monkeypatch):
     assert slept == [pytest.approx(1.0)]
     RateLimit(None).take(1_000)
     assert len(slept) == 1
+
+
+class EventsClient:
+    """EventBridge's PutEvents, recording each call; refuses the entries whose eventId is in `refuse`."""
+
+    def __init__(self, refuse: set[str] | None = None) -> None:
+        self.refuse = refuse or set()
+        self.calls: list[list[dict]] = []
+
+    def put_events(self, Entries: list[dict]) -> dict:
+        self.calls.append(Entries)
+        results = [
+            {"ErrorCode": "ThrottlingException"}
+            if json.loads(entry["Detail"])["eventId"] in self.refuse
+            else {"EventId": "e"}
+            for entry in Entries
+        ]
+        return {"FailedEntryCount": sum("ErrorCode" in r for r in results), "Entries": results}
+
+
+def single_record_failures(*order_ids: str) -> list:
+    """What an outage leaves after bisection: one failure record per stream record."""
+    records = [record for order_id in order_ids for record in lifecycle(order_id)]
+    return [
+        read_failure_record(f"k{n}", failure_body([record]), TABLE_ARN) for n, record in enumerate(records)
+    ]
+
+
+def test_a_group_of_failure_records_shares_put_events_calls():
+    from orders.events.bus import EventBusPublisher
+
+    client = EventsClient()
+    failures = single_record_failures(*(f"o{n}" for n in range(10)))
+    outcomes = deliver(failures, EventBusPublisher(client, "orders-test"), Keeper(), UNLIMITED)
+    assert all(outcome.delivered and outcome.events_sent == 1 for outcome in outcomes)
+    assert [len(call) for call in client.calls] == [10]  # not ten calls of one entry
+
+
+def test_in_a_group_what_follows_a_refused_event_is_kept_and_what_precedes_it_is_delivered():
+    from orders.events.bus import EventBusPublisher
+
+    client = EventsClient(refuse={"o4:1"})
+    failures = single_record_failures(*(f"o{n}" for n in range(10)))
+    outcomes = deliver(failures, EventBusPublisher(client, "orders-test"), Keeper(), UNLIMITED)
+    assert [outcome.delivered for outcome in outcomes] == [True] * 4 + [False] * 6
+    assert outcomes[4].events_refused == ["o4:1"]
