@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,7 @@ ROLE = "EventsBackfillRole"
 CHECKPOINT_DIR = ROOT / ".ops"
 DEFAULT_RATE = 500.0
 DEFAULT_SEGMENTS = 4
+DEFAULT_SETTLE_SECONDS = 15.0  # over CreateOrderFunction's 10 s timeout
 PAGE_ITEMS = 100  # orders per Scan/Query page: one checkpoint per page, so a rerun repeats at most this many
 PUBLISH_ATTEMPTS = 3  # refused entries are tried again (same eventIds) before the segment stops
 USER_SEGMENT = "user"
@@ -96,10 +97,12 @@ def window_from(args: argparse.Namespace, now: Callable[[], datetime] = lambda: 
         raise BackfillError("name the orders' creation window: --from ISO [--to ISO], or --all")
     created_from = timestamp(args.created_from, "--from") if args.created_from else None
     # The end is fixed when the run starts (and kept in the checkpoint), so orders created while it runs
-    # are left to the live stream and a resumed run reads the same window.
-    created_before = (
-        timestamp(args.created_to, "--to") if args.created_to else timestamp(now().isoformat(), "")
-    )
+    # are left to the live stream and a resumed run reads the same window. It is never later than
+    # `--settle` seconds before the start: an order is stamped createdAt before its write lands, and a write
+    # still in flight at the start could land where the Scan has already been; after the create function's
+    # timeout (10 s) none can be, so every order in the window is in the table before the Scan begins.
+    settled = timestamp((now() - timedelta(seconds=args.settle)).isoformat(), "")
+    created_before = min(timestamp(args.created_to, "--to"), settled) if args.created_to else settled
     if created_from is not None and created_from >= created_before:
         raise BackfillError(
             f"the window is empty or inverted: --from {created_from} is not before {created_before}"
@@ -448,6 +451,14 @@ def parser() -> argparse.ArgumentParser:
         "--to", dest="created_to", metavar="ISO", help="orders created before this (default: now)"
     )
     described.add_argument("--all", action="store_true", help="every order created until now")
+    described.add_argument(
+        "--settle",
+        type=float,
+        default=DEFAULT_SETTLE_SECONDS,
+        metavar="SECONDS",
+        help="the window ends at least this long before the start, past any create still being written "
+        "(default %(default)s; newer orders reach subscribers live)",
+    )
     described.add_argument("--user", metavar="USERID", help="only this user's orders (a Query, not a Scan)")
     described.add_argument("--bus", metavar="NAME", help="the bus to publish to (default: the stage's own)")
     described.add_argument(

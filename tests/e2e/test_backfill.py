@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.e2e.attacks import order_body
-from tests.e2e.harness import ROOT, RunningStack, free_port, wait_for
+from tests.e2e.harness import ROOT, started_stack, wait_for
 
 MOVES = {
     "pending": ["confirmed", "processing", "shipped", "delivered", "cancelled"],
@@ -38,12 +38,8 @@ PRODUCT = "backfill-c1250"  # the stubs' open catalog: 12.50, ample stock
 
 @pytest.fixture(scope="module")
 def own_stack(keys_dir, tmp_path_factory):
-    running = RunningStack(free_port(), keys_dir, tmp_path_factory.mktemp("backfill-stack") / "stack.log")
-    try:
-        running.wait_ready()
+    with started_stack(keys_dir, tmp_path_factory.mktemp("backfill-stack")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +133,10 @@ def test_the_backfill_publishes_exactly_what_the_live_stream_published(own_stack
     assert len(live) == sum(versions.values())
     marker = len(live_log)
 
-    summary = summary_of(backfill(own_stack, "--all", "--checkpoint", str(tmp_path / "oracle.json")))
+    # Every create has landed (its live event is in): no write is in flight, so no settling time is needed.
+    summary = summary_of(
+        backfill(own_stack, "--all", "--settle", "0", "--checkpoint", str(tmp_path / "oracle.json"))
+    )
 
     assert summary["orders"] == 500 and summary["events_sent"] == len(live)
     backfilled = wait_for_events(own_stack, set(versions), 2 * len(live))[marker:]
@@ -165,7 +164,7 @@ def test_a_backfill_over_orders_being_changed_skips_and_invents_nothing(own_stac
     marker = len(wait_for_events(own_stack, set(ids), sum(at_start.values())))
     runner = subprocess.Popen(
         [sys.executable, "-m", "ops", "backfill", "--url", f"http://localhost:{own_stack.port}", "--from", start,
-         "--rate", "40", "--segments", "2", "--page-size", "10", "--checkpoint", str(tmp_path / "busy.json")],
+         "--rate", "40", "--settle", "0", "--segments", "2", "--page-size", "10", "--checkpoint", str(tmp_path / "busy.json")],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     rng = random.Random(99)
@@ -219,7 +218,18 @@ def test_a_killed_backfill_resumes_and_the_two_runs_send_everything(own_stack, t
     total = sum(versions.values())
     marker = len(wait_for_events(own_stack, set(versions), total))
     checkpoint = tmp_path / "killed.json"
-    arguments = ["--from", start, "--segments", "2", "--page-size", "5", "--checkpoint", str(checkpoint)]
+    arguments = [
+        "--from",
+        start,
+        "--settle",
+        "0",
+        "--segments",
+        "2",
+        "--page-size",
+        "5",
+        "--checkpoint",
+        str(checkpoint),
+    ]
     runner = subprocess.Popen(
         [sys.executable, "-m", "ops", "backfill", "--url", f"http://localhost:{own_stack.port}", "--rate", "30",
          *arguments],

@@ -401,3 +401,21 @@ def test_window_times_are_written_as_the_table_writes_them():
     assert backfill.timestamp("2026-01-31", "--from") == "2026-01-31T00:00:00.000Z"
     assert backfill.timestamp("2026-01-31T12:00:00+02:00", "--from") == "2026-01-31T10:00:00.000Z"
     assert backfill.timestamp("2026-01-31T12:00:00.5Z", "--from") == "2026-01-31T12:00:00.500Z"
+
+
+def test_the_window_ends_past_any_create_still_being_written():
+    """A create stamps createdAt before its write lands: the window ends `--settle` seconds before the run
+    starts, so that every order in it is in the table before the Scan begins (newer ones go out live)."""
+    start = datetime(2026, 12, 4, 12, 0, 0, tzinfo=UTC)
+
+    def window(*argv: str) -> Window:
+        return backfill.window_from(backfill.parser().parse_args(argv), now=lambda: start)
+
+    assert window("--all").created_before == "2026-12-04T11:59:45.000Z"  # 15 s by default
+    assert window("--all", "--settle", "0").created_before == "2026-12-04T12:00:00.000Z"
+    assert window("--from", "2026-12-01", "--to", "2026-12-04T11:59:59Z").created_before == (
+        "2026-12-04T11:59:45.000Z"  # a later --to is cut back
+    )
+    assert window("--from", "2026-12-01", "--to", "2026-12-02").created_before == "2026-12-02T00:00:00.000Z"
+    with pytest.raises(backfill.BackfillError, match="empty or inverted"):
+        window("--from", "2026-12-04T11:59:50Z")
