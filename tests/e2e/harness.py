@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -145,6 +147,20 @@ class RunningStack:
                 self.process.wait()
         self._log.close()
         return self.process.returncode
+
+
+@contextlib.contextmanager
+def started_stack(
+    keys_dir: Path, log_dir: Path, arguments: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> Iterator[RunningStack]:
+    """`python -m local [arguments]` on a free port, ready, stopped on the way out (its log in `log_dir`):
+    a stack of a test module's own, whose orders, events and faults stay out of the shared one."""
+    running = RunningStack(free_port(), keys_dir, log_dir / "stack.log", arguments, env)
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
 
 
 def descendants(pid: int) -> set[int]:

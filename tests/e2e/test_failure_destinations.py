@@ -17,7 +17,7 @@ import simplejson
 from botocore.exceptions import ClientError
 
 from local.dynamodb import aws_client
-from tests.e2e.harness import RunningStack, free_port, wait_for
+from tests.e2e.harness import started_stack, wait_for
 from tests.e2e.test_streams import create_order, events_of, letter_of, put_poison_order
 
 pytestmark = pytest.mark.e2e
@@ -51,13 +51,10 @@ def error_code(call) -> str:
 @pytest.fixture(scope="module")
 def isolated(keys_dir, tmp_path_factory):
     """A stack of its own for denials and faults; it leaves no record for the least-privilege check."""
-    log = tmp_path_factory.mktemp("isolated-stack") / "stack.log"
-    running = RunningStack(free_port(), keys_dir, log, env={"LOCAL_IAM_RECORD_DIR": ""})
-    try:
-        running.wait_ready()
+    with started_stack(
+        keys_dir, tmp_path_factory.mktemp("isolated-stack"), env={"LOCAL_IAM_RECORD_DIR": ""}
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 # ------------------------------------------------------------------------------------ the session's stack

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import ROOT, RunningStack, free_port
+from tests.e2e.harness import ROOT, started_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -156,12 +156,8 @@ def run_schemathesis(port: int, mint, workdir: Path, role: str) -> tuple[dict, s
 @pytest.fixture(scope="module")
 def fuzz_stack(keys_dir, tmp_path_factory):
     """A stack of its own: the fuzzer's thousands of orders and requests stay out of the shared one."""
-    running = RunningStack(free_port(), keys_dir, tmp_path_factory.mktemp("fuzz-stack") / "stack.log")
-    try:
-        running.wait_ready()
+    with started_stack(keys_dir, tmp_path_factory.mktemp("fuzz-stack")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.mark.parametrize("role", ROLES)

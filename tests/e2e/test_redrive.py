@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import ROOT, RunningStack, free_port, wait_for
+from tests.e2e.harness import ROOT, RunningStack, started_stack, wait_for
 from tests.e2e.test_streams import create_order, events_of
 
 FAILED_BATCH_ALARM = "OrderEventsFailedBatchAlarm"
@@ -34,12 +34,8 @@ LIFECYCLES: list[tuple[list[str], str | None]] = [
 
 @pytest.fixture(scope="module")
 def outage(keys_dir, tmp_path_factory):
-    running = RunningStack(free_port(), keys_dir, tmp_path_factory.mktemp("redrive") / "stack.log")
-    try:
-        running.wait_ready()
+    with started_stack(keys_dir, tmp_path_factory.mktemp("redrive")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def redrive(stack: RunningStack, *arguments: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
