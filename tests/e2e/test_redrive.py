@@ -50,6 +50,12 @@ def redrive(stack: RunningStack, *arguments: str, timeout: float = 120) -> subpr
     )
 
 
+def without_make_stage() -> dict[str, str]:
+    """The environment for `make <operator command>` against the local stack: an ENV in it would name a
+    deployed stage (and MAKEFLAGS from an outer make would change how it runs)."""
+    return {name: value for name, value in os.environ.items() if name not in ("ENV", "MAKEFLAGS")}
+
+
 def set_faults(stack: RunningStack, plan: dict[str, Any]) -> None:
     reply = stack.request("POST", "/_local/aws-faults", body=json.dumps(plan))
     assert reply.status == 200, reply.text
@@ -115,7 +121,7 @@ def test_nothing_is_lost_past_the_retries(outage, mint):
         capture_output=True,
         text=True,
         timeout=120,
-        env={name: value for name, value in os.environ.items() if name not in ("ENV", "MAKEFLAGS")},
+        env=without_make_stage(),
         check=False,
     )
     assert dry.returncode != 0, dry.stderr  # the bogus object
@@ -197,12 +203,11 @@ def test_a_subscriber_replays_a_window_of_the_archive_to_its_own_rule(outage, mi
         sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0).get("Messages") is None
     )  # live: not here
 
+    # The README's command, as a person runs it against `make dev`'s stack (on this stack's port).
     replay = subprocess.run(
-        [
-            sys.executable, "-m", "ops", "replay", "--url", f"http://localhost:{stack.port}",
-            "--from", start.isoformat(), "--to", end.isoformat(), "--rules", rule_arn,
-        ],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        ["make", "-s", "replay", f"PORT={stack.port}", f"FROM={start.isoformat()}", f"TO={end.isoformat()}",
+         f"RULES={rule_arn}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False, env=without_make_stage(),
     )  # fmt: skip
     assert replay.returncode == 0, replay.stderr
     assert "COMPLETED" in replay.stderr
