@@ -13,7 +13,7 @@ Idempotency records (`IDEMPOTENCY#<hash>` / `IDEMPOTENCY`) are written by `order
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -389,20 +389,15 @@ class OrderRepository:
             values[":before"] = {"S": created_before}
         if len(filters) > 1:
             names["#createdAt"] = "createdAt"
-        request: dict[str, Any] = {
-            "TableName": self._table,
+        request = {
             "Segment": segment,
             "TotalSegments": total_segments,
             "FilterExpression": " AND ".join(filters),
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
             "ConsistentRead": True,
-            "ReturnConsumedCapacity": "TOTAL",
-            "Limit": limit,
         }
-        if start_key:
-            request["ExclusiveStartKey"] = start_key
-        return _item_page(self._client.scan(**request), consistent=True)
+        return self._page(self._client.scan, request, start_key=start_key, limit=limit, consistent=True)
 
     def user_orders_page(
         self,
@@ -432,16 +427,31 @@ class OrderRepository:
                 condition += " AND #sk >= :from"
             else:
                 condition += " AND #sk < :before"
-        request: dict[str, Any] = {
-            "TableName": self._table,
+        request = {
             "IndexName": BY_USER_INDEX,
             "KeyConditionExpression": condition,
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
             "ScanIndexForward": True,
+        }
+        return self._page(self._client.query, request, start_key=start_key, limit=limit, consistent=False)
+
+    def _page(
+        self,
+        operation: Callable[..., Any],
+        request: Mapping[str, Any],
+        *,
+        start_key: Mapping[str, Any] | None,
+        limit: int,
+        consistent: bool,
+    ) -> ItemPage:
+        """One page of a Scan or Query of this table (`operation`), from `start_key`, with the units it cost."""
+        full: dict[str, Any] = {
+            "TableName": self._table,
+            **request,
             "ReturnConsumedCapacity": "TOTAL",
             "Limit": limit,
         }
         if start_key:
-            request["ExclusiveStartKey"] = start_key
-        return _item_page(self._client.query(**request), consistent=False)
+            full["ExclusiveStartKey"] = start_key
+        return _item_page(operation(**full), consistent=consistent)
