@@ -407,9 +407,9 @@ def recovery_table(data: dict[str, Any]) -> list[str]:
             f"reservations); backfill its own figure ({backfill['scan_pages']} Scan pages). Read units: "
             f"{backfill['read_units_basis']}. A failure record held "
             f"{redrive['stream_records'] / max(redrive['failure_records'], 1):.1f} stream records on average (Lambda "
-            f"bisects a failing batch down to single records before giving up on one) and redrive publishes each "
-            f"failure record's events in calls of their own; backfill puts up to {limit} orders' events in one "
-            f"call (never two of one order)."
+            f"bisects a failing batch down to single records before giving up on one); redrive delivers up to 10 "
+            f"failure records together and backfill up to {limit} orders' events in one call, never two events "
+            f"of one order in one call (so an outage's records, several of one order, fill calls less)."
         ),
         "",
     ]
