@@ -39,10 +39,9 @@ FAKE_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_SESSION_TOKEN": "local",
 }
-# Resource types whose `!Ref` is an ARN (else: a name, which locally is the logical id).
 # Names the UUIDs of the stack's emulated event source mappings (StreamSubscription.mapping_uuid).
-ARN_SERVICE_PART = 2  # arn:partition:<service>:...
 MAPPING_NAMESPACE = uuid.UUID("6f1c2a52-3b0e-5d8f-9a41-1d0c7e5b2f30")
+# Resource types whose `!Ref` is an ARN (else: a name, which locally is the logical id).
 _REF_IS_ARN = {"AWS::SecretsManager::Secret", "AWS::Serverless::LayerVersion", "AWS::SNS::Topic"}
 _ARN_SERVICE = {
     "AWS::DynamoDB::Table": ("dynamodb", "table/{}"),
@@ -392,14 +391,6 @@ class StreamSubscription:
         """The event source mapping's UUID (Lambda's is random, fixed at creation): one per subscription,
         the same on every start, so that failed-batch keys of one mapping share their prefix."""
         return str(uuid.uuid5(MAPPING_NAMESPACE, f"{self.function}/{self.event}"))
-
-    @property
-    def destination_type(self) -> str | None:
-        """`S3` or `SQS` (or `SNS`, ...), read from the destination's ARN as Lambda does."""
-        if not self.destination:
-            return None
-        parts = self.destination.split(":")
-        return parts[2].upper() if len(parts) > ARN_SERVICE_PART and parts[2] else None
 
 
 def stream_subscriptions(resources: LocalResources) -> tuple[list[StreamSubscription], list[str]]:

@@ -73,14 +73,15 @@ def test_archives_and_roles_resolve_as_cloudformation_names_them():
     )
 
 
-def test_the_mapping_uuid_is_stable_per_subscription_and_the_destination_type_read_from_its_arn():
+def test_the_mapping_uuid_is_stable_per_subscription_and_its_destination_a_bucket():
     [subscription] = stack_model({}).streams
     [again] = stack_model({}).streams
     assert subscription.mapping_uuid == again.mapping_uuid
     assert re.fullmatch(
         r"[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", subscription.mapping_uuid
     )
-    assert subscription.destination_type == "S3"
+    # What FailureDestinations decides by: the destination's ARN names a bucket (an S3 destination).
+    assert bucket_of(subscription.destination or "") == s3_bucket_name("OrderEventsFailedBatchBucket")
 
 
 # ------------------------------------------------------------------------------------ the S3 object
