@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ops.cli import Progress, RateLimit, add_stage_arguments, say, stage_from
+from ops.cli import Progress, RateLimit, add_stage_arguments, instant, say, stage_from
 from ops.stage import LOCAL, ROOT, StageError
 
 if TYPE_CHECKING:
@@ -80,13 +80,11 @@ def timestamp(text: str, option: str) -> str:
     """An ISO-8601 date or time as the table writes createdAt (UTC, milliseconds, `Z`), so that text
     comparison is time comparison. A time without an offset is UTC."""
     try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
+        moment = instant(text.strip())
+    except argparse.ArgumentTypeError:
         raise BackfillError(
             f"{option} {text!r} is not an ISO-8601 date or time (e.g. 2026-01-31 or 2026-01-31T12:00:00Z)"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
