@@ -14,6 +14,7 @@ again. Every other alarm stays OK and says it is not emulated.
 
 from __future__ import annotations
 
+import operator
 import threading
 import time
 from collections.abc import Callable
@@ -25,17 +26,12 @@ from local.model import LocalResources
 from local.template import Unresolvable, resources_of_type
 
 EMULATED = {("AWS/S3", "PutRequests"), ("AWS/Lambda", "DestinationDeliveryFailures")}
-_COMPARE: dict[str, Callable[[float, float], bool]] = {
-    "GreaterThanThreshold": lambda value, threshold: value > threshold,
-    "GreaterThanOrEqualToThreshold": lambda value, threshold: value >= threshold,
-    "LessThanThreshold": lambda value, threshold: value < threshold,
-    "LessThanOrEqualToThreshold": lambda value, threshold: value <= threshold,
-}
-_SYMBOL = {
-    "GreaterThanThreshold": ">",
-    "GreaterThanOrEqualToThreshold": ">=",
-    "LessThanThreshold": "<",
-    "LessThanOrEqualToThreshold": "<=",
+# ComparisonOperator → (how it reads, what it does)
+_COMPARISONS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
+    "GreaterThanThreshold": (">", operator.gt),
+    "GreaterThanOrEqualToThreshold": (">=", operator.ge),
+    "LessThanThreshold": ("<", operator.lt),
+    "LessThanOrEqualToThreshold": ("<=", operator.le),
 }
 
 
@@ -70,8 +66,8 @@ class Alarm:
                 "breaching)" if self.missing_breaches else "not breaching)"
             )
         total = sum(recent)
-        breaching = _COMPARE.get(self.comparison, _COMPARE["GreaterThanThreshold"])(total, self.threshold)
-        symbol = _SYMBOL.get(self.comparison, ">")
+        symbol, compare = _COMPARISONS.get(self.comparison, _COMPARISONS["GreaterThanThreshold"])
+        breaching = compare(total, self.threshold)
         return ("ALARM" if breaching else "OK"), (
             f"{self.metric} Sum {total:g} over the last {seconds} "
             f"{'' if breaching else 'not '}{symbol} threshold {self.threshold:g}"
