@@ -6,9 +6,9 @@
    orders are created and moved through status changes over HTTP (not counted); the consumer gives up on
    every stream record and Lambda's failure records land in the failed-batch bucket (`GET
    /_local/dead-letters` then holds every record written).
-2. The fault is cleared and `python -m ops redrive --rate 0` (unbounded) delivers them: its summary line
-   gives failure records, stream records and events sent; the seconds are timed here from its listing of
-   the bucket to that line (its own figure has one decimal), the wall clock of the process beside them.
+2. The fault is cleared and `python -m ops redrive --rate 0 --json` (unbounded) delivers them: its JSON
+   summary gives failure records, stream records, events sent and its seconds from its listing of the
+   bucket to the summary; the wall clock of the process beside them.
 3. The other orders are created as usual (their events published live, not counted), and `python -m ops
    backfill --all --rate 0 --json` publishes the past of every order again from the table: its JSON
    summary gives orders read, events sent, PutEvents calls, its seconds and read units (computed from item
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -65,12 +64,6 @@ ORDER_BODY = {
 REFUSE_EVERY_ENTRY = {"PutEvents": {"errorCode": "ThrottlingException", "entries": None}}
 # The redrive's summary line (`redrive: N failure records, R stream records: ... (E events sent, S reservations
 # settled) ...; T s`): each figure found by its own words, either side of the number.
-REDRIVE_FIGURES = {
-    "objects": ("failure records",),
-    "records": ("stream records",),
-    "events": ("events sent",),
-    "settled": ("reservations settled",),
-}
 COMMAND_TIMEOUT = 600  # seconds for one redrive or backfill (bounded; a full run takes seconds)
 # Under a refusing bus each stream record takes several consumer invocations before the stack gives up on
 # it (the batch bisected down to it, then 5 retries); ~1 s per record here. A bound, not an estimate.
@@ -116,8 +109,8 @@ def run(orders: int, outage_orders: int, log_dir: Path, *, concurrency: int = 4)
 
         # ------------------------------------------------------------ redrive (timed)
         before = _put_events_calls(api)
-        redrive = _command("redrive", ["--url", stack.url, "--rate", "0"], log_dir / "recovery-redrive.log")
-        summary = _redrive_summary(redrive["stderr"])
+        arguments = ["--url", stack.url, "--rate", "0", "--json"]
+        redrive = _command("redrive", arguments, log_dir / "recovery-redrive.log")
         redrive_calls = _calls_since(api, before, REDRIVE_ROLE)
         still_there = sum(1 for letter in api.get("/_local/dead-letters") if letter.get("present"))
         if redrive["returncode"] != 0 or still_there:
@@ -125,12 +118,12 @@ def run(orders: int, outage_orders: int, log_dir: Path, *, concurrency: int = 4)
                 f"redrive exited {redrive['returncode']} with {still_there} failure records left "
                 f"(log: {log_dir / 'recovery-redrive.log'})"
             )
-        redriven = _row(summary["events"], summary["span"], redrive["seconds"], redrive_calls)
+        summary = _last_json_line("redrive", [line for _, line in redrive["stdout"]])
+        redriven = _row(summary["events"], summary["seconds"], redrive["seconds"], redrive_calls)
         redriven.update(
             failure_records=summary["objects"],
             stream_records=summary["records"],
             reservations_settled=summary["settled"],
-            seconds_reported=summary["seconds"],
         )
         _wait_for_events(api, _event_ids(order_ids, 0), LIVE_EVENTS_TIMEOUT)
 
@@ -151,7 +144,7 @@ def run(orders: int, outage_orders: int, log_dir: Path, *, concurrency: int = 4)
             raise RecoveryError(
                 f"backfill exited {backfill['returncode']} (log: {log_dir / 'recovery-backfill.log'})"
             )
-        result = _last_json_line([line for _, line in backfill["stdout"]])
+        result = _last_json_line("backfill", [line for _, line in backfill["stdout"]])
         backfill_calls = _calls_since(api, before, BACKFILL_ROLE)
         backfilled = _row(result["events_sent"], result["seconds"], backfill["seconds"], backfill_calls)
         backfilled.update(
@@ -376,29 +369,9 @@ def _command(name: str, arguments: list[str], log_path: Path) -> dict[str, Any]:
     return {"returncode": returncode, "seconds": seconds, **lines}
 
 
-def _redrive_summary(stderr: list[tuple[float, str]]) -> dict[str, Any]:
-    """The figures of the redrive's final line (the last starting `redrive:`), its own seconds, and `span`:
-    the seconds from its listing of the bucket (`N failure records in s3://...`) to that line, timed here
-    to the millisecond (its own figure has one decimal)."""
-    listed = next((at for at, line in stderr if " failure record" in line and " in s3://" in line), None)
-    at, line = next(((at, line) for at, line in reversed(stderr) if line.startswith("redrive:")), (None, ""))
-    if listed is None or at is None:
-        tail = "\n".join(line for _, line in stderr[-5:])
-        raise RecoveryError(f"no listing or summary line in the redrive's output: {tail!r}")
-    values: dict[str, Any] = {}
-    for name, (words,) in REDRIVE_FIGURES.items():
-        found = re.search(rf"(\d+) {words}\b", line) or re.search(rf"\b{words} (\d+)", line)
-        if found is None:
-            raise RecoveryError(f"no {words!r} in the redrive's summary: {line!r}")
-        values[name] = int(found[1])
-    seconds = re.search(r"([\d.]+) s$", line.strip())
-    values["seconds"] = float(seconds[1]) if seconds else None
-    values["span"] = at - listed
-    return values
-
-
-def _last_json_line(stdout: list[str]) -> dict[str, Any]:
+def _last_json_line(command: str, stdout: list[str]) -> dict[str, Any]:
+    """The command's summary (`--json`: one JSON line on stdout)."""
     for line in reversed(stdout):
         if line.startswith("{"):
             return json.loads(line)
-    raise RecoveryError(f"no JSON summary on the backfill's stdout: {stdout[-3:]!r}")
+    raise RecoveryError(f"no JSON summary on the {command}'s stdout: {stdout[-3:]!r}")

@@ -20,7 +20,7 @@ import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ops.cli import Progress, RateLimit, add_stage_arguments, say, stage_from
@@ -252,6 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_stage_arguments(parser)
     parser.add_argument("--dry-run", action="store_true", help="list what would be sent; change nothing")
     parser.add_argument(
+        "--json", action="store_true", help="also print the summary as one JSON line on stdout"
+    )
+    parser.add_argument(
         "--rate", type=float, default=200.0, help="at most this many events a second (default %(default)s)"
     )
     args = parser.parse_args(argv)
@@ -268,9 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"error: cannot list the failed-batch bucket: {error}")
         return 2
     say(f"{len(keys)} failure record{'s' if len(keys) != 1 else ''} in s3://{bucket}/{PREFIX}")
+    started = time.monotonic()  # from the listing: building the consumer's clients is part of the work
     parts = None if args.dry_run else consumer_parts(stage)
     rate = RateLimit(args.rate)
-    started = time.monotonic()
     totals = Totals(objects=len(keys))
     progress = Progress("redrive", len(keys))
     report = Report(s3, bucket, totals, progress)
@@ -292,7 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             report.delivered(group, deliver(group, *parts, rate))
     finally:
         progress.close()
-    say(totals.summary(dry_run=args.dry_run, seconds=time.monotonic() - started))
+    seconds = time.monotonic() - started
+    say(totals.summary(dry_run=args.dry_run, seconds=seconds))
+    if args.json:
+        print(json.dumps({**asdict(totals), "seconds": round(seconds, 3)}), flush=True)
     return totals.exit_status
 
 
