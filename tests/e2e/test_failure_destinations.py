@@ -38,6 +38,16 @@ def as_role(stack, role: str, service: str):
     return aws_client(service, endpoint, described["credentials"])
 
 
+def entry_of(event: dict) -> dict:
+    """The PutEvents entry that puts a captured event on the order bus again (as redrive and backfill do)."""
+    return {
+        "EventBusName": "orders-dev",
+        "Source": event["source"],
+        "DetailType": event["detail-type"],
+        "Detail": simplejson.dumps(event["detail"], use_decimal=True),
+    }
+
+
 def alarms(stack) -> dict[str, dict]:
     return {alarm["name"]: alarm for alarm in stack.request("GET", "/_local/alarms").json()}
 
@@ -121,16 +131,7 @@ def test_a_failed_batch_raises_its_alarm_and_a_redrive_finds_reads_and_deletes_i
     order_id = create_order(stack, mint("user-123"))
     [created] = wait_for(lambda: events_of(stack, order_id))
     events = as_role(stack, "EventsRedriveRole", "events")
-    put = events.put_events(
-        Entries=[
-            {
-                "EventBusName": "orders-dev",
-                "Source": created["source"],
-                "DetailType": created["detail-type"],
-                "Detail": simplejson.dumps(created["detail"], use_decimal=True),
-            }
-        ]
-    )
+    put = events.put_events(Entries=[entry_of(created)])
     assert put["FailedEntryCount"] == 0
     dynamodb = as_role(stack, "EventsRedriveRole", "dynamodb")
     scratch = {"PK": {"S": f"LOCAL-TEST#{uuid.uuid4()}"}, "SK": {"S": "REDRIVE"}}
@@ -167,16 +168,7 @@ def test_events_are_archived_and_a_replay_puts_back_only_its_window(stack, mint)
         ExpressionAttributeValues={":user": {"S": "USER#user-123"}},
     )["Items"]
     assert any(item["PK"] == {"S": f"ORDER#{order_id}"} for item in mine)
-    backfilled = as_role(stack, "EventsBackfillRole", "events").put_events(
-        Entries=[
-            {
-                "EventBusName": "orders-dev",
-                "Source": created["source"],
-                "DetailType": created["detail-type"],
-                "Detail": simplejson.dumps(created["detail"], use_decimal=True),
-            }
-        ]
-    )
+    backfilled = as_role(stack, "EventsBackfillRole", "events").put_events(Entries=[entry_of(created)])
     assert backfilled["FailedEntryCount"] == 0
     wait_for(lambda: len(events_of(stack, order_id)) >= 2)
     end = datetime.now(UTC) + timedelta(seconds=1)

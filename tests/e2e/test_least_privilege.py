@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from local.iam import execution_roles
+from local.iam import OPERATOR, execution_roles
 from local.model import local_resources
 from local.template import load_template
 from tests.support.least_privilege import (
@@ -44,7 +44,7 @@ def test_every_function_performs_exactly_what_its_role_grants(stack):
     assert {call.function for call in in_process} >= calling | {"OrderEventsFunction"}
     assert {call.function for call in on_stacks} >= calling | {"OrderEventsFunction"}
     # The operators' roles acted on the session's stack too (tests/e2e/test_failure_destinations.py).
-    operators = {name for name, role in roles.items() if role.kind == "role"}
+    operators = {name for name, role in roles.items() if role.kind == OPERATOR}
     assert operators == {"EventsRedriveRole", "EventsReplayRole", "EventsBackfillRole"}
     assert {call.function for call in on_stacks} >= operators
 
