@@ -19,6 +19,7 @@ from local.dynamodb import stack_credentials
 from local.model import REGION
 from local.openapi import docs_endpoint
 from local.template import Unresolvable, resources_of_type
+from local.traces import MAX_TRACES
 
 if TYPE_CHECKING:
     from local.server import LocalStack
@@ -47,6 +48,8 @@ def endpoint(
         )
     if path == "/_local/events":
         return apigw.json_response(200, stack.events.entries())
+    if path == "/_local/traces":
+        return traces_endpoint(stack, parse_qs(query))
     if path == "/_local/dead-letters":
         return apigw.json_response(200, stack.dead_letter_entries())
     if path == "/_local/alarms":
@@ -71,6 +74,27 @@ def endpoint(
     if path == "/_local/docs" or path.startswith("/_local/docs/"):
         return docs_endpoint(path)  # the page and its assets (Swagger UI, served locally)
     return None
+
+
+def traces_endpoint(stack: LocalStack, query: dict[str, list[str]]) -> apigw.OutgoingResponse:
+    """The latest traces the functions sent, newest first, as span trees: `?traceId=`, `?correlationId=`
+    (an API response's `apigw-requestid`), `?limit=` (default 50)."""
+    if stack.services is None:
+        return apigw.json_response(404, {"message": "no embedded services, so no trace collector"})
+    try:
+        limit = int(query.get("limit", ["50"])[0])
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_TRACES:
+        return apigw.json_response(400, {"message": f"limit must be 1..{MAX_TRACES}"})
+    return apigw.json_response(
+        200,
+        stack.services.traces.traces(
+            trace_id=query.get("traceId", [None])[0],
+            correlation_id=query.get("correlationId", [None])[0],
+            limit=limit,
+        ),
+    )
 
 
 def aws_faults_endpoint(body: bytes) -> apigw.OutgoingResponse:

@@ -22,6 +22,7 @@ from local.dynamodb import (
 from local.iam import IamEnforcement, execution_roles
 from local.model import LocalResources, local_resources
 from local.template import resources_of_type
+from local.traces import TraceCollector
 
 UPSTREAM_VARIABLES = ("USERS_API_URL", "INVENTORY_API_URL")
 
@@ -62,12 +63,14 @@ class EmbeddedServices:
         self.archives: dict[str, str] = {}  # archive ARN → name
         self.enforce_iam = enforce_iam
         self.iam: IamEnforcement | None = None  # the functions' roles, when IAM is enforced
+        self.traces = TraceCollector(host)  # the functions' X-Ray agent (AWS_XRAY_DAEMON_ADDRESS)
 
     def start(self) -> dict[str, str]:
         """Start the servers and create the template's resources; the variables that point a function at
         them (DYNAMODB_ENDPOINT, EVENTS_ENDPOINT, USERS_API_URL, INVENTORY_API_URL). Raises OSError when a
         port is taken, TemplateError when a resource cannot be created."""
         self.aws_endpoint = self.aws.start()
+        self.traces.start()
         self.dynamodb_endpoint = self.external_dynamodb or self.aws_endpoint
         self.upstream = self._start_upstream()
         self.secret_values = {
@@ -92,6 +95,7 @@ class EmbeddedServices:
         return {
             "DYNAMODB_ENDPOINT": self.dynamodb_endpoint or "",
             "EVENTS_ENDPOINT": self.aws_endpoint or "",
+            "AWS_XRAY_DAEMON_ADDRESS": self.traces.address,
             **self.upstream,
         }
 
@@ -128,6 +132,7 @@ class EmbeddedServices:
         }
 
     def stop(self) -> None:
+        self.traces.stop()
         if self.stubs is not None:
             self.stubs.stop()
         if self.aws_endpoint is not None:

@@ -225,8 +225,6 @@ def function_environment(
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
         **FAKE_CREDENTIALS,
-        # No X-Ray daemon locally.
-        "POWERTOOLS_TRACE_DISABLED": "true",
     }
     variables = (properties.get("Environment") or {}).get("Variables") or {}
     for name, value in variables.items():

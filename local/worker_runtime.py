@@ -9,7 +9,7 @@ Protocol, both ways: the framing of `worker_protocol.py` (4-byte big-endian leng
 from this folder by file path since the folder is not importable here.
   parent → {"type": "init", "code_uri", "layer_paths", "site_packages", "handler"}   (first message)
   worker → {"type": "ready", "init_ms"} | {"type": "error", "errorType", "errorMessage", "stackTrace"}
-  parent → {"type": "invoke", "event", "request_id", "deadline_ms", "function_arn", "log_group", ...}
+  parent → {"type": "invoke", "event", "request_id", "deadline_ms", "function_arn", "trace_header", ...}
   worker → {"type": "result", "payload": "<JSON text>"} | {"type": "error", ...}
   parent → {"type": "openapi"}   worker → {"type": "openapi", "schema": "<JSON text>" | null}
     (the handler module's `app.get_openapi_json_schema()`, else its module-level dict `OPENAPI`)
@@ -123,6 +123,11 @@ def main():
     write_message(out_fd, {"type": "ready", "init_ms": init_ms})
     while (message := read_message(in_fd)) is not None:
         if message["type"] == "invoke":
+            # As Lambda's runtime does: the invocation's X-Ray trace header, in the environment.
+            if message.get("trace_header"):
+                os.environ["_X_AMZN_TRACE_ID"] = message["trace_header"]
+            else:
+                os.environ.pop("_X_AMZN_TRACE_ID", None)
             try:
                 result = handler(message["event"], LambdaContext(message))
             except Exception as error:  # noqa: BLE001 - reported like the Lambda runtime reports it

@@ -38,6 +38,12 @@ INIT_TIMEOUT = 10.0  # Lambda's limit for the init phase
 CREDENTIALS_REFRESH_MARGIN = float(os.environ.get("LOCAL_IAM_REFRESH_MARGIN") or 300)
 
 
+def new_trace_header() -> str:
+    """An X-Ray trace header as Lambda's active tracing sets `_X_AMZN_TRACE_ID`: a new trace (epoch seconds
+    then 96 random bits), the id of Lambda's own segment as parent, sampled."""
+    return f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()};Parent={os.urandom(8).hex()};Sampled=1"
+
+
 class InvocationError(Exception):
     """The function failed: its handler raised, its init failed or its response could not be marshalled."""
 
@@ -206,6 +212,8 @@ class Worker:
                 "event": event,
                 "request_id": request_id,
                 "deadline_ms": deadline_ms,
+                # What Lambda's active tracing gives each invocation; locally every one is sampled.
+                "trace_header": new_trace_header(),
                 "function_arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.spec.logical_id}",
             }
         )

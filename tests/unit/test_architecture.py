@@ -15,15 +15,18 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "layers/orders/python/orders"
 
 # room -> the rooms of ours it may import (besides itself). `functions` are the Lambda handlers.
+# `tracing` is cross-cutting (spans, the trace id of the request): any room but the pure domain may use it,
+# and it uses none.
 ALLOWED: dict[str, frozenset[str]] = {
     "domain": frozenset(),
-    "storage": frozenset({"domain"}),
-    "upstream": frozenset({"domain"}),
-    "http": frozenset({"domain", "storage", "upstream"}),
-    "events": frozenset({"domain", "storage", "upstream"}),
-    "service": frozenset({"domain", "storage", "upstream"}),
-    "wiring": frozenset({"domain", "storage", "upstream", "http", "events", "service"}),
-    "functions": frozenset({"domain", "http", "events", "wiring", "service"}),
+    "tracing": frozenset(),
+    "storage": frozenset({"domain", "tracing"}),
+    "upstream": frozenset({"domain", "tracing"}),
+    "http": frozenset({"domain", "storage", "upstream", "tracing"}),
+    "events": frozenset({"domain", "storage", "upstream", "tracing"}),
+    "service": frozenset({"domain", "storage", "upstream", "tracing"}),
+    "wiring": frozenset({"domain", "storage", "upstream", "http", "events", "service", "tracing"}),
+    "functions": frozenset({"domain", "http", "events", "wiring", "service", "tracing"}),
 }
 ROOMS = frozenset(ALLOWED) - {"functions"}
 

@@ -85,9 +85,13 @@ class EventBusPublisher:
             offset += len(chunk)
 
     def _entry(self, event: OrderEvent) -> dict[str, Any]:
-        return {
+        entry = {
             "EventBusName": self._bus,
             "Source": self._source,
             "DetailType": event.detail_type,
             "Detail": self._dumps(event.detail),
         }
+        if trace_id := event.detail.get("traceId"):
+            # EventBridge carries it to the targets: the event joins the trace of the request that caused it.
+            entry["TraceHeader"] = f"Root={trace_id}"
+        return entry

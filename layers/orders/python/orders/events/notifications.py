@@ -54,4 +54,6 @@ def event_for(
     }
     if order.correlation_id:
         detail["correlationId"] = order.correlation_id
+    if order.trace_id:
+        detail["traceId"] = order.trace_id
     return OrderEvent(detail_type=detail_type, order_id=order.id, detail=detail)

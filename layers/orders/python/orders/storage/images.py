@@ -32,6 +32,7 @@ class OrderImage(NamedTuple):
     occurred_at: str | None  # when its latest status change happened
     changed_by: str | None  # who made it
     correlation_id: str | None
+    trace_id: str | None  # the X-Ray trace of the request that made this version
     reservation_id: str | None
 
 
@@ -58,6 +59,7 @@ def order_image(image: Mapping[str, Any]) -> OrderImage:
         occurred_at=change.get("at", image.get("updatedAt")),
         changed_by=change.get("by"),
         correlation_id=image.get("correlationId"),
+        trace_id=image.get("traceId"),
         reservation_id=image.get("reservationId"),
     )
 

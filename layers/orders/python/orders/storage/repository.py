@@ -43,6 +43,10 @@ BY_USER_STATUS_INDEX = "GSI2"
 # what the live event of each version said. "" where a change had none. Orders written before it existed
 # start it at their first later change, hence aligned from the end (`orders.storage.history`).
 CHANGE_CORRELATION_IDS = "changeCorrelationIds"
+# The same for the X-Ray trace id of the request that made each version (`traceId` holds the latest): the
+# event a change causes carries it, so a subscriber can join the event to the request's trace.
+TRACE_ID = "traceId"
+CHANGE_TRACE_IDS = "changeTraceIds"
 # Attributes of the item that are not part of the order model (keys and bookkeeping).
 KEY_ATTRIBUTES = (
     "PK",
@@ -53,6 +57,8 @@ KEY_ATTRIBUTES = (
     "entityType",
     "correlationId",
     CHANGE_CORRELATION_IDS,
+    TRACE_ID,
+    CHANGE_TRACE_IDS,
 )
 ENTITY_TYPE = "order"
 
@@ -86,6 +92,10 @@ def _to_item(order: Order, correlation_id: str | None) -> dict[str, AttributeVal
         # Carried to stream subscribers (OrderCreated.correlationId); not part of the API's order.
         attributes["correlationId"] = correlation_id
     attributes[CHANGE_CORRELATION_IDS] = [correlation_id or ""]
+    trace_id = tracing.current_trace_id()
+    if trace_id:
+        attributes[TRACE_ID] = trace_id
+    attributes[CHANGE_TRACE_IDS] = [trace_id or ""]
     attributes.update(
         PK=order_pk(order.id),
         SK=ORDER_SK,
@@ -304,6 +314,7 @@ class OrderRepository:
         (`ALL_OLD`) tells the caller why without a second read."""
         if not allowed_sources:
             raise ValueError("a transition needs at least one source status")
+        trace_id = tracing.current_trace_id() or ""
         source_names: dict[str, AttributeValueTypeDef] = {
             f":from{index}": {"S": str(source)} for index, source in enumerate(sorted(allowed_sources))
         }
@@ -318,6 +329,8 @@ class OrderRepository:
             ":correlationId": {"S": correlation_id or ""},
             ":changeCorrelationId": {"L": [{"S": correlation_id or ""}]},
             ":noCorrelationIds": {"L": []},
+            ":traceId": {"S": trace_id},
+            ":changeTraceId": {"L": [{"S": trace_id}]},
         }
         if owner is not None:
             conditions.append("#userId = :owner")
@@ -340,7 +353,9 @@ class OrderRepository:
                     "#history = list_append(#history, :entry), #statusKey = :statusKey, "
                     "#correlationId = :correlationId, "
                     # Orders written before the attribute existed have none yet: it starts here.
-                    "#changeIds = list_append(if_not_exists(#changeIds, :noCorrelationIds), :changeCorrelationId)"
+                    "#changeIds = list_append(if_not_exists(#changeIds, :noCorrelationIds), :changeCorrelationId), "
+                    "#traceId = :traceId, "
+                    "#changeTraceIds = list_append(if_not_exists(#changeTraceIds, :noCorrelationIds), :changeTraceId)"
                 ),
                 ConditionExpression=" AND ".join(conditions),
                 ExpressionAttributeNames={
@@ -351,6 +366,8 @@ class OrderRepository:
                     "#statusKey": "GSI2SK",
                     "#correlationId": "correlationId",
                     "#changeIds": CHANGE_CORRELATION_IDS,
+                    "#traceId": TRACE_ID,
+                    "#changeTraceIds": CHANGE_TRACE_IDS,
                     **({"#userId": "userId"} if owner is not None else {}),
                 },
                 ExpressionAttributeValues=values,

@@ -21,6 +21,7 @@ import simplejson
 import urllib3
 from urllib3.util import Retry, Timeout
 
+from orders import tracing
 from orders.domain.errors import BuyerNotEligible, InsufficientStock, UnknownProducts, UpstreamUnavailable
 
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
@@ -89,17 +90,15 @@ class UpstreamHttp:
             headers["Content-Type"] = "application/json"
         if credential := self._credential():
             headers["Authorization"] = f"Bearer {credential}"
-        try:
-            response = self._pool.request(
-                method,
-                self._base_url + path,
-                body=simplejson.dumps(body, use_decimal=True) if body is not None else None,
-                headers=headers,
-                timeout=Timeout(connect=min(self._connect_timeout, read_timeout), read=read_timeout),
-                retries=self._retry,
-            )
-        except urllib3.exceptions.HTTPError as error:
-            raise UpstreamUnavailable(self.service) from error
+        with tracing.span(
+            f"{self.service} {method}",
+            kind="CLIENT",
+            **{"http.request.method": method, "server.address": self._base_url, "url.path": path},
+        ) as current:
+            if trace_header := tracing.outgoing_trace_header():
+                headers["X-Amzn-Trace-Id"] = trace_header
+            response = self._send(method, path, body, headers, read_timeout)
+            current.set_attribute("http.response.status_code", response.status)
         if response.status in RETRYABLE_STATUSES:
             raise UpstreamUnavailable(self.service)
         payload = None
@@ -109,6 +108,21 @@ class UpstreamHttp:
             except ValueError as error:
                 raise UpstreamUnavailable(self.service) from error
         return UpstreamResponse(response.status, payload)
+
+    def _send(
+        self, method: str, path: str, body: Any, headers: dict[str, str], read_timeout: float
+    ) -> urllib3.BaseHTTPResponse:
+        try:
+            return self._pool.request(
+                method,
+                self._base_url + path,
+                body=simplejson.dumps(body, use_decimal=True) if body is not None else None,
+                headers=headers,
+                timeout=Timeout(connect=min(self._connect_timeout, read_timeout), read=read_timeout),
+                retries=self._retry,
+            )
+        except urllib3.exceptions.HTTPError as error:
+            raise UpstreamUnavailable(self.service) from error
 
 
 class UserServiceClient:
