@@ -214,7 +214,9 @@ _NO_SPAN = _NoSpan()
 
 
 @contextmanager
-def span(name: str, kind: str = "INTERNAL", **attributes: AttributeValue) -> Iterator[Any]:
+def span(
+    name: str, attributes: Mapping[str, AttributeValue] | None = None, *, kind: str = "INTERNAL"
+) -> Iterator[Any]:
     """A child span of the current one; nothing at all when the invocation is not traced."""
     pipeline = _tracing()
     if pipeline is None:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from orders import tracing
 from orders.domain import jsonio
 from orders.events.notifications import EVENT_SOURCE, OrderEvent
 
@@ -58,6 +59,14 @@ class EventBusPublisher:
         retries from there and no later event of the same order overtakes it. Entries of that chunk that
         EventBridge did accept are published again on the retry, with the same `eventId`.
         """
+        # The requests that caused these events, on the consumer's span: its trace joins theirs.
+        causes = sorted({trace_id for item in pending if (trace_id := item.event.detail.get("traceId"))})
+        with tracing.span(
+            "publish events", {"orders.events": len(pending), "orders.source_trace_ids": causes}
+        ):
+            return self._publish_in_order(pending)
+
+    def _publish_in_order(self, pending: Sequence[Pending]) -> set[str]:
         keys_in_order = [item.key for item in pending]
         for chunk_start, chunk in self._chunk_offsets(pending):
             try:

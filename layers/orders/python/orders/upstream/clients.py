@@ -92,8 +92,8 @@ class UpstreamHttp:
             headers["Authorization"] = f"Bearer {credential}"
         with tracing.span(
             f"{self.service} {method}",
+            {"http.request.method": method, "server.address": self._base_url, "url.path": path},
             kind="CLIENT",
-            **{"http.request.method": method, "server.address": self._base_url, "url.path": path},
         ) as current:
             if trace_header := tracing.outgoing_trace_header():
                 headers["X-Amzn-Trace-Id"] = trace_header
