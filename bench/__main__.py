@@ -16,6 +16,7 @@ ROWS = (
     "sizes",
     "http_load",
     "recovery",
+    "tracing",
     "cost",
 )
 

@@ -39,6 +39,14 @@ _CAPACITY_OPERATIONS = {
     "TransactWriteItems",
 }
 _SINGLE_WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
+# Each item of a TransactWriteItems, as the single-item operation it is (and IAM authorizes it as).
+_TRANSACTION_ITEMS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+TRANSACTIONAL_FACTOR = 2  # DynamoDB writes each item of a transaction twice (prepare, commit): 2 units per KB
 
 
 @dataclass
@@ -54,6 +62,7 @@ class Call:
     read_sizes: list[int] = field(default_factory=list)
     moto_capacity: float | None = None
     entries: int = 0  # PutEvents
+    writes: list[Call] = field(default_factory=list)  # TransactWriteItems: one per item, with its images
 
     @property
     def is_dynamodb(self) -> bool:
@@ -133,6 +142,14 @@ class Recorder:
             key = self._key_of(call.table, params)
             call.old = self._side_get(call.table, key) if key else None
             context["bench_key"] = key
+        if call.is_dynamodb and call.operation == "TransactWriteItems":
+            for entry in params.get("TransactItems") or []:
+                ((kind, item_params),) = entry.items()
+                write = Call(call.service, _TRANSACTION_ITEMS.get(kind, kind), item_params.get("TableName"))
+                key = self._key_of(write.table, item_params) if write.table else None
+                write.old = self._side_get(write.table, key) if key else None
+                call.writes.append(write)
+            context["bench_keys"] = [self._key_of(w.table, e[next(iter(e))]) if w.table else None for w, e in zip(call.writes, params.get("TransactItems") or [], strict=True)]
         context["bench_call"] = call
         self.calls.append(call)
 
@@ -158,6 +175,10 @@ class Recorder:
             call.read_sizes = [capacity.item_size(item) for item in parsed.get("Items") or []]
         elif call.operation in _SINGLE_WRITES and call.table and context.get("bench_key"):
             call.new = self._side_get(call.table, context["bench_key"])
+        elif call.operation == "TransactWriteItems":
+            for write, key in zip(call.writes, context.get("bench_keys") or [], strict=True):
+                write.succeeded, write.error = call.succeeded, call.error
+                write.new = self._side_get(write.table, key) if key and call.succeeded else write.old
         if call.operation == "PutEvents" and isinstance(parsed, dict):
             call.entries -= int(parsed.get("FailedEntryCount") or 0)
 
@@ -179,6 +200,12 @@ class Recorder:
             )
             table = written.pop("table")
             return {"wru": table + sum(written.values()), "wru_indexes": sum(written.values())}
+        if call.operation == "TransactWriteItems" and call.writes:
+            # Each item as its single write, its table units doubled (a transaction's indexes are written as usual).
+            parts = [self.units(write) if write.operation in _SINGLE_WRITES else {"wru": 1.0} for write in call.writes]
+            indexes = sum(part.get("wru_indexes", 0.0) for part in parts)
+            table = sum(part.get("wru", 0.0) for part in parts) - indexes
+            return {"wru": TRANSACTIONAL_FACTOR * table + indexes, "wru_indexes": indexes}
         return {"wru": 1.0} if "Write" in call.operation else {"rru": 1.0}
 
 
@@ -236,7 +263,7 @@ class InProcess:
             env.update(infra.function_env(function, table))
         for name in ("PATH", "LAMBDA_TASK_ROOT", "_HANDLER", "AWS_LAMBDA_FUNCTION_NAME", "LANG", "TZ"):
             env.pop(name, None)
-        env["POWERTOOLS_TRACE_DISABLED"] = "true"  # tracing changes no call; keep X-Ray out of this process
+        env["OTEL_SDK_DISABLED"] = "true"  # tracing changes no call; keep spans out of this process
         os.environ.update(env)
         shapes = {}
         self.side = infra.dynamodb()

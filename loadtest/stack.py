@@ -59,7 +59,7 @@ class Stack:
             **({"LOCAL_KEYS_DIR": str(keys_dir)} if keys_dir else {}),
             **(extra_env or {}),
         }
-        for name in ("USERS_API_URL", "INVENTORY_API_URL", "TABLE_NAME", "POWERTOOLS_TRACE_DISABLED"):
+        for name in ("USERS_API_URL", "INVENTORY_API_URL", "TABLE_NAME", "OTEL_SDK_DISABLED"):
             self.env.pop(name, None)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = log_path.open("wb")

@@ -496,6 +496,62 @@ def import_profile_table(data: dict[str, Any]) -> list[str]:
     return out
 
 
+def tracing_table(data: dict[str, Any]) -> list[str]:
+    """Issue 20: the tracing candidates' cold cost side by side, and what an unreachable agent adds warm."""
+    traced = data.get("tracing") or {}
+    if not traced.get("candidates"):
+        return []
+    described = {
+        "none": "Lambda's own segment only (no in-function spans): the floor",
+        "xray-sdk": "Powertools' Tracer on aws-xray-sdk (what we leave; support ends 2027-02-25)",
+        "otel-udp": "OpenTelemetry SDK, OTLP over UDP to Lambda's X-Ray agent (**chosen**, `orders.tracing`)",
+        "otel-http": "OpenTelemetry SDK, OTLP/HTTP exporter (X-Ray's OTLP endpoint or a collector)",
+    }
+    out = [
+        "### Tracing candidates (issue 20)",
+        "",
+        (
+            "A fresh `python -I -S` per run (the function's sys.path: orders layer, deps layer plus the "
+            "candidate's own packages, the runtime's boto3): import boto3, one sampled invocation with a "
+            "handler span, a step span and one GetItem (botocore's Stubber answers), spans exported; timed "
+            "from the script's first line. Runs alternate candidates. `sent` counts what the bench's agent "
+            "and OTLP/HTTP sinks received per run."
+        ),
+        "",
+    ]
+    rows = [
+        [
+            f"`{name}`",
+            described.get(name, ""),
+            _f(row["median_ms"]),
+            f"**{_f(row['over_none_ms'])}**",
+            _f(row["ratio_to_none"], 2),
+            ", ".join(f"{_f(count, 1)} {what}" for what, count in row["sent_per_run"].items() if count)
+            or "nothing",
+        ]
+        for name, row in traced["candidates"].items()
+    ]
+    out += _table(["candidate", "what", "cold ms (median)", "over none, ms", "÷ none", "sent"], rows)
+    p50 = traced.get("warm_p50_ms") or {}
+    overhead = traced.get("agent_down_overhead_ms") or {}
+    limit = TARGETS["tracing_agent_down_overhead_ms"]
+    out += [
+        (
+            f"Agent down (the chosen tracer, {traced.get('warm_invocations_per_case')} warm sampled invocations "
+            f"per case, 5 spans each): p50 {_f(p50.get('sink'), 3)} ms with the agent's sink, "
+            + ", ".join(
+                f"{_f(p50.get(case), 3)} ms at a {case} address (+{_f(value, 3)} ms "
+                f"{_mark(_verdict(value, limit))} ≤ {limit} ms)"
+                for case, value in overhead.items()
+            )
+            + f"; unsampled {_f(p50.get('unsampled'), 3)} ms (tracing a sampled invocation costs "
+            f"{_f(traced.get('traced_over_unsampled_ms'), 3)} ms)."
+        ),
+        "",
+    ]
+    return out
+
+
 SECTIONS = (
     cold_start_table,
     warm_table,
@@ -505,6 +561,7 @@ SECTIONS = (
     memory_table,
     http_load_table,
     recovery_table,
+    tracing_table,
     cost_table,
     import_profile_table,
 )
