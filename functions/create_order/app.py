@@ -3,8 +3,6 @@
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from orders import wiring
@@ -12,6 +10,8 @@ from orders.domain.caller import Caller
 from orders.domain.jsonio import dumps
 from orders.domain.models import CreateOrderRequest
 from orders.http import api, docs, problems
+from orders.http.params import Body, Header
+from orders.http.routes import Response
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -3,14 +3,14 @@
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from orders import wiring
 from orders.domain.caller import MAX_USER_ID_LENGTH, USER_ID_PATTERN
 from orders.domain.cursor import MAX_CURSOR_LENGTH
 from orders.domain.status import OrderStatus
 from orders.http import api, docs, problems
+from orders.http.params import Path, Query
+from orders.http.routes import Response
 from orders.service import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 if TYPE_CHECKING:
@@ -57,10 +57,10 @@ def list_user_orders(
 ) -> Response[str]:
     """Newest first, `limit` per page; `status` filters; `cursor` is the previous page's `nextCursor` (signed,
     and bound to the user and filter that issued it). A customer may list only their own orders."""
-    page = wiring.order_service().list_for_user(
+    page = wiring.order_service().list_wire_for_user(
         api.current_caller(app), user_id, limit=limit, status=status, cursor=cursor
     )
-    return api.json_response(200, page.to_wire())
+    return api.json_response(200, page)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -222,3 +222,22 @@ def test_odd_user_ids_are_refused(api, user_id):
     result = calls.list_orders(user_id, ADMIN_USER, admin=True)
     assert result.status in (400, 404), result.raw_body
     assert_problem(result, result.status)
+
+
+# ------------------------------------------------------------------ the read path without pydantic
+@pytest.mark.parametrize("status", [None, "pending"])
+def test_the_wire_listing_is_the_models_listing_byte_for_byte(api, status):
+    """The function answers `list_wire_for_user` (no pydantic on its path): the same page, the same JSON text,
+    as the models' `list_for_user(...).to_wire()`, from the items DynamoDB gives back."""
+    from orders import wiring
+    from orders.domain.caller import Caller
+    from orders.domain.jsonio import dumps
+
+    calls.create_many(3)
+    caller = Caller(SAMPLE_USER, False)
+    service = wiring.order_service()
+    for limit in (2, 10):
+        models = service.list_for_user(caller, SAMPLE_USER, limit=limit, status=status)
+        wire = service.list_wire_for_user(caller, SAMPLE_USER, limit=limit, status=status)
+        assert dumps(wire) == dumps(models.to_wire())
+        assert wire["items"] and (wire["nextCursor"] is None) is (limit == 10)

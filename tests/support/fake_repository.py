@@ -58,6 +58,12 @@ class FakeOrderRepository:
         more = len(mine) > start + limit
         return page, (page[-1].id if more and page else None)
 
+    def list_wire_by_user(
+        self, user_id: str, *, status: OrderStatus | None, limit: int, after: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        orders, next_position = self.list_by_user(user_id, status=status, limit=limit, after=after)
+        return [order.to_wire() for order in orders], next_position
+
     def change_status(
         self,
         order_id: str,

@@ -216,6 +216,23 @@ def test_cursor_is_bound_to_user_and_status(service):
         service.list_for_user(ALICE, "alice", limit=1, status=OrderStatus.CANCELLED, cursor=pending_cursor)
 
 
+def test_the_wire_listing_pages_as_the_models_listing(service):
+    """`list_wire_for_user` (what the function answers, without pydantic) walks the same pages, with the same
+    cursors and the same rules, as `list_for_user`."""
+    for _ in range(5):
+        alice_order(service)
+    cursor = wire_cursor = None
+    while True:
+        page = service.list_for_user(ALICE, "alice", limit=2, cursor=cursor)
+        wire = service.list_wire_for_user(ALICE, "alice", limit=2, cursor=wire_cursor)
+        assert wire == page.to_wire()
+        cursor, wire_cursor = page.next_cursor, wire["nextCursor"]
+        if cursor is None:
+            break
+    with pytest.raises(Forbidden):
+        service.list_wire_for_user(BOB, "alice")
+
+
 # ------------------------------------------------------------------ change status
 @pytest.mark.parametrize(
     ("current", "target"), list(itertools.product([status.value for status in OrderStatus], repeat=2))

@@ -159,15 +159,43 @@ class OrderService:
     ) -> OrderPage:
         from orders.domain.models import OrderPage
 
+        orders, next_cursor = self._page(
+            self._repository.list_by_user, caller, user_id, limit=limit, status=status, cursor=cursor
+        )
+        return OrderPage(items=orders, next_cursor=next_cursor)
+
+    def list_wire_for_user(
+        self,
+        caller: Caller,
+        user_id: str,
+        *,
+        limit: int = DEFAULT_PAGE_SIZE,
+        status: OrderStatus | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """`list_for_user(...).to_wire()`, the page as the API returns it, without pydantic (as `get_wire`)."""
+        orders, next_cursor = self._page(
+            self._repository.list_wire_by_user, caller, user_id, limit=limit, status=status, cursor=cursor
+        )
+        return {"items": orders, "nextCursor": next_cursor}
+
+    def _page[T](
+        self,
+        read: Callable[..., tuple[list[T], str | None]],
+        caller: Caller,
+        user_id: str,
+        *,
+        limit: int,
+        status: OrderStatus | None,
+        cursor: str | None,
+    ) -> tuple[list[T], str | None]:
         if not caller.may_act_for(user_id):
             raise Forbidden("Customers may only list their own orders.")
         scope = f"{user_id}\x00{status or ''}"
         after = self._cursors.decode(scope, cursor) if cursor else None
-        orders, next_position = self._repository.list_by_user(
-            user_id, status=status, limit=limit, after=after
-        )
+        orders, next_position = read(user_id, status=status, limit=limit, after=after)
         next_cursor = self._cursors.encode(scope, next_position) if next_position else None
-        return OrderPage(items=orders, next_cursor=next_cursor)
+        return orders, next_cursor
 
     def change_status(
         self,

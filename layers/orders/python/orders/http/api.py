@@ -1,5 +1,6 @@
-"""HTTP glue shared by every API function: the resolver, claims -> caller, JSON with exact Decimals, and
-the one place that maps errors to RFC 9457 problem+json responses."""
+"""HTTP glue shared by every API function: the router (`orders.http.routes`, Powertools' resolver behind it),
+claims -> caller, JSON with exact Decimals, and the one place that maps errors to RFC 9457 problem+json
+responses."""
 
 from __future__ import annotations
 
@@ -15,11 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import simplejson
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import (
-    RequestUnsupportedContentType,
-    RequestValidationError,
-)
 
 from orders.domain.caller import Caller, caller_from_claims
 from orders.domain.errors import (
@@ -32,6 +28,7 @@ from orders.domain.errors import (
 )
 from orders.domain.jsonio import dumps
 from orders.http import docs, problems
+from orders.http.routes import Response, Router
 
 if TYPE_CHECKING:
     from orders.domain.models import Order
@@ -133,7 +130,7 @@ def _authorizer_claims(event: Mapping[str, Any]) -> Any:
     return ((context.get("authorizer") or {}).get("jwt") or {}).get("claims")
 
 
-def current_caller(app: APIGatewayHttpResolver) -> Caller:
+def current_caller(app: Router) -> Caller:
     """The caller `resolve` decided before routing (a request without a usable caller never reaches a
     route), read back from the resolver's per-request context rather than decided a second time."""
     caller: Caller = app.context["caller"]
@@ -170,8 +167,9 @@ def _sam_local_claims(event: dict[str, Any]) -> dict[str, str]:
     return claims
 
 
-def correlation_id(app: APIGatewayHttpResolver) -> str | None:
-    return app.current_event.request_context.request_id
+def correlation_id(app: Router) -> str | None:
+    request_id: str | None = (app.current_event.get("requestContext") or {}).get("requestId")
+    return request_id
 
 
 def etag(version: int) -> str:
@@ -200,9 +198,9 @@ def parse_if_match(value: str | None) -> frozenset[int] | None:
 DEADLINE_MARGIN_SECONDS = 1.0
 
 
-def deadline(app: APIGatewayHttpResolver) -> float:
+def deadline(app: Router) -> float:
     """When upstream calls must be over: the function's remaining time less a margin to answer in."""
-    remaining_seconds = app.lambda_context.get_remaining_time_in_millis() / 1000
+    remaining_seconds: float = app.lambda_context.get_remaining_time_in_millis() / 1000
     return time.monotonic() + remaining_seconds - DEADLINE_MARGIN_SECONDS
 
 
@@ -245,7 +243,7 @@ def _as_result(refusal: Response[str]) -> dict[str, Any]:
     }
 
 
-def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
+def resolve(app: Router, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """`app.resolve`, after authentication (401 first, as behind API Gateway) and after refusing bodies the
     resolver cannot read (as problems, never 500s)."""
     caller = _authenticate(event)
@@ -253,34 +251,30 @@ def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) ->
         return _as_result(caller)
     if refusal := _unreadable_body_problem(event):
         return _as_result(refusal)
-    # For `current_caller`; Powertools clears the context after every request.
-    app.context["caller"] = caller
-    return app.resolve(event, context)
+    # For `current_caller`; cleared after every request.
+    return app.resolve(event, context, caller=caller)
 
 
 def build_resolver(
     foreign_errors: Mapping[type[Exception], str] = {},
     *,
     validation: bool = True,
-) -> APIGatewayHttpResolver:
+) -> Router:
     """`foreign_errors`: exceptions not ours, by the problem type they answer (e.g.
-    `problems.idempotency_refusals()`). `validation=False` for routes with nothing to validate but their path: Powertools' validation
-    middleware imports pydantic, which such a function otherwise never needs."""
-    app = APIGatewayHttpResolver(
-        enable_validation=validation, serializer=dumps, json_body_deserializer=loads_body
-    )
+    `problems.idempotency_refusals()`). `validation=False` for routes with nothing to validate but their
+    path: Powertools' resolver, when a request needs it, is then built without its validation (pydantic)."""
+    app = Router(validation=validation, serializer=dumps, json_body_deserializer=loads_body)
     app.configure_openapi(title=docs.API_TITLE, description=docs.API_DESCRIPTION)
 
     app.exception_handler(OrderError)(error_problem)
-
-    def _invalid_request(error: RequestValidationError | RequestUnsupportedContentType) -> Response[str]:
-        return validation_problem(list(error.errors()))
-
-    # Registered by call, not as decorators: Powertools' `exception_handler` is untyped.
-    app.exception_handler([RequestValidationError, RequestUnsupportedContentType])(_invalid_request)
+    app.invalid_request(validation_problem)
 
     for exception_type, slug in foreign_errors.items():
-        app.exception_handler(exception_type)(lambda _, slug=slug: problem(slug))
+
+        def _refused(_: Exception, slug: str = slug) -> Response[str]:
+            return problem(slug)
+
+        app.exception_handler(exception_type)(_refused)
 
     @app.not_found
     def _no_route(_: Exception) -> Response[str]:

@@ -262,7 +262,21 @@ class OrderRepository:
     def list_by_user(
         self, user_id: str, *, status: OrderStatus | None, limit: int, after: str | None
     ) -> tuple[list[Order], str | None]:
-        """Newest first. Returns the page and the position after its last order (None on the last page).
+        """Newest first. Returns the page and the position after its last order (None on the last page)."""
+        items, next_position = self._user_page(user_id, status=status, limit=limit, after=after)
+        return [_from_item(item) for item in items], next_position
+
+    def list_wire_by_user(
+        self, user_id: str, *, status: OrderStatus | None, limit: int, after: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """`list_by_user` with each order as the API returns it (`orders.storage.wire`): no pydantic."""
+        items, next_position = self._user_page(user_id, status=status, limit=limit, after=after)
+        return [_wire_from_item(item) for item in items], next_position
+
+    def _user_page(
+        self, user_id: str, *, status: OrderStatus | None, limit: int, after: str | None
+    ) -> tuple[list[dict[str, AttributeValueTypeDef]], str | None]:
+        """A user's orders' items, newest first, and the position after the last (None on the last page).
 
         One Query on an index: the status filter is part of the index's partition key, so a filtered
         listing reads only matching orders. One extra item is read to know whether a next page exists.
@@ -296,7 +310,7 @@ class OrderRepository:
         items = self._client.query(**request).get("Items", [])
         page = items[:limit]
         next_position = page[-1][sort_attribute]["S"] if len(items) > limit else None
-        return [_from_item(item) for item in page], next_position
+        return page, next_position
 
     def change_status(
         self,
