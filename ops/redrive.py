@@ -115,12 +115,12 @@ class _Collect:
 
 
 def _batch(failure: FailureRecord) -> tuple[list[Any], list[Any], set[str]]:
-    """A failure record as the consumer reads a batch: its records (Powertools' data classes), the events
+    """A failure record as the consumer reads a batch: its records (`orders.events.batch`), the events
     they stand for (in order), and the sequence numbers of the records that cannot be read (poison)."""
-    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBStreamEvent
+    from orders.events.batch import records_of
     from orders.events.stream import unpublished_records
 
-    records = list(DynamoDBStreamEvent({"Records": failure.records}).records)
+    records: list[Any] = records_of({"Records": failure.records})
     collect = _Collect()
     unreadable = unpublished_records(records, collect)
     return records, collect.pending, unreadable

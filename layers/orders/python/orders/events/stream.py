@@ -16,7 +16,7 @@ class Publisher(Protocol):
 
 
 class StreamRecordLike(Protocol):
-    """What is read of Powertools' `DynamoDBRecord`."""
+    """What is read of a stream record (`orders.events.batch.StreamRecord`, as Powertools' `DynamoDBRecord`)."""
 
     @property
     def event_name(self) -> Any: ...
@@ -42,8 +42,8 @@ class UnreadableRecord(Exception):
 def record_settler(unpublished: set[str], keeper: Settler) -> Callable[[Any], str | None]:
     """The step for one record once the batch's events went out: a record whose event was not published
     fails (raises), any other has its reservation settled (release on cancel, commit on ship). Returns
-    the settlement made, if any. Powertools' batch processor calls it in the function; redrive calls it
-    for each record of a failed batch."""
+    the settlement made, if any. The function calls it for each record (`orders.events.batch.partial_response`);
+    redrive calls it for each record of a failed batch."""
 
     def settle(record: Any) -> str | None:
         change, event_name = record.dynamodb, record.event_name
