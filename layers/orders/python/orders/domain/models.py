@@ -225,7 +225,8 @@ def price_lines(
 class OrderPage(BaseModel):
     """One page of a listing; `next_cursor` is opaque to clients."""
 
-    model_config = ConfigDict(frozen=True)
+    # defer_build, as the wire models: built on first use (the functions answer pages without it).
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     items: list[Order]
     next_cursor: str | None
