@@ -3,51 +3,68 @@ check loads nothing but `json`.
 
 Each check runs the real handler in a fresh interpreter with Lambda's layout on `sys.path` (the function's
 folder, the orders layer, the packages), its AWS clients answered by botocore's Stubber, and reports which
-modules it loaded from import to the end of its first invocation.
+modules it loaded from import to the end of its first invocation. Traced (Lambda's sampled header, an agent
+socket), no function loads the X-Ray SDK: spans are OpenTelemetry's (orders.tracing).
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from orders.domain.caller import Caller
 from orders.domain.models import CreateOrderRequest
 from orders.storage import repository
 
+from local.traces import spans_of
 from tests.support.domain import make_service
 from tests.support.fake_repository import FakeOrderRepository
 from tests.support.lambda_runtime import sample_event
+from tests.support.servers import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 ALICE = Caller("alice", False)
 
 CHILD = r"""
-import json, sys
+import contextlib, json, sys
 from botocore.stub import Stubber
 
 config = json.loads(sys.argv[1])
 app = __import__("app")
-from orders import wiring as settings
 
-client = getattr(settings, config["client"])()
-with Stubber(client) as stubber:
-    stubber.add_response(config["operation"], config["response"])
+with contextlib.ExitStack() as stubs:
+    if config["client"]:  # a function that calls AWS (the health check does not)
+        from orders import wiring as settings
+
+        stubber = stubs.enter_context(Stubber(getattr(settings, config["client"])()))
+        stubber.add_response(config["operation"], config["response"])
     context = type("Context", (), {
         "function_name": "test", "memory_limit_in_mb": 256, "aws_request_id": "req-1",
         "invoked_function_arn": "arn:aws:lambda:us-east-1:123456789012:function:test",
         "get_remaining_time_in_millis": lambda self: 10_000,
     })()
     result = app.lambda_handler(config["event"], context)
-    stubber.assert_no_pending_responses()
+    if config["client"]:
+        stubber.assert_no_pending_responses()
 print(json.dumps({"result": result, "modules": sorted(sys.modules)}))
 """
 
 
-def run_first_invocation(function: str, client: str, operation: str, response: dict, event: dict) -> dict:
+def run_first_invocation(
+    function: str,
+    client: str | None,
+    operation: str | None,
+    response: dict | None,
+    event: dict,
+    extra_env: dict[str, str] | None = None,
+) -> dict:
+    """`extra_env`: more of the function's environment (tracing's variables, upstream URLs)."""
     env = {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -59,6 +76,7 @@ def run_first_invocation(function: str, client: str, operation: str, response: d
         "POWERTOOLS_METRICS_NAMESPACE": "Orders",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "PYTHONPATH": "",
+        **(extra_env or {}),
     }
     path = [
         str(ROOT / "functions" / function),
@@ -149,3 +167,96 @@ def test_the_health_check_loads_nothing_but_json():
 
     assert report["result"]["statusCode"] == 200
     assert report["loaded"] == ["__future__", "app"]
+
+
+# ------------------------------------------------------------------------------------------ traced
+TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+# Every function of the template's folders: one without a case below fails, rather than go unchecked.
+FUNCTIONS = sorted(path.name for path in (ROOT / "functions").iterdir() if (path / "app.py").exists())
+
+
+@pytest.fixture(scope="module")
+def upstream_url() -> Iterator[str]:
+    """The user and inventory stubs (local/upstream_stubs.py, seeded as `make dev`'s) for create_order."""
+    servers = ServerProcess("stub")
+    try:
+        yield servers.urls["upstream"]
+    finally:
+        servers.stop()
+
+
+def api_event(function: str, path: str, **path_parameters: str) -> dict:
+    event = sample_event(function)
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["pathParameters"] = path_parameters
+    event["requestContext"]["authorizer"]["jwt"]["claims"].update(sub=ALICE.user_id)
+    return event
+
+
+def first_invocation_of(function: str) -> tuple[str | None, str | None, dict | None, dict, object]:
+    """(client, operation, response, event, the handler's expected answer: a status code or the result)."""
+    if function == "health":
+        return None, None, None, sample_event("health"), 200
+    item = stored_item()
+    order_id = item["id"]["S"]
+    if function == "get_order":
+        event = api_event(function, f"/api/orders/{order_id}", id=order_id)
+        return "dynamodb_client", "get_item", {"Item": item}, event, 200
+    if function == "list_user_orders":
+        event = api_event(function, f"/api/users/{ALICE.user_id}/orders", userId=ALICE.user_id)
+        return "dynamodb_client", "query", {"Items": [item]}, event, 200
+    if function == "create_order":
+        event = sample_event(function)  # user-123 orders the README's prod-456, from the seeded stubs
+        event["headers"].pop("idempotency-key")
+        return "dynamodb_client", "put_item", {}, event, 201
+    if function == "update_order_status":
+        history = item["statusHistory"]["L"]
+        cancelled = {"M": {**history[0]["M"], "status": {"S": "cancelled"}}}
+        changed = item | {
+            "status": {"S": "cancelled"},
+            "version": {"N": "2"},
+            "statusHistory": {"L": [*history, cancelled]},
+        }
+        event = api_event(function, f"/api/orders/{order_id}/status", id=order_id)
+        return "dynamodb_client", "update_item", {"Attributes": changed}, event, 200
+    if function == "order_events":
+        event = sample_event(function)
+        event["Records"] = [record for record in event["Records"] if record["eventName"] == "INSERT"]
+        put = {
+            "FailedEntryCount": 0,
+            "Entries": [{"EventId": f"e-{index}"} for index in range(len(event["Records"]))],
+        }
+        return "events_client", "put_events", put, event, {"batchItemFailures": []}
+    raise AssertionError(f"no first invocation written for {function}")
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_a_traced_cold_start_never_loads_the_xray_sdk(function, upstream_url):
+    agent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    agent.bind(("127.0.0.1", 0))
+    agent.settimeout(10)
+    traced = {
+        "_X_AMZN_TRACE_ID": TRACE_HEADER,
+        "AWS_XRAY_DAEMON_ADDRESS": "{}:{}".format(*agent.getsockname()),
+        "AWS_LAMBDA_FUNCTION_NAME": function,
+        "CURSOR_SECRET": "test-cursor-secret-0123456789abcdef",
+        "USERS_API_URL": upstream_url,
+        "INVENTORY_API_URL": upstream_url,
+    }
+    client, operation, response, event, expected = first_invocation_of(function)
+    with agent:
+        report = run_first_invocation(function, client, operation, response, event, traced)
+        datagram = None if function == "health" else agent.recv(65_535)
+
+    result = report["result"]
+    assert (result["statusCode"] if isinstance(expected, int) else result) == expected, result
+    loaded = report["modules"]
+    assert not [name for name in loaded if name.split(".")[0] == "aws_xray_sdk"]
+    if function == "health":  # it traces nothing, so loads nothing of tracing either
+        assert not [name for name in loaded if name.split(".")[0] == "opentelemetry"]
+        return
+    # The control: this invocation was traced, with OpenTelemetry's SDK, and its spans reached the agent.
+    assert "opentelemetry.sdk.trace" in loaded
+    assert datagram is not None
+    roots = [span for span in spans_of(datagram) if span["kind"] == "SERVER"]
+    assert [root["name"] for root in roots] == [function]

@@ -27,13 +27,21 @@ caches = {name: getter.cache_info().currsize for name, getter in vars(wiring).it
           if isinstance(getter, functools._lru_cache_wrapper)}
 caches.update({f"app.{name}": value.cache_info().currsize for name, value in vars(module).items()
                if isinstance(value, functools._lru_cache_wrapper)})
-import botocore.client
+import botocore.client, socket
+from orders import tracing
 from orders.upstream.clients import UpstreamHttp
 objects = gc.get_objects()
 services = sorted(o.meta.service_model.service_name for o in objects if isinstance(o, botocore.client.BaseClient))
 upstream = sum(isinstance(o, UpstreamHttp) for o in objects)
+sockets = sum(isinstance(o, socket.socket) for o in objects)
+providers = 0
+if "opentelemetry.sdk.trace" in sys.modules:
+    from opentelemetry.sdk.trace import TracerProvider
+    providers = sum(isinstance(o, TracerProvider) for o in objects)
 print(json.dumps({"caches": caches, "default_session": boto3.DEFAULT_SESSION is not None,
-                  "clients": services, "upstream_clients": upstream}))
+                  "clients": services, "upstream_clients": upstream, "sockets": sockets,
+                  "tracing_pipelines": tracing._pipeline.cache_info().currsize, "providers": providers,
+                  "opentelemetry_sdk": sorted(m for m in sys.modules if m.startswith("opentelemetry.sdk"))}))
 """
 
 
@@ -59,9 +67,11 @@ def test_init_leaves_no_client_credential_or_cached_configuration(function):
     state = json.loads(result.stdout.strip().splitlines()[-1])
     assert state["caches"] and all(size == 0 for size in state["caches"].values()), state["caches"]
     assert not state["default_session"] and state["upstream_clients"] == 0, state
-    # The X-Ray SDK builds its sampling client at init (it talks to the local daemon, unsigned); no client
-    # of ours exists before the first request.
-    assert set(state["clients"]) <= {"xray"}, state
+    # No client at all before the first request (the X-Ray SDK, which built one at init, is gone), and
+    # tracing keeps nothing either: its socket and OpenTelemetry's provider wait for a sampled invocation.
+    assert state["clients"] == [], state
+    assert state["sockets"] == 0 and state["tracing_pipelines"] == 0, state
+    assert state["providers"] == 0 and state["opentelemetry_sdk"] == [], state
 
 
 def test_order_ids_come_from_each_request_not_from_init():

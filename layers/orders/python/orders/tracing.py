@@ -111,7 +111,10 @@ class UdpOtlpExporter:
         self.dropped = 0
 
     def export(self, spans: Sequence[ReadableSpan]) -> None:
-        for datagram in datagrams(_encoded_batches(spans)):
+        batches = _encoded_batches(spans)
+        sendable = [body for body in batches if len(body) <= MAX_ENCODED_BYTES]
+        self.dropped += len(batches) - len(sendable)  # a span too big for any datagram
+        for datagram in datagrams(sendable):
             try:
                 if self._socket is None:
                     self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -129,7 +132,7 @@ def _encoded_batches(spans: Sequence[ReadableSpan]) -> list[bytes]:
         return []
     encoded = encode_spans(spans).SerializeToString()
     if len(encoded) <= MAX_ENCODED_BYTES or len(spans) == 1:
-        return [encoded] if len(encoded) <= MAX_ENCODED_BYTES else []  # one span too big to send: dropped
+        return [encoded]  # one span too big to send: the exporter drops it
     middle = len(spans) // 2
     return _encoded_batches(spans[:middle]) + _encoded_batches(spans[middle:])
 
@@ -143,6 +146,9 @@ class _Pipeline:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
 
+        # First: a malformed address fails here, before a provider (and its atexit hook) is made for nothing
+        # on each invocation that tries again.
+        self.exporter = UdpOtlpExporter(agent_address(os.environ.get(AGENT_ADDRESS_VARIABLE)))
         self.spans = _invocation_spans()
         # Given, not detected: the SDK's resource detectors would read entry points of every package.
         resource = Resource(
@@ -161,12 +167,12 @@ class _Pipeline:
         provider.add_span_processor(self.spans.processor)
         self.tracer: OtelTracer = provider.get_tracer(SCOPE)
         self.propagator = AwsXRayPropagator()
-        self.exporter = UdpOtlpExporter(agent_address(os.environ.get(AGENT_ADDRESS_VARIABLE)))
 
     def flush(self) -> None:
         try:
             self.exporter.export(self.spans.take())
         except Exception:  # an encoding bug must not fail the request it traced
+            self.exporter.dropped += 1
             logger.debug("spans not exported", exc_info=True)
 
 
@@ -242,14 +248,22 @@ def instrument(client: Any) -> Any:
     """Every call the boto3 `client` makes becomes a span (`DynamoDB.PutItem`, ...), through botocore's
     event hooks; returns the client."""
     events = client.meta.events
+    events.register("before-parameter-build", _aws_call_parameters)
     events.register("before-call", _aws_call_started)
     events.register("after-call", _aws_call_ended)
     events.register("after-call-error", _aws_call_failed)
     return client
 
 
-def _aws_call_started(model: Any, params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
+def _aws_call_parameters(params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
+    # The call's own parameters: `before-call` is given the serialized request, which has no `TableName`.
+    if _tracing() is not None:
+        context["orders_parameters"] = params
+
+
+def _aws_call_started(model: Any, context: dict[str, Any], **_: Any) -> None:
     pipeline = _tracing()
+    params: Mapping[str, Any] = context.pop("orders_parameters", {})
     if pipeline is None:
         return
     from opentelemetry.trace import SpanKind
