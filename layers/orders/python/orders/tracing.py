@@ -244,10 +244,10 @@ def outgoing_trace_header() -> str | None:
     return carrier.get("X-Amzn-Trace-Id")
 
 
-def instrument(client: Any) -> Any:
+def instrument[Client](client: Client) -> Client:
     """Every call the boto3 `client` makes becomes a span (`DynamoDB.PutItem`, ...), through botocore's
     event hooks; returns the client."""
-    events = client.meta.events
+    events = client.meta.events  # type: ignore[attr-defined]  # any botocore client
     events.register("before-parameter-build", _aws_call_parameters)
     events.register("before-call", _aws_call_started)
     events.register("after-call", _aws_call_ended)
