@@ -1,10 +1,18 @@
 """Where a cold start's import time goes: `python -X importtime` on each real function's environment, through
-its import and first invocation (lazy imports, e.g. boto3 when the first client is built, count too)."""
+its import and first invocation (lazy imports, e.g. boto3 when the first client is built, count too).
+
+And why (issue 20): every module our code (the handler, the `orders` layer) imports, or that is imported
+lazily at the top of the tree, is an *entry*. An entry the function's raw-boto3 baseline also imports costs
+both the same; any other must have a reason in `REASONS` (what the function's requests use it for). The
+profile lists each function's entries over 5 ms (cumulative) with their reasons, and names the entries
+without one (`unjustified`): tests/bench/test_bench_smoke.py fails on any, whatever its size.
+"""
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +22,46 @@ from bench.scenario import Scenario
 from bench.stats import median
 
 _LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( +)(\S+)\s*$")
+REPORTED_OVER_MS = 5.0
+BASELINE_REASON = "the baseline imports it too (the same cost in both)"
+
+# Why a function's requests need each entry its baseline does not import. A key names a module ("x.y") or a
+# package with everything in it ("x.*"); what a justified entry imports comes with it. Keep each reason to
+# the request path that uses it: a reason nobody can point at a request for is no reason.
+_OBSERVABILITY = {
+    "aws_lambda_powertools": "Logger and Metrics wrap every invocation: JSON logs with the request's correlation "
+    "id and cold-start flag, CloudWatch metrics (EMF) flushed at its end (the package's __init__ loads both)",
+    "opentelemetry.*": "tracing (orders.tracing): the invocation's span and its AWS and upstream calls' spans, "
+    "sent as OTLP to Lambda's X-Ray agent (issue 20, point 1)",
+}
+_API = {
+    **_OBSERVABILITY,
+    "aws_lambda_powertools.logging.correlation_paths": "where the Logger finds each request's correlation id "
+    "(API Gateway's requestId)",
+    "simplejson": "exact Decimal JSON: every answer's body (orders.domain.jsonio.dumps), and request bodies "
+    "parsed with Decimal numbers (orders.http.api.loads_body)",
+}
+_VALIDATED_BODY = {
+    "pydantic.*": "the request body's model validates it (orders.domain.models) and the order the answer and the "
+    "table are written from is built as a model",
+    "annotated_types": "pydantic's constraint markers, which the body's models declare (lengths, ranges)",
+}
+REASONS: dict[str, dict[str, str]] = {
+    "health": {
+        "__future__": "the handler's `from __future__ import annotations`: its annotations are never evaluated, "
+        "so it never loads typing"
+    },
+    "get_order": _API,
+    "list_user_orders": _API,
+    "create_order": {**_API, **_VALIDATED_BODY},
+    "update_order_status": {**_API, **_VALIDATED_BODY},
+    "order_events": {
+        **_OBSERVABILITY,
+        "simplejson": "exact Decimal JSON: each event's detail (orders.events.bus) carries the order's money",
+        "aws_lambda_powertools.shared.dynamodb_deserializer": "decodes each stream record's images as "
+        "Powertools' DynamoDBRecord does (orders.events.batch), numbers as Decimal",
+    },
+}
 
 
 def parse(text: str) -> list[tuple[str, int, int, int]]:
@@ -48,6 +96,71 @@ def _package_totals(rows: list[tuple[str, int, int, int]]) -> dict[str, int]:
     return dict(totals)
 
 
+def reason_for(function: str, module: str) -> str | None:
+    """Why `function` imports `module` (an entry its baseline does not import), or None."""
+    reasons = REASONS.get(function, {})
+    if module in reasons:
+        return reasons[module]
+    parts = module.split(".")
+    for length in range(len(parts), 0, -1):
+        if (key := ".".join(parts[:length]) + ".*") in reasons:
+            return reasons[key]
+    return None
+
+
+def _ours(module: str) -> bool:
+    return module in {"app", "orders"} or module.startswith("orders.")
+
+
+def entries(
+    rows: list[tuple[str, int, int, int]], baseline: Collection[str] = ()
+) -> dict[str, tuple[int, int]]:
+    """Each module our code imports itself (a child of `app` or of an `orders` module) or that is imported at
+    the top of the tree (lazily, from a function): the imports our code answers for. Our own modules are not
+    entries (their imports are). Per entry: its cumulative us, and the self us of those modules of its subtree
+    that the baseline does not import (what it adds; the rest the baseline pays too)."""
+    found: dict[str, tuple[int, int]] = {}
+    # depth -> (module, cumulative us, beyond-baseline us) of the rows awaiting their parent
+    pending: dict[int, list[tuple[str, int, int]]] = defaultdict(list)
+    for module, self_us, cumulative_us, depth in rows:
+        children = pending.pop(depth + 1, [])
+        if _ours(module):
+            found.update((child, (cum, own)) for child, cum, own in children if not _ours(child))
+        beyond = (0 if module in baseline else self_us) + sum(own for _, _, own in children)
+        pending[depth].append((module, cumulative_us, beyond))
+    found.update((module, (cum, own)) for module, cum, own in pending.get(0, []) if not _ours(module))
+    return found
+
+
+def justification(
+    function: str, runs: list[list[tuple[str, int, int, int]]], baseline_modules: set[str]
+) -> dict[str, Any]:
+    """The function's entries over `REPORTED_OVER_MS` (median cumulative ms; `beyond_baseline_ms`: the part of
+    it in modules the baseline does not import) with their reasons, and every entry, whatever its size, that
+    neither the baseline imports nor `REASONS` justifies."""
+    times: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for rows in runs:
+        for module, us in entries(rows, baseline_modules).items():
+            times[module].append(us)
+    listed, unjustified = [], []
+    for module, samples in sorted(times.items(), key=lambda item: -median([cum for cum, _ in item[1]])):
+        reason = BASELINE_REASON if module in baseline_modules else reason_for(function, module)
+        if reason is None:
+            unjustified.append(module)
+        ms = median([cum for cum, _ in samples]) / 1000
+        if ms > REPORTED_OVER_MS:
+            beyond = median([own for _, own in samples]) / 1000
+            listed.append(
+                {
+                    "module": module,
+                    "ms": round(ms, 1),
+                    "beyond_baseline_ms": round(beyond, 1),
+                    "reason": reason,
+                }
+            )
+    return {"over_5ms": listed, "unjustified": unjustified}
+
+
 def _baseline_modules(infra: Infra, scenario: Scenario, function: str, logs: Path) -> set[str]:
     spec = infra.baseline_spec(function, scenario.table(function))
     spec = type(spec)(**{**spec.__dict__, "python_options": ("-X", "importtime")})
@@ -66,8 +179,8 @@ def run(
     top: int = 10,
 ) -> dict[str, Any]:
     """Per real function: the modules with the most self time, the handler's direct imports (cumulative),
-    self time per package, and what the real function imports that its baseline does not (the product's
-    own import cost: its modules, Powertools, pydantic, the X-Ray SDK ...)."""
+    self time per package, what the real function imports that its baseline does not (the product's
+    own import cost: its modules, Powertools, pydantic, the tracer ...), and why (`justification`)."""
     profile: dict[str, Any] = {}
     for function in functions:
         baseline_modules = _baseline_modules(infra, scenario, function, logs)
@@ -76,12 +189,14 @@ def run(
         packages: dict[str, list[int]] = defaultdict(list)
         handler_children: dict[str, list[int]] = defaultdict(list)
         totals = []
+        parsed = []
         for number in range(runs):
             spec = infra.real_spec(function, scenario.table(function), options=("-X", "importtime"))
             log_dir = logs / "importtime" / f"{function}-{number}"
             worker = spawn(spec, scenario.event(function, "real"), log_dir)
             worker.close()
             rows = parse(worker.log_path.read_text(errors="replace"))
+            parsed.append(rows)
             totals.append(sum(row[1] for row in rows))
             for module, self_us, cumulative_us, depth in rows:
                 samples[module].append(self_us)
@@ -118,5 +233,6 @@ def run(
                 ],
             },
             "runs": runs,
+            **justification(function, parsed, baseline_modules),
         }
     return profile

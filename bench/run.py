@@ -130,7 +130,8 @@ MODES = {
         http_concurrency=2,  # one customer and the admin (loadtest/locustfile.py)
         http_warmup=0.0,
         importtime_runs=1,
-        importtime_functions=("get_order",),
+        # Every function: the smoke test checks each one's imports have their reasons (issue 20).
+        importtime_functions=FUNCTIONS,
         extra_cold_runs=1,
         extra_cold_functions=("get_order",),
         recovery_orders=5,

@@ -477,7 +477,16 @@ def import_profile_table(data: dict[str, Any]) -> list[str]:
     out: list[str] = []
     profile = data.get("import_profile") or {}
     if profile:
-        out += ["### Cold-start imports (`-X importtime`, real functions, through the first invocation)", ""]
+        out += [
+            "### Cold-start imports (`-X importtime`, real functions, through the first invocation)",
+            "",
+            (
+                "Under each function: what our code imports (or what is imported lazily) over 5 ms, cumulative, "
+                "and why its requests need it (`REASONS` in bench/importprofile.py; the baseline's own imports "
+                "cost both the same)."
+            ),
+            "",
+        ]
         for function, row in profile.items():
             top = ", ".join(f"{item['module']} {item['ms']:.1f}" for item in row["handler_imports_ms"][:6])
             packages = ", ".join(f"{item['package']} {item['ms']:.0f}" for item in row["by_package_ms"][:6])
@@ -492,7 +501,27 @@ def import_profile_table(data: dict[str, Any]) -> list[str]:
                     f"{extra.get('self_ms', 0):.0f} ms ({beyond or '—'})."
                 )
             ]
+            out += _import_reasons(row)
         out += [""]
+    return out
+
+
+def _import_reasons(row: dict[str, Any]) -> list[str]:
+    """Each function's imports over 5 ms (entered from our code: bench/importprofile.py's `entries`) with why
+    its requests need them; any import, whatever its size, that has no reason is flagged."""
+    out = []
+    for item in row.get("over_5ms") or []:
+        reason = (
+            item["reason"]
+            or "**NO REASON** (add one to bench/importprofile.py's REASONS, or drop the import)"
+        )
+        out.append(
+            f"  - `{item['module']}` {item['ms']:.1f} ms ({item['beyond_baseline_ms']:.1f} ms in modules the baseline "
+            f"does not import): {reason}"
+        )
+    if row.get("unjustified"):
+        names = ", ".join(f"`{module}`" for module in row["unjustified"])
+        out.append(f"  - **Imported without a reason** (any size): {names}")
     return out
 
 

@@ -169,6 +169,17 @@ def test_import_profile_and_machine(smoke):
     assert smoke["machine"]["cpu"] and smoke["machine"]["python"]
 
 
+def test_every_import_on_the_cold_path_has_its_reason(smoke):
+    """Issue 20: what each function imports through its first answer, beyond what its raw-boto3 baseline
+    imports, is what its requests use, each with its reason (bench/importprofile.py's REASONS). Which modules
+    were imported, from the profile's fresh processes: never how long they took."""
+    profile = smoke["import_profile"]
+    assert set(profile) == FUNCTIONS
+    for function, row in profile.items():
+        assert row["unjustified"] == [], (function, row["unjustified"])
+        assert all(item["reason"] for item in row["over_5ms"]), function
+
+
 def test_recovery_row_redrives_and_backfills_every_event(smoke):
     """Issue 19: redrive and backfill on a local stack, every expected event sent, at most 10 per PutEvents
     call, read units per 1,000 orders (shape only, no timing). The stack is this project's own: a smoke run
