@@ -6,8 +6,8 @@ document's problem responses are generated from it (`responses()`, declared with
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 PROBLEM_TYPE_BASE = "urn:problem-type:orders:"
 JSON = "application/json"
@@ -15,14 +15,15 @@ PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 2
 
 
-@dataclass(frozen=True)
-class ProblemType:
+class ProblemType(NamedTuple):
+    """One row of the table (a NamedTuple: a frozen dataclass's generated methods cost every cold start)."""
+
     status: int
     title: str
     about: str  # what it means, for the OpenAPI document
     members: tuple[str, ...] = ()  # extension members (each described in MEMBERS)
     detail: str = ""  # for problems raised without a detail of their own
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = MappingProxyType({})
 
 
 # One row a line: status, title, what it means, then its extension members, default detail, headers.

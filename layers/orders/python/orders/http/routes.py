@@ -25,9 +25,8 @@ import re
 import types
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 from orders.http import params
@@ -47,6 +46,8 @@ class Unsettled(Exception):
 
 class Response[Body]:
     """What a route answers: Powertools' `Response` (same arguments), without importing it."""
+
+    __slots__ = ("body", "content_type", "headers", "status_code")
 
     def __init__(
         self,
@@ -75,8 +76,9 @@ class Response[Body]:
         }
 
 
-@dataclass(frozen=True)
-class Argument:
+# NamedTuples, and a plain class for the router: built at every cold start, where a dataclass's generated
+# methods would cost a millisecond each.
+class Argument(NamedTuple):
     """One handler argument: where it is read (`source`, under `alias`) and how it is checked."""
 
     name: str
@@ -87,8 +89,7 @@ class Argument:
     check: Callable[[Any], Any]
 
 
-@dataclass
-class Route:
+class Route(NamedTuple):
     method: str
     path: str
     handler: Callable[..., Response[str]]
@@ -211,26 +212,31 @@ def _arguments(
     return tuple(found)
 
 
-@dataclass
 class Router:
     """Routes declared as on Powertools' resolver (`app.get(path, **documentation)`), answered here (see the
     module's docstring). `validation=False`: the route reads only its path (Powertools' resolver is then
     built without validation too, so it never imports pydantic)."""
 
-    validation: bool = True
-    serializer: Callable[[Any], str] | None = None
-    json_body_deserializer: Callable[[str], Any] | None = None
-    openapi: dict[str, Any] = field(default_factory=dict)
-    routes: list[Route] = field(default_factory=list)
-    exception_handlers: dict[type[Exception], Callable[[Any], Response[str]]] = field(default_factory=dict)
-    not_found_handler: Callable[[Exception], Response[str]] | None = None
-    invalid_request_handler: Callable[[list[dict[str, Any]]], Response[str]] | None = None
-    # The request being answered (Powertools' names): its event, its Lambda context, and what the function
-    # put in `context` for the route (cleared after each request).
-    current_event: dict[str, Any] = field(default_factory=dict)
-    lambda_context: Any = None
-    context: dict[str, Any] = field(default_factory=dict)
-    _powertools: Any = None
+    def __init__(
+        self,
+        validation: bool = True,
+        serializer: Callable[[Any], str] | None = None,
+        json_body_deserializer: Callable[[str], Any] | None = None,
+    ) -> None:
+        self.validation = validation
+        self.serializer = serializer
+        self.json_body_deserializer = json_body_deserializer
+        self.openapi: dict[str, Any] = {}
+        self.routes: list[Route] = []
+        self.exception_handlers: dict[type[Exception], Callable[[Any], Response[str]]] = {}
+        self.not_found_handler: Callable[[Exception], Response[str]] | None = None
+        self.invalid_request_handler: Callable[[list[dict[str, Any]]], Response[str]] | None = None
+        # The request being answered (Powertools' names): its event, its Lambda context, and what the
+        # function put in `context` for the route (cleared after each request).
+        self.current_event: dict[str, Any] = {}
+        self.lambda_context: Any = None
+        self.context: dict[str, Any] = {}
+        self._powertools: Any = None
 
     # ------------------------------------------------------------------ declaring
     def configure_openapi(self, **settings: Any) -> None:
