@@ -31,17 +31,21 @@ _OBSERVABILITY = (
     "aws_lambda_powertools.tracing",
     "aws_xray_sdk.core",
 )
-_RESOLVER = ("aws_lambda_powertools.event_handler",)
-_VALIDATION = ("pydantic", "aws_lambda_powertools.event_handler.openapi.params")
+# The API functions answer through orders.http.routes: Powertools' resolver is built only for the OpenAPI
+# document and for a request the router leaves to it, never on a valid request's path.
+_RESOLVER: tuple[str, ...] = ()
+# Create and update validate their bodies with pydantic models (the listing's parameters need none).
+_VALIDATION = ("pydantic.main", "pydantic.types")
 LIBRARY_IMPORTS = {
     "get_order": _OBSERVABILITY + _RESOLVER,
-    "list_user_orders": _OBSERVABILITY + _RESOLVER + _VALIDATION,
+    "list_user_orders": _OBSERVABILITY + _RESOLVER,
     "update_order_status": _OBSERVABILITY + _RESOLVER + _VALIDATION,
     "create_order": _OBSERVABILITY
     + _RESOLVER
     + _VALIDATION
     + ("aws_lambda_powertools.utilities.idempotency",),
-    "order_events": (*_OBSERVABILITY, "aws_lambda_powertools.utilities.batch"),
+    # The consumer decodes stream images with Powertools' deserialiser (orders.events.batch), not its batch utility.
+    "order_events": (*_OBSERVABILITY, "aws_lambda_powertools.shared.dynamodb_deserializer"),
 }
 ENDPOINTS = {
     "health": "GET /health",
