@@ -2,9 +2,10 @@
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from orders import wiring
+from orders.tracing import Tracer
 from orders.http import api, docs, problems
 from orders.http.routes import Response
 

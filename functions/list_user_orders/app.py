@@ -2,9 +2,10 @@
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from orders import wiring
+from orders.tracing import Tracer
 from orders.domain.caller import MAX_USER_ID_LENGTH, USER_ID_PATTERN
 from orders.domain.cursor import MAX_CURSOR_LENGTH
 from orders.domain.status import OrderStatus

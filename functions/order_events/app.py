@@ -8,8 +8,9 @@ failed either way is reported (a partial batch response, as Powertools' batch pr
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from orders import wiring
+from orders.tracing import Tracer
 from orders.events.batch import partial_response, records_of
 from orders.events.stream import record_settler, unpublished_records
 

@@ -2,10 +2,11 @@
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from orders import wiring
+from orders.tracing import Tracer
 from orders.domain.models import StatusChangeRequest
 from orders.http import api, docs, problems
 from orders.http.params import Body, Header, Path
