@@ -113,13 +113,13 @@ print(json.dumps({"cold_ms": cold_ms, "durations": durations}))
 
 
 class _Sinks:
-    """A UDP socket standing in for the agent and an HTTP server for OTLP/HTTP, both counting."""
+    """The agent's stand-in (the bench's `UdpSink`) and an HTTP server for OTLP/HTTP, both counting."""
 
     def __init__(self) -> None:
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
-        self.udp_address = f"127.0.0.1:{self.udp.getsockname()[1]}"
-        self.datagrams = 0
+        from bench.infra import UdpSink
+
+        self.agent = UdpSink()
+        self.udp_address = self.agent.address
         self.http_requests = 0
         sinks = self
 
@@ -137,18 +137,13 @@ class _Sinks:
         self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.otlp_url = f"http://127.0.0.1:{self.http.server_address[1]}/v1/traces"
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
-        threading.Thread(target=self._drain, daemon=True).start()
 
-    def _drain(self) -> None:
-        while True:
-            try:
-                self.udp.recv(65_535)
-            except OSError:
-                return
-            self.datagrams += 1
+    @property
+    def datagrams(self) -> int:
+        return self.agent.datagrams
 
     def close(self) -> None:
-        self.udp.close()
+        self.agent.close()
         self.http.shutdown()
 
 

@@ -7,7 +7,6 @@ call; the stream consumer's batches are traces of their own, joined to the reque
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,6 +16,7 @@ from local.traces import MAX_TRACES
 from tests.e2e.harness import wait_for
 from tests.e2e.test_readme import CREATE_BODY
 from tests.e2e.test_streams import events_of
+from tests.support.traces import named, nodes
 
 pytestmark = pytest.mark.e2e
 
@@ -35,16 +35,6 @@ def trace_of_request(stack, reply) -> dict[str, Any]:
     found = wait_for(lambda: traces(stack, correlationId=correlation_id), timeout=15)
     assert len(found) == 1, found
     return found[0]
-
-
-def nodes(trees: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for node in trees:
-        yield node
-        yield from nodes(node["children"])
-
-
-def named(trees: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
-    return [node for node in nodes(trees) if node["name"] == name]
 
 
 def event_of(stack, order_id: str, detail_type: str) -> dict[str, Any]:

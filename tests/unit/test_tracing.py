@@ -42,6 +42,7 @@ from tests.support.domain import make_service
 from tests.support.dynamo import fresh_table, raw_order_item
 from tests.support.stream_records import order_item
 from tests.support.streams import stream_records
+from tests.support.traces import named, nodes
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = TEST_ENV["TABLE_NAME"]
@@ -133,16 +134,6 @@ def dynamodb() -> Iterator[Any]:
         client = tracing.instrument(boto3.client("dynamodb", region_name=TEST_ENV["AWS_REGION"]))
         fresh_table(client)
         yield client
-
-
-def nodes(trees: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for node in trees:
-        yield node
-        yield from nodes(node["children"])
-
-
-def named(trees: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
-    return [node for node in nodes(trees) if node["name"] == name]
 
 
 def only_root(spans: list[dict[str, Any]]) -> dict[str, Any]:
