@@ -143,13 +143,15 @@ class Recorder:
             call.old = self._side_get(call.table, key) if key else None
             context["bench_key"] = key
         if call.is_dynamodb and call.operation == "TransactWriteItems":
+            keys = []
             for entry in params.get("TransactItems") or []:
                 ((kind, item_params),) = entry.items()
                 write = Call(call.service, _TRANSACTION_ITEMS.get(kind, kind), item_params.get("TableName"))
                 key = self._key_of(write.table, item_params) if write.table else None
                 write.old = self._side_get(write.table, key) if key else None
                 call.writes.append(write)
-            context["bench_keys"] = [self._key_of(w.table, e[next(iter(e))]) if w.table else None for w, e in zip(call.writes, params.get("TransactItems") or [], strict=True)]
+                keys.append(key)
+            context["bench_keys"] = keys
         context["bench_call"] = call
         self.calls.append(call)
 
@@ -202,7 +204,10 @@ class Recorder:
             return {"wru": table + sum(written.values()), "wru_indexes": sum(written.values())}
         if call.operation == "TransactWriteItems" and call.writes:
             # Each item as its single write, its table units doubled (a transaction's indexes are written as usual).
-            parts = [self.units(write) if write.operation in _SINGLE_WRITES else {"wru": 1.0} for write in call.writes]
+            parts = [
+                self.units(write) if write.operation in _SINGLE_WRITES else {"wru": 1.0}
+                for write in call.writes
+            ]
             indexes = sum(part.get("wru_indexes", 0.0) for part in parts)
             table = sum(part.get("wru", 0.0) for part in parts) - indexes
             return {"wru": TRANSACTIONAL_FACTOR * table + indexes, "wru_indexes": indexes}

@@ -4,6 +4,8 @@ Cold: every run spawns each function's real and baseline environment in turn (th
 run); the last run's processes stay alive and become the warm workers. Warm: after a discarded warm-up,
 the two workers take turns in chunks until each has served `warm_invocations`; durations are measured
 around the handler call inside the worker (what Lambda bills). Then each worker reports its memory.
+The real create's worker also serves creates without an Idempotency-Key (`UNKEYED`), in chunks of their own
+taking turns with the others, so that the keyed create is measured against the unkeyed one side by side.
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import events
 from bench.infra import FUNCTIONS, Infra
 from bench.scenario import Scenario
 from bench.stats import median, percentile, ratio
 from bench.workers import RunResult, Worker, WorkerSpec
 
 SAMPLED_EVERY = 20  # Lambda's default X-Ray sampling beyond the first request each second: 5%
+# The real create without an Idempotency-Key, served by the real create's worker (the real variant's events
+# carry a fresh key each).
+UNKEYED = "unkeyed"
 
 
 @dataclass
@@ -184,6 +190,18 @@ def _describe(run: RunResult, expected: int) -> dict[str, Any]:
     }
 
 
+def _turns(function: str, workers: dict[str, Worker]) -> tuple[str, ...]:
+    """What takes turns in the warm phase: each variant, and for create the unkeyed create too."""
+    turns = tuple(variant for variant in ("real", "baseline") if variant in workers)
+    return (*turns, UNKEYED) if function == "create_order" and "real" in workers else turns
+
+
+def _events(scenario: Scenario, function: str, turn: str, count: int) -> list[dict[str, Any]]:
+    if turn == UNKEYED:
+        return [events.create_order(None) for _ in range(count)]
+    return scenario.events(function, turn, count)
+
+
 def warm_phase(
     infra: Infra,
     scenario: Scenario,
@@ -196,35 +214,38 @@ def warm_phase(
     result = WarmResult()
     for function, workers in kept.items():
         expected = scenario.expected(function)
-        runs = {variant: RunResult() for variant in workers}
-        for variant, worker in workers.items():
-            if warmup:
-                worker.run(scenario.events(function, variant, warmup))
-        logs_before = {variant: worker.log_bytes() for variant, worker in workers.items()}
+        turns = _turns(function, workers)
+        worker_of = {turn: workers["real" if turn == UNKEYED else turn] for turn in turns}
+        runs = {turn: RunResult() for turn in turns}
+        if warmup:
+            for turn in turns:
+                worker_of[turn].run(_events(scenario, function, turn, warmup))
+        log_bytes = dict.fromkeys(turns, 0)
         xray_before = (infra.xray.datagrams, infra.xray.bytes)
         sampled_count = 0
         chunks = math.ceil(invocations / chunk)
         for index in range(chunks):
             size = min(chunk, invocations - index * chunk)
-            order = ("real", "baseline") if index % 2 == 0 else ("baseline", "real")
-            for variant in order:
-                if variant not in workers:
-                    continue
+            # Each chunk in another order (real, baseline and unkeyed rotating), so no one always goes first.
+            shift = index % len(turns)
+            for turn in turns[shift:] + turns[:shift]:
+                worker = worker_of[turn]
                 sampled = [(index * chunk + i) % SAMPLED_EVERY == 0 for i in range(size)]
-                if variant == "real":
+                if turn == "real":
                     sampled_count += sum(sampled)
-                runs[variant].extend(workers[variant].run(scenario.events(function, variant, size), sampled))
+                before = worker.log_bytes()
+                runs[turn].extend(worker.run(_events(scenario, function, turn, size), sampled))
+                log_bytes[turn] += worker.log_bytes() - before
         row: dict[str, Any] = {}
+        for turn in turns:
+            described = _describe(runs[turn], expected)
+            described["log_bytes_per_invocation"] = log_bytes[turn] / max(invocations, 1)
+            row[turn] = described
         for variant, worker in workers.items():
-            described = _describe(runs[variant], expected)
             memory = worker.stats()
             # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent through fork and exec.
-            described["rss_mb"] = (memory.get("vm_hwm_kb") or memory["ru_maxrss_kb"]) / 1024
-            described["rss_now_mb"] = (memory.get("vm_rss_kb") or 0) / 1024
-            described["log_bytes_per_invocation"] = (worker.log_bytes() - logs_before[variant]) / max(
-                invocations, 1
-            )
-            row[variant] = described
+            row[variant]["rss_mb"] = (memory.get("vm_hwm_kb") or memory["ru_maxrss_kb"]) / 1024
+            row[variant]["rss_now_mb"] = (memory.get("vm_rss_kb") or 0) / 1024
             result.raw_ms.setdefault(function, {})[variant] = [value / 1e6 for value in runs[variant].ns]
             worker.close()
         row["xray_segments_per_sampled_invocation"] = (infra.xray.datagrams - xray_before[0]) / max(
@@ -235,5 +256,8 @@ def warm_phase(
             row["ratio_p50"] = ratio(row["real"]["p50_ms"], row["baseline"]["p50_ms"])
             row["ratio_p99"] = ratio(row["real"]["p99_ms"], row["baseline"]["p99_ms"])
             row["overhead_p50_ms"] = row["real"]["p50_ms"] - row["baseline"]["p50_ms"]
+        if UNKEYED in row:
+            # What an Idempotency-Key costs a create: keyed (the real variant) over unkeyed, same worker.
+            row["keyed_ratio_p50"] = ratio(row["real"]["p50_ms"], row[UNKEYED]["p50_ms"])
         result.per_function[function] = row
     return result

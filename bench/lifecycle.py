@@ -61,17 +61,18 @@ def _stream_config():
 def _records_of(calls: list[Any]) -> list[dict[str, Any]]:
     """The stream records DynamoDB would emit for these calls' writes."""
     records = []
-    for call in calls:
+    # A transaction's items each make their own record, as the single writes they are.
+    for write in (write for call in calls for write in (call.writes or [call])):
         if (
-            not call.is_dynamodb
-            or not call.succeeded
-            or call.operation not in ("PutItem", "UpdateItem", "DeleteItem")
+            not write.is_dynamodb
+            or not write.succeeded
+            or write.operation not in ("PutItem", "UpdateItem", "DeleteItem")
         ):
             continue
-        if call.old is None and call.new is None:
+        if write.old is None and write.new is None:
             continue
-        name = "INSERT" if call.old is None else "REMOVE" if call.new is None else "MODIFY"
-        records.append(events.stream_record(name, call.old, call.new))
+        name = "INSERT" if write.old is None else "REMOVE" if write.new is None else "MODIFY"
+        records.append(events.stream_record(name, write.old, write.new))
     return records
 
 

@@ -40,6 +40,8 @@ from bench.scenario import Scenario
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CALLS_TABLE = "bench-calls"
+# Issue 20: a create with an Idempotency-Key, warm p50, at most this many times one without (same worker).
+KEYED_CREATE_RATIO = 1.5
 
 
 @dataclass(frozen=True)
@@ -357,6 +359,10 @@ def run(mode: Mode, out_dir: Path, only: set[str] | None = None, verbose: bool =
     data["machine"]["load_average_at_end"] = os.getloadavg()
     data.update(headline(data))
     data["targets"] = report.targets(data)
+    keyed = data.get("keyed_create_warm_ratio")
+    data["targets"][f"keyed create warm p50 <= {KEYED_CREATE_RATIO}x unkeyed"] = (
+        None if keyed is None else "pass" if keyed <= KEYED_CREATE_RATIO else "FAIL"
+    )
     return data
 
 
@@ -398,6 +404,8 @@ def headline(data: dict[str, Any]) -> dict[str, Any]:
             for function, row in ((data.get("cold_start_variants") or {}).get("per_function") or {}).items()
         },
         "warm_ratio": {ENDPOINTS[function]: row.get("ratio_p50") for function, row in warm.items()},
+        # Issue 20: the keyed create's warm p50 over the unkeyed create's, measured side by side.
+        "keyed_create_warm_ratio": (warm.get("create_order") or {}).get("keyed_ratio_p50"),
         "warm_own_time_ratio": {
             ENDPOINTS[function]: (row["real"]["own_p50_ms"] / row["baseline"]["own_p50_ms"])
             if row.get("baseline", {}).get("own_p50_ms")

@@ -7,6 +7,7 @@ LocalStack, ...); tables are created from template.yaml's definitions (`local.te
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import threading
@@ -21,6 +22,7 @@ from local.net import bind
 from local.template import TemplateError, create_table_request, resources_of_type
 
 _atomic_lock = threading.Lock()
+MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit
 
 
 def make_dynamodb_atomic() -> None:
@@ -39,6 +41,118 @@ def make_dynamodb_atomic() -> None:
 
     call_action.atomic = True  # type: ignore[attr-defined]
     DynamoHandler.call_action = call_action
+
+
+def transactions_without_table_copies() -> None:
+    """moto's TransactWriteItems deep-copies every table it names before writing, to roll back on failure: its
+    cost grows with the table (~0.3 ms per item, 360 ms at 1,000 items), where DynamoDB's does not. Here each
+    item's condition is evaluated first and the transaction is cancelled (the same CancellationReasons, nothing
+    written) if one fails; else the items are written, and only they are copied beforehand, to undo them if a
+    write fails (moto's own then runs, and answers as it does). A request moto itself would refuse before
+    writing (too many items, one item twice, an unknown operation) goes to moto's own."""
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import ConditionalCheckFailed, TransactionCanceledException
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if getattr(DynamoDBBackend.transact_write_items, "without_copies", False):
+        return
+    copying = DynamoDBBackend.transact_write_items
+    operations = ("ConditionCheck", "Put", "Delete", "Update")
+
+    def targets(
+        backend: Any, transact_items: list[dict[str, Any]]
+    ) -> list[tuple[str, dict[str, Any], Any]] | None:
+        """(operation, its parameters, the table) for each item; None where moto's own should answer."""
+        if len(transact_items) > MAX_TRANSACTION_ITEMS:
+            return None
+        found, keys = [], set()
+        for entry in transact_items:
+            if len(entry) != 1:
+                return None
+            ((kind, operation),) = entry.items()
+            table = backend.tables.get(operation.get("TableName"))
+            if kind not in operations or table is None:
+                return None
+            key = _item_key(table, operation["Item"] if kind == "Put" else operation["Key"])
+            if key is None or (table.name, json.dumps(key, sort_keys=True)) in keys:
+                return None
+            keys.add((table.name, json.dumps(key, sort_keys=True)))
+            found.append((kind, operation, table))
+        return found
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        items = targets(self, transact_items)
+        if items is None:
+            return copying(self, transact_items)
+        reasons: list[Any] = []
+        for _, operation, table in items:
+            current = table.get_item(*_key_values(table, operation.get("Item") or operation["Key"]))
+            condition = operation.get("ConditionExpression")
+            names = operation.get("ExpressionAttributeNames")
+            values = operation.get("ExpressionAttributeValues")
+            if condition is None or get_filter_expression(condition, names, values).expr(current):
+                reasons.append((None, None, None))
+                continue
+            old = None
+            if operation.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current is not None:
+                old = current.to_json()["Attributes"]
+            reasons.append(("ConditionalCheckFailed", ConditionalCheckFailed().message, old))
+        if any(code is not None for code, _, _ in reasons):
+            raise TransactionCanceledException(reasons)
+        written: list[tuple[Any, tuple[Any, Any], Any]] = []
+        streams = {table.name: len(table.stream_shard.items) for _, _, table in items if table.stream_shard}
+        try:
+            for kind, operation, table in items:
+                key = _key_values(table, operation.get("Item") or operation["Key"])
+                written.append((table, key, copy.deepcopy(table.get_item(*key))))
+                if kind == "Put":
+                    table.put_item(operation["Item"], overwrite=True)
+                elif kind == "Delete":
+                    table.delete_item(*key)
+                elif kind == "Update":
+                    self.update_item(
+                        table.name,
+                        operation["Key"],
+                        update_expression=operation["UpdateExpression"],
+                        expression_attribute_names=operation.get("ExpressionAttributeNames"),
+                        expression_attribute_values=operation.get("ExpressionAttributeValues"),
+                    )
+        except Exception:  # noqa: BLE001 - undone, then moto's own answers whatever failed
+            for table, (hash_value, range_value), before in reversed(written):
+                _restore(table, hash_value, range_value, before)
+            for table_name, length in streams.items():
+                del self.tables[table_name].stream_shard.items[length:]
+            return copying(self, transact_items)
+        return None
+
+    transact_write_items.without_copies = True  # type: ignore[attr-defined]
+    transact_write_items.copying = copying  # type: ignore[attr-defined]  # moto's own, for tests
+    DynamoDBBackend.transact_write_items = transact_write_items
+
+
+def _item_key(table: Any, attributes: dict[str, Any]) -> dict[str, Any] | None:
+    names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+    return {name: attributes[name] for name in names} if all(name in attributes for name in names) else None
+
+
+def _key_values(table: Any, attributes: dict[str, Any]) -> tuple[Any, Any]:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    hash_value = DynamoType(attributes[table.hash_key_attr])
+    return hash_value, DynamoType(attributes[table.range_key_attr]) if table.range_key_attr else None
+
+
+def _restore(table: Any, hash_value: Any, range_value: Any, before: Any) -> None:
+    """Put an item back as it was (None: absent), without a stream record."""
+    if range_value is None:
+        if before is None:
+            table.items.pop(hash_value, None)
+        else:
+            table.items[hash_value] = before
+    elif before is None:
+        table.items.get(hash_value, {}).pop(range_value, None)
+    else:
+        table.items[hash_value][range_value] = before
 
 
 def _epoch(value: Any) -> float | None:
@@ -101,6 +215,7 @@ class EmbeddedAws:
         from werkzeug.serving import make_server
 
         make_dynamodb_atomic()
+        transactions_without_table_copies()
         replay_only_the_window()
         install_fault_injection()
         listener = bind(self._host, self._port)

@@ -351,6 +351,28 @@ def dynamodb_resource(params: dict[str, Any]) -> str:
     return f"{arn}/index/{index}" if index else arn
 
 
+# IAM has no action for a transaction: each of its items is authorized as the single-item action on its table.
+TRANSACTIONS = ("TransactWriteItems", "TransactGetItems")
+_TRANSACTION_ITEM_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",
+}
+
+
+def transaction_authorizations(params: dict[str, Any]) -> list[tuple[str, str]]:
+    """(action, resource) for each item of a TransactWriteItems or TransactGetItems request, as IAM authorizes
+    them (e.g. a Put as `PutItem` on its table); each pair once."""
+    found = []
+    for entry in params.get("TransactItems") or []:
+        for kind, operation in entry.items() if isinstance(entry, dict) else ():
+            action = _TRANSACTION_ITEM_ACTIONS.get(kind, kind)
+            found.append((action, dynamodb_resource(operation if isinstance(operation, dict) else {})))
+    return list(dict.fromkeys(found))
+
+
 def streams_resource(params: dict[str, Any]) -> str:
     """The stream ARN of a DynamoDB Streams request (`*` for ListStreams)."""
     arn = params.get("StreamArn")
@@ -452,6 +474,22 @@ def install_moto_authorization() -> None:
                 ) from None
 
         ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = authenticate_and_authorize
+
+        def authorize_dynamodb(self: Any, resource: str = "*") -> None:
+            """A transaction is authorized item by item (`transaction_authorizations`), as on AWS."""
+            items = transaction_authorizations(_json_body(self)) if self._get_action() in TRANSACTIONS else []
+            if not items:
+                authenticate_and_authorize(self, resource)
+                return
+            for action, item_resource in items:
+                # moto's IAMRequest takes the action it checks from the handler's `_get_action`.
+                self._get_action = lambda action=action: action
+                try:
+                    authenticate_and_authorize(self, item_resource)
+                finally:
+                    del self._get_action
+
+        DynamoHandler._authenticate_and_authorize_normal_action = authorize_dynamodb  # type: ignore[method-assign]
         _patched.set()
 
 

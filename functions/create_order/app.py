@@ -15,6 +15,8 @@ from orders.http.routes import Response
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+    from orders.domain.models import Order
+    from orders.service import KeyedCreate
 
 logger = Logger()
 tracer = Tracer()
@@ -32,14 +34,23 @@ README_EXAMPLE = {
 }
 
 
-def _create(caller: Caller, order_request: CreateOrderRequest) -> dict[str, Any]:
-    """The idempotent unit: its result is what a retry with the same key and body gets back."""
+def _create(caller: Caller, order_request: CreateOrderRequest, keyed: "KeyedCreate | None" = None) -> "Order":
+    """`keyed`: the idempotency claim of a create with an Idempotency-Key."""
     order = wiring.order_service().create(
-        caller, order_request, correlation_id=api.correlation_id(app), deadline=api.deadline(app)
+        caller,
+        order_request,
+        correlation_id=api.correlation_id(app),
+        deadline=api.deadline(app),
+        keyed=keyed,
     )
     metrics.add_metric(name="OrderCreated", unit=MetricUnit.Count, value=1)
     # CloudWatch metric values are doubles; the order itself keeps its Decimal total.
     metrics.add_metric(name="OrderTotal", unit=MetricUnit.NoUnit, value=float(order.total))
+    return order
+
+
+def _response(order: "Order") -> dict[str, Any]:
+    """The 201's parts: what a retry with the same key and body gets back."""
     return {"id": order.id, "version": order.version, "body": dumps(order.to_wire())}
 
 
@@ -91,16 +102,16 @@ def create_order(
     gets the same order and response for 24 hours."""
     caller = api.current_caller(app)
     if idempotency_key is None:
-        created = _create(caller=caller, order_request=body)
+        created = _response(_create(caller, body))
     else:
-        # Hashed: the caller and the key select the stored result; the body must be the first call's.
+        # Hashed: the caller and the key select the stored response; the body must be the first call's.
         created = wiring.once_per_idempotency_key(
-            _create,
+            lambda keyed: _create(caller, body, keyed),
+            _response,
             caller_id=caller.user_id,
             key=idempotency_key,
             body=body.model_dump(mode="json"),
-            caller=caller,
-            order_request=body,
+            remaining_ms=app.lambda_context.get_remaining_time_in_millis(),
         )
     headers = {"Location": f"/api/orders/{created['id']}", "ETag": api.etag(created["version"])}
     return Response(status_code=201, content_type=api.JSON, body=created["body"], headers=headers)
@@ -110,5 +121,4 @@ def create_order(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: "LambdaContext") -> dict[str, Any]:
-    wiring.idempotency_config().register_lambda_context(context)
     return api.resolve(app, event, context)

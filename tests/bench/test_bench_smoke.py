@@ -87,6 +87,14 @@ def test_warm_ratio_per_endpoint(smoke):
             assert positive(row[variant]["p50_ms"]) and positive(row[variant]["p99_ms"])
 
 
+def test_keyed_create_beside_the_unkeyed_one(smoke):
+    """Issue 20: a create with an Idempotency-Key ÷ one without, warm p50, measured side by side."""
+    assert positive(smoke["keyed_create_warm_ratio"])
+    unkeyed = smoke["warm"]["create_order"]["unkeyed"]
+    assert unkeyed["n"] > 0 and unkeyed["errors"] == 0, unkeyed["error_samples"]
+    assert "keyed create warm p50 <= 1.5x unkeyed" in smoke["targets"]
+
+
 def test_dynamodb_calls_per_endpoint(smoke):
     calls = smoke["dynamodb_calls"]
     assert set(calls) == ENDPOINTS

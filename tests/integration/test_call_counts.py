@@ -1,7 +1,9 @@
 """DynamoDB calls per request, counted with botocore event hooks on the client the functions use:
-get 1, list 1, status change 1, create at most 3 (with or without Idempotency-Key). No Scan, ever."""
+get 1, list 1, status change 1, create 1 (2 with an Idempotency-Key, its replay 1). No Scan, ever."""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 import pytest
 
@@ -74,9 +76,26 @@ def test_create_without_key_is_at_most_three_calls(api):
     assert operations.count("PutItem") >= 1
 
 
-def test_create_with_key_is_at_most_three_calls_and_a_replay_fewer(api):
+def test_create_with_key_is_two_calls_and_a_replay_one(api):
+    """The claim (one conditional PutItem), then the order and the claim's completion in one transaction;
+    a replay, a reused key and a request in flight are answered from the refused claim alone."""
     operations = counted(lambda: calls.create_ok(SAMPLE_USER, order_body(), key="count-key"))
-    assert len(operations) <= 3, operations
-    replay = counted(lambda: calls.create_ok(SAMPLE_USER, order_body(), key="count-key"))
-    assert 1 <= len(replay) <= 2, replay
-    assert "UpdateItem" not in replay
+    assert operations == ["PutItem", "TransactWriteItems"]
+    assert counted(lambda: calls.create_ok(SAMPLE_USER, order_body(), key="count-key")) == ["PutItem"]
+    other_body = order_body(("prod-456", 3, Decimal("29.99")))
+    assert counted(lambda: calls.create(SAMPLE_USER, other_body, key="count-key")) == ["PutItem"]
+
+
+def test_create_without_key_is_one_put(api):
+    assert counted(lambda: calls.create_ok(SAMPLE_USER, order_body())) == ["PutItem"]
+
+
+def test_a_failed_keyed_create_releases_its_claim_in_one_more_call(api, upstream):
+    upstream.set_faults(rate=1.0, kinds=["error"])
+    try:
+        assert counted(lambda: calls.create(SAMPLE_USER, order_body(), key="count-key")) == [
+            "PutItem",
+            "DeleteItem",
+        ]
+    finally:
+        upstream.set_faults(rate=0.0)

@@ -64,9 +64,17 @@ class InProcessRecorder:
         function = self._calling_function()
         if function is None:
             return
-        action = f"{model.service_model.signing_name}:{model.name}"
+        from local.iam import TRANSACTIONS, transaction_authorizations
+
+        service = model.service_model.signing_name
+        if service == "dynamodb" and model.name in TRANSACTIONS:
+            # IAM authorizes a transaction item by item (e.g. dynamodb:PutItem), as the local stack does.
+            actions = [f"{service}:{action}" for action, _ in transaction_authorizations(params)]
+        else:
+            actions = [f"{service}:{model.name}"]
         with self._lock:
-            self.calls[(function, action)] += 1
+            for action in actions:
+                self.calls[(function, action)] += 1
 
     def _calling_function(self) -> str | None:
         frame = sys._getframe(2)

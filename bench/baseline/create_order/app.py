@@ -1,5 +1,5 @@
 """Baseline POST /api/orders: the same DynamoDB calls as the real function with an Idempotency-Key
-(PutItem of the in-progress record, PutItem of the order, UpdateItem completing the record), and, when
+(PutItem of the in-progress record, then one TransactWriteItems: the order and the completed record), and, when
 BASELINE_UPSTREAM is set (the real function calls the user and inventory services), the same two calls."""
 
 import hashlib
@@ -96,13 +96,14 @@ def lambda_handler(event, context):
         validation = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
         record_key = {"PK": {"S": f"IDEMPOTENCY#create-order#{digest}"}, "SK": {"S": "IDEMPOTENCY"}}
         now = int(time.time())
+        claimed = {"N": str(int(time.time() * 1000) + 10_000)}
         try:
             dynamodb.put_item(
                 TableName=TABLE,
                 Item={
                     **record_key,
                     "expiration": {"N": str(now + DAY)},
-                    "in_progress_expiration": {"N": str(int(time.time() * 1000) + 10_000)},
+                    "in_progress_expiration": claimed,
                     "status": {"S": "INPROGRESS"},
                     "validation": {"S": validation},
                 },
@@ -162,22 +163,38 @@ def lambda_handler(event, context):
         "GSI2SK": f"pending#{order_id}",
         "entityType": "order",
     }
-    dynamodb.put_item(
-        TableName=TABLE,
-        Item={name: _serialize(value) for name, value in item.items()},
-        ConditionExpression="attribute_not_exists(PK)",
-    )
+    put = {
+        "TableName": TABLE,
+        "Item": {name: _serialize(value) for name, value in item.items()},
+        "ConditionExpression": "attribute_not_exists(PK)",
+    }
     text = json.dumps(order, default=_number)
     if record_key:
-        dynamodb.update_item(
-            TableName=TABLE,
-            Key=record_key,
-            UpdateExpression="SET #data = :data, #status = :status, expiration = :expiration",
-            ExpressionAttributeNames={"#data": "data", "#status": "status"},
-            ExpressionAttributeValues={
-                ":data": {"S": json.dumps({"id": order_id, "version": 1, "body": text})},
-                ":status": {"S": "COMPLETED"},
-                ":expiration": {"N": str(int(time.time()) + DAY)},
-            },
+        completed = {
+            **record_key,
+            "status": {"S": "COMPLETED"},
+            "expiration": {"N": str(int(time.time()) + DAY)},
+            "in_progress_expiration": claimed,
+            "data": {"S": json.dumps({"id": order_id, "version": 1, "body": text})},
+            "validation": {"S": validation},
+        }
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": put},
+                {
+                    "Put": {
+                        "TableName": TABLE,
+                        "Item": completed,
+                        "ConditionExpression": "#status = :inprogress AND in_progress_expiration = :claimed",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": {
+                            ":inprogress": {"S": "INPROGRESS"},
+                            ":claimed": claimed,
+                        },
+                    }
+                },
+            ]
         )
+    else:
+        dynamodb.put_item(**put)
     return _answer(201, text, {"Location": f"/api/orders/{order_id}", "ETag": '"1"'})

@@ -41,6 +41,16 @@ class StockKeeper(Protocol):
     def release(self, reservation_id: str, *, deadline: float | None = None) -> None: ...
 
 
+class KeyedCreate(Protocol):
+    """A create with an Idempotency-Key (`orders.storage.idempotency.KeyedCreate`)."""
+
+    def hold(self) -> None:
+        """Returns once this request holds its key (claimed while the buyer was checked); raises if not."""
+
+    def put_new(self, order: Order, correlation_id: str | None) -> None:
+        """Writes the new order and completes the key's record with it, both or neither."""
+
+
 DEFAULT_PAGE_SIZE = 20
 # A failed create may spend part of the margin kept for answering on releasing its reservation.
 RELEASE_GRACE_SECONDS = 0.5
@@ -74,16 +84,21 @@ class OrderService:
         *,
         correlation_id: str | None = None,
         deadline: float | None = None,
+        keyed: KeyedCreate | None = None,
     ) -> Order:
         """Verify the buyer, reserve stock (keyed by the new order's id, so a retry reserves nothing
         twice), price from the reservation, write the order. Any failure after the reservation releases
-        it before answering: no reservation without an order, no order without a reservation."""
+        it before answering: no reservation without an order, no order without a reservation.
+        `keyed`: a create with an Idempotency-Key holds the key before reserving, and writes the order with
+        its `put_new` (`orders.storage.idempotency`)."""
         from orders.domain.models import Order, StatusChange, price_lines, price_mismatches
 
         user_id = request.user_id or caller.user_id
         if not caller.may_act_for(user_id):
             raise Forbidden("Customers may only create orders for themselves.")
         self._users.ensure_active(user_id, deadline=deadline)
+        if keyed is not None:
+            keyed.hold()
         moment = self._clock()
         order_id = self._new_id(moment)
         quantities = {item.product_id: item.quantity for item in request.items}
@@ -114,7 +129,7 @@ class OrderService:
                 status_history=[StatusChange(status=OrderStatus.PENDING, at=now, by=caller.user_id)],
                 reservation_id=order_id,
             )
-            self._repository.put_new(order, correlation_id)
+            (keyed or self._repository).put_new(order, correlation_id)
         except BaseException:
             self._release_after_failed_create(order_id, deadline)
             raise

@@ -16,15 +16,17 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from botocore.config import Config
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_events.client import EventBridgeClient
 
+    from orders.domain.models import Order
     from orders.events.bus import EventBusPublisher
     from orders.events.reservations import ReservationKeeper
     from orders.service import OrderService
-    from orders.storage.idempotency import SingleTablePersistenceLayer
+    from orders.storage.idempotency import IdempotencyStore, KeyedCreate
     from orders.storage.repository import OrderRepository
     from orders.upstream.clients import InventoryClient, UpstreamHttp, UserServiceClient
 
@@ -179,34 +181,50 @@ def order_service() -> OrderService:
 
 
 @_once
-def idempotency_config() -> IdempotencyConfig:
-    """One per process: the handler registers each invocation's context on it."""
-    from orders.storage.idempotency import new_idempotency_config
+def idempotency_store() -> IdempotencyStore:
+    from orders.storage.idempotency import IdempotencyStore
 
-    return new_idempotency_config()
+    return IdempotencyStore(dynamodb_client(), table_name())
 
 
 @_once
-def idempotency_store() -> SingleTablePersistenceLayer:
-    from orders.storage.idempotency import SingleTablePersistenceLayer
+def _background() -> ThreadPoolExecutor:
+    """Threads for a request's calls made side by side (a keyed create's claim, while the buyer is checked)."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    return SingleTablePersistenceLayer(table_name(), dynamodb_client())
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="orders")
+
+
+def concurrently[T](function: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+    """`function(*args, **kwargs)` on a background thread, in this request's context (its trace)."""
+    import contextvars
+
+    return _background().submit(contextvars.copy_context().run, function, *args, **kwargs)
 
 
 def once_per_idempotency_key(
-    function: Callable[..., dict[str, Any]], *, caller_id: str, key: str, body: Any, **arguments: Any
+    create: Callable[[KeyedCreate], object],
+    respond: Callable[[Order], dict[str, Any]],
+    *,
+    caller_id: str,
+    key: str,
+    body: Any,
+    remaining_ms: int,
 ) -> dict[str, Any]:
-    """`function(**arguments)` once per caller and Idempotency-Key (`orders.storage.idempotency.once_per_key`)."""
+    """A create once per caller and Idempotency-Key: its response, or the first one's
+    (`orders.storage.idempotency.once_per_key`)."""
     from orders.storage.idempotency import once_per_key
 
     return once_per_key(
-        function,
-        idempotency_store(),
-        idempotency_config(),
+        create,
+        respond,
+        store=idempotency_store(),
+        repository=repository(),
+        submit=concurrently,
         caller_id=caller_id,
         key=key,
         body=body,
-        **arguments,
+        remaining_ms=remaining_ms,
     )
 
 

@@ -56,15 +56,13 @@ PROBLEMS: dict[str, ProblemType] = {
 
 
 def idempotency_refusals() -> dict[type[Exception], str]:
-    """Powertools' idempotency refusals, by problem type (imported when asked: only create needs them)."""
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyValidationError,
-    )
+    """A keyed create's refusals (`orders.storage.idempotency`), by problem type (imported when asked: only
+    create needs them)."""
+    from orders.storage.idempotency import IdempotencyKeyReused, RequestInProgress
 
     return {
-        IdempotencyValidationError: "idempotency-key-reused",
-        IdempotencyAlreadyInProgressError: "request-in-progress",
+        IdempotencyKeyReused: "idempotency-key-reused",
+        RequestInProgress: "request-in-progress",
     }
 
 

@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any, cast
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from orders import tracing
 from orders.domain.status import OrderStatus
 from orders.storage.wire import order_wire
 
 if TYPE_CHECKING:
     # Imported where an Order is built: reads (`get_wire`) and the stream consumer never load pydantic.
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
     from orders.domain.models import Order, StatusChange
 
@@ -194,6 +195,18 @@ class TransitionRejected(Exception):
     current: Order | None
 
 
+@dataclass(frozen=True, slots=True)
+class TransactionCancelled(Exception):
+    """A transactional write was cancelled and nothing was written: DynamoDB's reason for each of its items, in
+    the order they were given ("None" for an item that was not why; "ConditionalCheckFailed",
+    "TransactionConflict", ...)."""
+
+    reasons: tuple[str, ...]
+
+    def reason(self, index: int) -> str:
+        return self.reasons[index] if index < len(self.reasons) else "None"
+
+
 class OrderRepository:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
@@ -206,6 +219,34 @@ class OrderRepository:
             Item=_to_item(order, correlation_id),
             ConditionExpression="attribute_not_exists(PK)",
         )
+
+    def put_new_with(self, order: Order, correlation_id: str | None, also: TransactWriteItemTypeDef) -> None:
+        """`put_new` and one more write (`also`, e.g. completing the create's idempotency claim) in one
+        TransactWriteItems: both are made or neither. The order item is `_to_item`'s, under put_new's condition
+        (the order first, `also` second, as TransactionCancelled's reasons list them)."""
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": _to_item(order, correlation_id),
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                    also,
+                ],
+                # A retry (botocore's) of a call that committed but whose answer was lost succeeds, instead of
+                # failing on the order it wrote itself.
+                ClientRequestToken=order.id,
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = cast("list[dict[str, Any]]", error.response.get("CancellationReasons") or [])
+            raise TransactionCancelled(
+                tuple(str(reason.get("Code", "None")) for reason in reasons)
+            ) from error
 
     def put_release_intent(self, reservation_id: str, at: str) -> None:
         """A reservation to release, carried out by the stream consumer (an outbox item)."""
