@@ -5,9 +5,9 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from orders import wiring
-from orders.tracing import Tracer
 from orders.http import api, docs, problems
 from orders.http.routes import Response
+from orders.tracing import Tracer
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -5,7 +5,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from orders import wiring
-from orders.tracing import Tracer
 from orders.domain.caller import MAX_USER_ID_LENGTH, USER_ID_PATTERN
 from orders.domain.cursor import MAX_CURSOR_LENGTH
 from orders.domain.status import OrderStatus
@@ -13,6 +12,7 @@ from orders.http import api, docs, problems
 from orders.http.params import Path, Query
 from orders.http.routes import Response
 from orders.service import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from orders.tracing import Tracer
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from orders import wiring
-from orders.tracing import Tracer
 from orders.events.batch import partial_response, records_of
 from orders.events.stream import record_settler, unpublished_records
+from orders.tracing import Tracer
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -6,11 +6,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from orders import wiring
-from orders.tracing import Tracer
 from orders.domain.models import StatusChangeRequest
 from orders.http import api, docs, problems
 from orders.http.params import Body, Header, Path
 from orders.http.routes import Response
+from orders.tracing import Tracer
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
