@@ -1,5 +1,6 @@
-"""Functions that read orders never load pydantic (about a fifth of a cold start, see bench/), and the health
-check loads nothing but `json`.
+"""Functions that read orders never load pydantic (about a fifth of a cold start, see bench/), no valid request
+loads Powertools' resolver, its event classes or its batch utility (issue 20: off the request path), and the
+health check loads nothing but `json`.
 
 Each check runs the real handler in a fresh interpreter with Lambda's layout on `sys.path` (the function's
 folder, the orders layer, the packages), its AWS clients answered by botocore's Stubber, and reports which
@@ -126,6 +127,39 @@ def test_get_order_answers_without_loading_pydantic():
     body = json.loads(report["result"]["body"])
     assert body["id"] == order_id and body["userId"] == ALICE.user_id
     assert not [name for name in report["modules"] if name.split(".")[0] in ("pydantic", "pydantic_core")]
+    assert not off_the_request_path(report["modules"])
+
+
+# Powertools' resolver, its validation and OpenAPI machinery, its event classes and its batch utility: only for
+# the OpenAPI document and for requests the router leaves to Powertools (orders.http.routes), never a valid one.
+OFF_THE_PATH = (
+    "aws_lambda_powertools.event_handler",
+    "aws_lambda_powertools.utilities.data_classes",
+    "aws_lambda_powertools.utilities.batch",
+    "asyncio",
+)
+
+
+def off_the_request_path(modules: list[str]) -> list[str]:
+    return [name for name in modules if name.startswith(OFF_THE_PATH)]
+
+
+def test_a_listing_answers_without_loading_pydantic():
+    """The listing's parameters are checked by the router and its page is built from the items (`list_wire`)."""
+    item = stored_item()
+    event = sample_event("list_user_orders")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/api/users/{ALICE.user_id}/orders"
+    event["pathParameters"] = {"userId": ALICE.user_id}
+    event["requestContext"]["authorizer"]["jwt"]["claims"].update(
+        sub=ALICE.user_id, **{"cognito:groups": "[users]"}
+    )
+
+    report = run_first_invocation("list_user_orders", "dynamodb_client", "query", {"Items": [item]}, event)
+
+    assert report["result"]["statusCode"] == 200, report["result"]
+    assert [order["id"] for order in json.loads(report["result"]["body"])["items"]] == [item["id"]["S"]]
+    assert not [name for name in report["modules"] if name.split(".")[0] in ("pydantic", "pydantic_core")]
+    assert not off_the_request_path(report["modules"])
 
 
 def test_stream_consumer_publishes_without_loading_pydantic():
@@ -143,6 +177,7 @@ def test_stream_consumer_publishes_without_loading_pydantic():
 
     assert report["result"] == {"batchItemFailures": []}
     assert not [name for name in report["modules"] if name.split(".")[0] in ("pydantic", "pydantic_core")]
+    assert not off_the_request_path(report["modules"])
 
 
 HEALTH_CHILD = r"""
@@ -260,3 +295,33 @@ def test_a_traced_cold_start_never_loads_the_xray_sdk(function, upstream_url):
     assert datagram is not None
     roots = [span for span in spans_of(datagram) if span["kind"] == "SERVER"]
     assert [root["name"] for root in roots] == [function]
+
+
+def test_a_validated_body_is_read_without_powertools_resolver():
+    """A status change's body is checked by its pydantic model in the router: nothing of Powertools' resolver,
+    its validation or its event classes is loaded for a valid request."""
+    item = stored_item()
+    order_id = item["id"]["S"]
+    changed = {**item, "status": {"S": "cancelled"}, "version": {"N": "2"}}
+    change = {
+        "status": {"S": "cancelled"},
+        "at": {"S": "2026-01-01T00:00:00.000Z"},
+        "by": {"S": ALICE.user_id},
+    }
+    changed["statusHistory"] = {"L": [*item["statusHistory"]["L"], {"M": change}]}
+    event = sample_event("update_order_status")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/api/orders/{order_id}/status"
+    event["pathParameters"] = {"id": order_id}
+    event["requestContext"]["authorizer"]["jwt"]["claims"].update(
+        sub=ALICE.user_id, **{"cognito:groups": "[users]"}
+    )
+    event["body"] = json.dumps({"status": "cancelled"})
+    event["headers"].pop("if-match", None)
+
+    report = run_first_invocation(
+        "update_order_status", "dynamodb_client", "update_item", {"Attributes": changed}, event
+    )
+
+    assert report["result"]["statusCode"] == 200, report["result"]
+    assert json.loads(report["result"]["body"])["status"] == "cancelled"
+    assert not off_the_request_path(report["modules"])
