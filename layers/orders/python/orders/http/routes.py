@@ -4,7 +4,7 @@ errors mapped, the answer built, with the standard library only (and the route's
 Powertools' `APIGatewayHttpResolver` is what the routes are written for (its decorators, `Annotated`
 parameters, exception handlers) and what the OpenAPI document is generated from; but importing it costs a
 cold start some 50 ms (every resolver and event class Powertools ships, asyncio), and its validation imports
-pydantic (over 100 ms) even where nothing but a string and an integer are checked. So a `Router` keeps the
+pydantic (70-100 ms) even where nothing but a string and an integer are checked. So a `Router` keeps the
 declarations and builds that resolver (`orders.http.powertools`) only when it is needed:
 
 - for the OpenAPI document (`get_openapi_json_schema`, asked by the local stack and `make openapi`);
