@@ -28,8 +28,10 @@ FUNCTIONS = ("health", "get_order", "list_user_orders", "create_order", "update_
 _OBSERVABILITY = (
     "aws_lambda_powertools.logging",
     "aws_lambda_powertools.metrics",
-    "aws_lambda_powertools.tracing",
-    "aws_xray_sdk.core",
+    # orders.tracing loads these on a sampled invocation (the cold one is sampled here, as on Lambda).
+    "opentelemetry.sdk.trace",
+    "opentelemetry.exporter.otlp.proto.common.trace_encoder",
+    "opentelemetry.propagators.aws",
 )
 # The API functions answer through orders.http.routes: Powertools' resolver is built only for the OpenAPI
 # document and for a request the router leaves to it, never on a valid request's path.
@@ -110,7 +112,7 @@ class MotoProcess:
 
 
 class UdpSink:
-    """Stands in for the X-Ray daemon: receives and counts the segments the Tracer sends."""
+    """Stands in for the X-Ray agent: receives and counts the datagrams of spans the functions send."""
 
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -263,16 +265,11 @@ class Infra:
         spec = function_spec(resources, function_logical_ids()[function], self.services())
         env = self.function_env(function, table)
         if tracing:
-            # As on Lambda with `Tracing: Active`: the Tracer is on and sends to the daemon's address.
-            env.pop("POWERTOOLS_TRACE_DISABLED", None)
-            env.update(
-                AWS_XRAY_DAEMON_ADDRESS=self.xray.address,
-                _AWS_XRAY_DAEMON_ADDRESS=self.xray.address.split(":")[0],
-                _AWS_XRAY_DAEMON_PORT=self.xray.address.split(":")[1],
-                AWS_XRAY_CONTEXT_MISSING="LOG_ERROR",
-            )
+            # As on Lambda with `Tracing: Active`: sampled invocations send their spans to the agent's address.
+            env.pop("OTEL_SDK_DISABLED", None)
+            env["AWS_XRAY_DAEMON_ADDRESS"] = self.xray.address
         else:
-            env["POWERTOOLS_TRACE_DISABLED"] = "true"
+            env["OTEL_SDK_DISABLED"] = "true"
         return WorkerSpec(
             name=f"{function}/real",
             path=(str(spec.code_uri), *map(str, spec.layer_paths)),
@@ -288,7 +285,7 @@ class Infra:
         code_uri = BASELINE_ROOT / function
         env = self.function_env(function, table)
         env.update(LAMBDA_TASK_ROOT=str(code_uri), _HANDLER="app.lambda_handler")
-        env["POWERTOOLS_TRACE_DISABLED"] = "true"  # nothing reads it; no tracing SDK in the baseline
+        env["OTEL_SDK_DISABLED"] = "true"  # nothing reads it; no tracing SDK in the baseline
         if self.baseline_upstream.get(function):
             env["BASELINE_UPSTREAM"] = "1"
         return WorkerSpec(

@@ -33,6 +33,7 @@ from bench import (
     report,
     scaling,
     sizes,
+    tracing,
 )
 from bench.data import OrderFactory
 from bench.infra import ENDPOINTS, FUNCTIONS, ROOT
@@ -66,6 +67,9 @@ class Mode:
     # bench/recovery.py).
     recovery_orders: int = 300
     recovery_outage_orders: int = 30
+    # Tracing (issue 20, bench/tracing.py): cold runs per candidate, warm invocations per agent case and round.
+    tracing_cold_runs: int = 15
+    tracing_warm_invocations: int = 500
 
 
 MODES = {
@@ -110,6 +114,8 @@ MODES = {
         extra_cold_functions=("get_order", "order_events"),
         recovery_orders=100,
         recovery_outage_orders=8,
+        tracing_cold_runs=5,
+        tracing_warm_invocations=200,
     ),
     "smoke": Mode(
         name="smoke",
@@ -138,6 +144,8 @@ MODES = {
         extra_cold_functions=("get_order",),
         recovery_orders=5,
         recovery_outage_orders=2,
+        tracing_cold_runs=1,
+        tracing_warm_invocations=3,
     ),
 }
 
@@ -160,7 +168,8 @@ def machine() -> dict[str, Any]:
         "boto3",
         "botocore",
         "moto",
-        "aws-xray-sdk",
+        "opentelemetry-sdk",
+        "protobuf",
         "simplejson",
     ):
         try:
@@ -351,6 +360,9 @@ def run(mode: Mode, out_dir: Path, only: set[str] | None = None, verbose: bool =
             return {"skipped": str(error)}
 
     data["recovery"] = rows.run("recovery", recover)
+    data["tracing"] = rows.run(
+        "tracing", tracing.run, mode.tracing_cold_runs, mode.tracing_warm_invocations, logs
+    )
     data["cost"] = rows.run("cost", _cost, data)
     data["failed"] = rows.failed
     data["skipped"] = rows.skipped
@@ -441,6 +453,13 @@ def headline(data: dict[str, Any]) -> dict[str, Any]:
         "backfill_read_units_per_1000_orders": (recovered.get("backfill") or {}).get(
             "read_units_per_1000_orders"
         ),
+        # Issue 20's tracing (bench/tracing.py): the chosen tracer's cold cost over no in-function spans, and
+        # what an unreachable agent adds to a warm request's p50.
+        "tracing_cold_over_none_ms": {
+            candidate: row.get("over_none_ms")
+            for candidate, row in ((data.get("tracing") or {}).get("candidates") or {}).items()
+        },
+        "tracing_agent_down_overhead_ms": (data.get("tracing") or {}).get("agent_down_overhead_ms"),
     }
 
 

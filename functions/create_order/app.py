@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from orders import wiring
@@ -12,6 +12,7 @@ from orders.domain.models import CreateOrderRequest
 from orders.http import api, docs, problems
 from orders.http.params import Body, Header
 from orders.http.routes import Response
+from orders.tracing import Tracer
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -69,7 +69,11 @@ def cursor_secret() -> bytes:
         return secret.encode()
     from aws_lambda_powertools.utilities.parameters import get_secret
 
-    return str(get_secret(os.environ["CURSOR_SECRET_ARN"], max_age=3600)).encode()
+    from orders import tracing
+
+    # Powertools' parameters build their own client, so the call is a span here.
+    with tracing.span("SecretsManager.GetSecretValue", {"rpc.system": "aws-api"}, kind="CLIENT"):
+        return str(get_secret(os.environ["CURSOR_SECRET_ARN"], max_age=3600)).encode()
 
 
 @_once
@@ -82,7 +86,10 @@ def upstream_credential() -> str | None:
         return None
     from aws_lambda_powertools.utilities.parameters import get_parameter
 
-    return str(get_parameter(parameter, decrypt=True, max_age=3600))
+    from orders import tracing
+
+    with tracing.span("SSM.GetParameter", {"rpc.system": "aws-api"}, kind="CLIENT"):
+        return str(get_parameter(parameter, decrypt=True, max_age=3600))
 
 
 def upstream_http(service: str, url_variable: str) -> UpstreamHttp:
@@ -121,14 +128,20 @@ def _client_config() -> Config:
 def dynamodb_client() -> DynamoDBClient:
     import boto3
 
-    return boto3.client("dynamodb", endpoint_url=_endpoint("DYNAMODB_ENDPOINT"), config=_client_config())
+    from orders import tracing
+
+    client = boto3.client("dynamodb", endpoint_url=_endpoint("DYNAMODB_ENDPOINT"), config=_client_config())
+    return tracing.instrument(client)
 
 
 @_once
 def events_client() -> EventBridgeClient:
     import boto3
 
-    return boto3.client("events", endpoint_url=_endpoint("EVENTS_ENDPOINT"), config=_client_config())
+    from orders import tracing
+
+    client = boto3.client("events", endpoint_url=_endpoint("EVENTS_ENDPOINT"), config=_client_config())
+    return tracing.instrument(client)
 
 
 # ---------------------------------------------------------------------------------------- upstream
