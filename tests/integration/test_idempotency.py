@@ -327,13 +327,20 @@ def test_a_claim_taken_over_meanwhile_is_409_and_left_alone(api, upstream, monke
     the key), the transaction writes nothing: no order, the reservation released, the other's claim kept."""
     written = OrderRepository.put_new_with
 
-    def taken_over(self, order, correlation_id, also):
+    def take_over():
         api.update_item(
             TableName=wiring.table_name(),
             Key=idempotency.record_key(SAMPLE_USER, KEY),
             UpdateExpression="SET in_progress_expiration = in_progress_expiration + :later",
             ExpressionAttributeValues={":later": {"N": "1"}},
         )
+
+    def taken_over(self, order, correlation_id, also):
+        # Another request's write, on a thread of its own: the least-privilege check attributes a call to the
+        # function whose code is on the calling thread's stack (tests/support/least_privilege.py).
+        other = threading.Thread(target=take_over)
+        other.start()
+        other.join()
         return written(self, order, correlation_id, also)
 
     monkeypatch.setattr(OrderRepository, "put_new_with", taken_over)

@@ -82,10 +82,11 @@ def test_logs_of_refused_requests_hold_no_address_or_token(table, all_logs, body
 def test_an_unexpected_failure_is_logged_without_the_request(table, all_logs, monkeypatch):
     from orders.storage.repository import OrderRepository
 
-    def broken_write(self, order, correlation_id=None):
+    def broken_write(self, order, correlation_id=None, *also):
         raise RuntimeError("the table is on fire")
 
     monkeypatch.setattr(OrderRepository, "put_new", broken_write)
+    monkeypatch.setattr(OrderRepository, "put_new_with", broken_write)  # a keyed create's write
     response = invoke(
         "create_order",
         with_token(
