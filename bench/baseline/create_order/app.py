@@ -24,6 +24,15 @@ DAY = 24 * 60 * 60
 _http = None
 
 
+def _trace_id() -> str:
+    """The request's X-Ray trace id (Lambda sets `_X_AMZN_TRACE_ID` per invocation), kept per version as the
+    real function keeps it."""
+    for part in os.environ.get("_X_AMZN_TRACE_ID", "").split(";"):
+        if part.startswith("Root="):
+            return part.removeprefix("Root=")
+    return ""
+
+
 def _number(value):
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
@@ -156,6 +165,8 @@ def lambda_handler(event, context):
         **order,
         "correlationId": event["requestContext"]["requestId"],
         "changeCorrelationIds": [event["requestContext"]["requestId"]],
+        **({"traceId": _trace_id()} if _trace_id() else {}),
+        "changeTraceIds": [_trace_id()],
         "PK": f"ORDER#{order_id}",
         "SK": "ORDER",
         "GSI1PK": f"USER#{user_id}",

@@ -14,7 +14,18 @@ TABLE = os.environ["TABLE_NAME"]
 SECRET = os.environ.get("CURSOR_SECRET", "baseline-cursor-secret").encode()
 dynamodb = boto3.client("dynamodb", endpoint_url=os.environ.get("DYNAMODB_ENDPOINT") or None)
 _deserialize = TypeDeserializer().deserialize
-_HIDDEN = {"PK", "SK", "GSI1PK", "GSI1SK", "GSI2SK", "entityType", "correlationId", "changeCorrelationIds"}
+_HIDDEN = {
+    "PK",
+    "SK",
+    "GSI1PK",
+    "GSI1SK",
+    "GSI2SK",
+    "entityType",
+    "correlationId",
+    "changeCorrelationIds",
+    "traceId",
+    "changeTraceIds",
+}
 
 
 def _number(value):

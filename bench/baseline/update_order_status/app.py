@@ -14,11 +14,31 @@ from botocore.exceptions import ClientError
 TABLE = os.environ["TABLE_NAME"]
 dynamodb = boto3.client("dynamodb", endpoint_url=os.environ.get("DYNAMODB_ENDPOINT") or None)
 _deserialize = TypeDeserializer().deserialize
-_HIDDEN = {"PK", "SK", "GSI1PK", "GSI1SK", "GSI2SK", "entityType", "correlationId", "changeCorrelationIds"}
+_HIDDEN = {
+    "PK",
+    "SK",
+    "GSI1PK",
+    "GSI1SK",
+    "GSI2SK",
+    "entityType",
+    "correlationId",
+    "changeCorrelationIds",
+    "traceId",
+    "changeTraceIds",
+}
 _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 FORWARD = ["pending", "confirmed", "processing", "shipped", "delivered"]
 SOURCES = {target: FORWARD[:position] for position, target in enumerate(FORWARD)}
 SOURCES["cancelled"] = ["pending", "confirmed", "processing"]
+
+
+def _trace_id() -> str:
+    """The request's X-Ray trace id (Lambda sets `_X_AMZN_TRACE_ID` per invocation), kept per version as the
+    real function keeps it."""
+    for part in os.environ.get("_X_AMZN_TRACE_ID", "").split(";"):
+        if part.startswith("Root="):
+            return part.removeprefix("Root=")
+    return ""
 
 
 def _number(value):
@@ -59,7 +79,7 @@ def lambda_handler(event, context):
     at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     names = {"#status": "status", "#updatedAt": "updatedAt", "#version": "version", "#history": "statusHistory",
              "#statusKey": "GSI2SK", "#correlationId": "correlationId",
-             "#changeIds": "changeCorrelationIds"}  # fmt: skip
+             "#changeIds": "changeCorrelationIds", "#traceId": "traceId", "#changeTraceIds": "changeTraceIds"}  # fmt: skip
     values = {f":from{i}": {"S": source} for i, source in enumerate(sources)}
     values.update({
         ":to": {"S": target}, ":at": {"S": at}, ":one": {"N": "1"},
@@ -68,6 +88,7 @@ def lambda_handler(event, context):
         ":correlationId": {"S": event["requestContext"]["requestId"]},
         ":changeCorrelationId": {"L": [{"S": event["requestContext"]["requestId"]}]},
         ":noCorrelationIds": {"L": []},
+        ":traceId": {"S": _trace_id()}, ":changeTraceId": {"L": [{"S": _trace_id()}]},
     })  # fmt: skip
     conditions = [
         "attribute_exists(PK)",
@@ -86,7 +107,9 @@ def lambda_handler(event, context):
             Key={"PK": {"S": f"ORDER#{order_id}"}, "SK": {"S": "ORDER"}},
             UpdateExpression="SET #status = :to, #updatedAt = :at, #version = #version + :one, "
             "#history = list_append(#history, :entry), #statusKey = :statusKey, #correlationId = :correlationId, "
-            "#changeIds = list_append(if_not_exists(#changeIds, :noCorrelationIds), :changeCorrelationId)",
+            "#changeIds = list_append(if_not_exists(#changeIds, :noCorrelationIds), :changeCorrelationId), "
+            "#traceId = :traceId, "
+            "#changeTraceIds = list_append(if_not_exists(#changeTraceIds, :noCorrelationIds), :changeTraceId)",
             ConditionExpression=" AND ".join(conditions),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
