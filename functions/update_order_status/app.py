@@ -1,4 +1,8 @@
-"""PATCH /api/orders/{id}/status: one conditional update; optional `If-Match` guards the version."""
+"""PATCH /api/orders/{id}/status: one conditional update; optional `If-Match` guards the version.
+
+A valid change loads no pydantic: its body is read from its description (orders.domain.bodies), the order
+answered from the updated item (orders.storage.wire); Powertools validates, with the model, what the router
+leaves it."""
 
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -6,7 +10,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from orders import wiring
-from orders.domain.models import StatusChangeRequest
+from orders.domain.bodies import StatusChangeBody
 from orders.http import api, docs, problems
 from orders.http.params import Body, Header, Path
 from orders.http.routes import Response
@@ -45,7 +49,7 @@ CANCEL_EXAMPLE = {"cancel": {"summary": "Cancel the order", "value": {"status": 
 @tracer.capture_method
 def update_order_status(
     order_id: Annotated[str, Path(description=docs.ORDER_ID_DESCRIPTION)],
-    body: Annotated[StatusChangeRequest, Body(openapi_examples=CANCEL_EXAMPLE)],
+    body: Annotated[StatusChangeBody, Body(openapi_examples=CANCEL_EXAMPLE)],
     if_match: Annotated[
         str | None,
         Header(
@@ -63,18 +67,18 @@ def update_order_status(
     a customer may only cancel their own order. Send `If-Match` (the `ETag` you read) to change only that
     version."""
     caller = api.current_caller(app)
-    order = wiring.order_service().change_status(
+    order = wiring.order_service().change_status_wire(
         caller,
         order_id,
         body.status,
         expected_versions=api.parse_if_match(if_match),
         correlation_id=api.correlation_id(app),
     )
-    previous = order.status_history[-2].status
+    previous = order["statusHistory"][-2]["status"]
     with single_metric(name="OrderStatusChanged", unit=MetricUnit.Count, value=1) as metric:
         metric.add_dimension(name="from", value=previous)
-        metric.add_dimension(name="to", value=order.status)
-    return api.order_response(order)
+        metric.add_dimension(name="to", value=order["status"])
+    return api.wire_order_response(order)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

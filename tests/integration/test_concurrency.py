@@ -140,8 +140,8 @@ def test_twenty_identical_posts_with_one_key_make_one_order(shared_table):
 def _read_then_write_change_status():
     """A deliberately broken repository (read, decide, then write without a condition), patched into
     the forked environments only: the harness must see it fail."""
-    from orders.domain.models import Order
-    from orders.storage.repository import OrderRepository, TransitionRejected, _from_item, _to_item
+    from orders.domain.models import Order, StatusChange
+    from orders.storage.repository import OrderRepository, TransitionRejected, _to_item, _wire_from_item
 
     def change_status(
         self, order_id, *, target, allowed_sources, change, owner=None, expected_versions=None, **_
@@ -149,17 +149,17 @@ def _read_then_write_change_status():
         wire = self.get_wire(order_id)
         current = None if wire is None else Order.model_validate(wire)
         if current is None or current.status not in allowed_sources:
-            raise TransitionRejected(current)
+            raise TransitionRejected(wire)
         time.sleep(0.05)  # the window a real network round trip opens
         updated = current.model_copy(
             update={
                 "status": target,
                 "version": current.version + 1,
-                "status_history": [*current.status_history, change],
+                "status_history": [*current.status_history, StatusChange.model_validate(change)],
             }
         )
         self._client.put_item(TableName=self._table, Item=_to_item(updated, None))
-        return _from_item(_to_item(updated, None))
+        return _wire_from_item(_to_item(updated, None))
 
     OrderRepository.change_status = change_status
 

@@ -27,6 +27,28 @@ def order_in(status: str) -> str:
     return order_id
 
 
+@pytest.mark.parametrize("status", ["confirmed", "cancelled"])
+def test_the_answer_is_the_models_answer_byte_for_byte(api, status):
+    """The function answers from UpdateItem's new image through `orders.storage.wire`, without pydantic: its
+    answer is the one the `Order` model gave from the same image (`api.order_response`), byte for byte."""
+    from orders import wiring
+    from orders.http import api as http_api
+    from orders.storage import repository
+
+    images: list[dict] = []
+    wiring.dynamodb_client().meta.events.register(
+        "after-call.dynamodb.UpdateItem", lambda parsed, **_: images.append(parsed["Attributes"])
+    )
+    order_id = calls.create_ok()["id"]
+    result = calls.change_status(order_id, status, ADMIN_USER, admin=True)
+    assert result.status == 200, result.raw_body
+
+    (image,) = images
+    by_the_model = http_api.order_response(repository._from_item(image)).result()
+    assert result.raw_body == by_the_model["body"]
+    assert result.headers == by_the_model["headers"]
+
+
 def test_cancel_by_owner_appends_history_and_bumps_version(api):
     created = calls.create_ok()
     result = calls.change_status(created["id"], "cancelled")

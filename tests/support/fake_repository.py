@@ -3,13 +3,14 @@
 It keeps the repository's contract, written here from DESIGN.md rather than copied from the real
 class: `put_new` never overwrites; `get` returns None for an absent order; `list_by_user` is newest
 first with an opaque "position after the last item" (None on the last page); `change_status` is one
-atomic conditional update (allowed sources, owner for customers, version for If-Match) that raises
-`TransitionRejected(current)` with the order as it stood (None when there is none).
+atomic conditional update (allowed sources, owner for customers, version for If-Match) of a history entry
+given as plain data, that answers the changed order in its wire form and raises `TransitionRejected(current)`
+with the order as it stood, in its wire form too (None when there is none).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,11 +71,11 @@ class FakeOrderRepository:
         *,
         target: OrderStatus,
         allowed_sources: Collection[OrderStatus],
-        change: StatusChange,
+        change: Mapping[str, str],
         owner: str | None = None,
         expected_versions: Collection[int] | None = None,
         **extra: Any,
-    ) -> Order:
+    ) -> dict[str, Any]:
         self.calls.append(
             (
                 "change_status",
@@ -96,17 +97,17 @@ class FakeOrderRepository:
             or (owner is not None and current.user_id != owner)
             or (expected_versions is not None and current.version not in expected_versions)
         ):
-            raise TransitionRejected(current)
+            raise TransitionRejected(None if current is None else current.to_wire())
         updated = current.model_copy(
             update={
                 "status": target,
-                "updated_at": change.at,
+                "updated_at": change["at"],
                 "version": current.version + 1,
-                "status_history": [*current.status_history, change],
+                "status_history": [*current.status_history, StatusChange.model_validate(change)],
             }
         )
         self.orders[order_id] = updated
-        return updated
+        return updated.to_wire()
 
     # ------------------------------------------------------------------ test helpers
     def operations(self) -> list[str]:

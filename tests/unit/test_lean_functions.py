@@ -297,9 +297,8 @@ def test_a_traced_cold_start_never_loads_the_xray_sdk(function, upstream_url):
     assert [root["name"] for root in roots] == [function]
 
 
-def test_a_validated_body_is_read_without_powertools_resolver():
-    """A status change's body is checked by its pydantic model in the router: nothing of Powertools' resolver,
-    its validation or its event classes is loaded for a valid request."""
+def status_change(body: dict) -> tuple[dict, dict]:
+    """A customer's status change of the stored order (the event) and the new image UpdateItem answers it with."""
     item = stored_item()
     order_id = item["id"]["S"]
     changed = {**item, "status": {"S": "cancelled"}, "version": {"N": "2"}}
@@ -315,8 +314,15 @@ def test_a_validated_body_is_read_without_powertools_resolver():
     event["requestContext"]["authorizer"]["jwt"]["claims"].update(
         sub=ALICE.user_id, **{"cognito:groups": "[users]"}
     )
-    event["body"] = json.dumps({"status": "cancelled"})
+    event["body"] = json.dumps(body)
     event["headers"].pop("if-match", None)
+    return event, changed
+
+
+def test_a_validated_body_is_read_without_powertools_resolver():
+    """A status change's body is checked in the router: nothing of Powertools' resolver, its validation or its
+    event classes is loaded for a valid request."""
+    event, changed = status_change({"status": "cancelled"})
 
     report = run_first_invocation(
         "update_order_status", "dynamodb_client", "update_item", {"Attributes": changed}, event
@@ -325,3 +331,39 @@ def test_a_validated_body_is_read_without_powertools_resolver():
     assert report["result"]["statusCode"] == 200, report["result"]
     assert json.loads(report["result"]["body"])["status"] == "cancelled"
     assert not off_the_request_path(report["modules"])
+
+
+def test_a_status_change_answers_without_loading_pydantic():
+    """Its body is read from its description (orders.domain.bodies), the history entry is plain data and the
+    answer is built from UpdateItem's new image (orders.storage.wire): no model anywhere on the way."""
+    event, changed = status_change({"status": "cancelled"})
+
+    report = run_first_invocation(
+        "update_order_status", "dynamodb_client", "update_item", {"Attributes": changed}, event
+    )
+
+    assert report["result"]["statusCode"] == 200, report["result"]
+    body = json.loads(report["result"]["body"])
+    assert body["status"] == "cancelled" and [change["status"] for change in body["statusHistory"]] == [
+        "pending",
+        "cancelled",
+    ]
+    assert report["result"]["headers"]["ETag"] == '"2"'
+    assert not [name for name in report["modules"] if name.split(".")[0] in ("pydantic", "pydantic_core")]
+    assert not off_the_request_path(report["modules"])
+
+
+@pytest.mark.parametrize("body", [{"status": "lost"}, {"status": "cancelled", "note": "x"}, {}])
+def test_an_invalid_status_change_is_refused_by_powertools_validation(body):
+    """The control: a body its description does not settle is Powertools' to refuse, with the model (pydantic
+    loaded), and nothing is written (no UpdateItem: the invocation calls no AWS)."""
+    event, _ = status_change(body)
+
+    report = run_first_invocation("update_order_status", None, None, None, event)
+
+    assert report["result"]["statusCode"] == 400, report["result"]
+    problem = json.loads(report["result"]["body"])
+    assert problem["type"].endswith(":validation-error") and problem["errors"]
+    loaded = report["modules"]
+    assert "pydantic" in loaded and "orders.domain.models" in loaded
+    assert "aws_lambda_powertools.event_handler.openapi.params" in loaded

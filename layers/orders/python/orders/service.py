@@ -221,24 +221,42 @@ class OrderService:
         expected_versions: Collection[int] | None = None,
         correlation_id: str | None = None,
     ) -> Order:
-        """`expected_versions`: None for no precondition; else the versions `If-Match` names (RFC 9110:
-        the change happens only if the order is at one of them; an empty set never matches)."""
-        from orders.domain.models import StatusChange
+        """`change_status_wire`, the changed order as a model."""
+        from orders.domain.models import Order
 
+        return Order.model_validate(
+            self.change_status_wire(
+                caller, order_id, target, expected_versions=expected_versions, correlation_id=correlation_id
+            )
+        )
+
+    def change_status_wire(
+        self,
+        caller: Caller,
+        order_id: str,
+        target: OrderStatus,
+        *,
+        expected_versions: Collection[int] | None = None,
+        correlation_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The changed order as the API returns it, without pydantic (as `get_wire`).
+        `expected_versions`: None for no precondition; else the versions `If-Match` names (RFC 9110:
+        the change happens only if the order is at one of them; an empty set never matches)."""
         if not is_order_id(order_id):
             raise OrderNotFound()
         sources = sources_of(target)
         if not sources or (not caller.is_admin and target is not OrderStatus.CANCELLED):
             # Nothing can move there, or the caller may not: say why without leaking others' orders.
-            current = self.get(caller, order_id)
+            current = self.get_wire(caller, order_id)
             if not caller.is_admin and target is not OrderStatus.CANCELLED:
                 raise Forbidden("Customers may only cancel their orders.")
             self._check_version(current, expected_versions)
-            raise StatusConflict(current.status, target)
+            raise StatusConflict(current["status"], target)
         if expected_versions is not None and not expected_versions:
             # If-Match names no version this API issues (a weak tag, say): a 412 for an order you may see.
-            self._check_version(self.get(caller, order_id), expected_versions)
-        change = StatusChange(status=target, at=iso_timestamp(self._clock()), by=caller.user_id)
+            self._check_version(self.get_wire(caller, order_id), expected_versions)
+        # The history entry, as plain data (`statusHistory`'s wire form).
+        change = {"status": str(target), "at": iso_timestamp(self._clock()), "by": caller.user_id}
         try:
             return self._repository.change_status(
                 order_id,
@@ -251,13 +269,13 @@ class OrderService:
             )
         except TransitionRejected as rejected:
             unchanged = rejected.current
-            if unchanged is None or not caller.may_act_for(unchanged.user_id):
+            if unchanged is None or not caller.may_act_for(unchanged["userId"]):
                 raise OrderNotFound() from None
             self._check_version(unchanged, expected_versions)
-            raise StatusConflict(unchanged.status, target) from None
+            raise StatusConflict(unchanged["status"], target) from None
 
     @staticmethod
-    def _check_version(current: Order, expected_versions: Collection[int] | None) -> None:
+    def _check_version(current: Mapping[str, Any], expected_versions: Collection[int] | None) -> None:
         # A failed precondition (If-Match) is reported before the transition's own conflict (RFC 9110).
-        if expected_versions is not None and current.version not in expected_versions:
-            raise VersionMismatch(sorted(expected_versions), current.version) from None
+        if expected_versions is not None and current["version"] not in expected_versions:
+            raise VersionMismatch(sorted(expected_versions), current["version"]) from None

@@ -23,7 +23,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 
 from orders.http import params
-from orders.http.routes import Response
+from orders.http.routes import Response, light_body_model
 
 if TYPE_CHECKING:
     from orders.http.routes import Route, Router
@@ -49,7 +49,8 @@ def _annotation(annotation: Any) -> Any:
             else item
             for item in metadata
         ]
-        return typing.Annotated[kind, *converted]
+        # A body described without pydantic (orders.domain.bodies) is validated and documented with its model.
+        return typing.Annotated[light_body_model(kind) or kind, *converted]
     if typing.get_origin(annotation) is Response:
         return PowertoolsResponse[typing.get_args(annotation)]  # type: ignore[misc]
     if annotation is Response:
@@ -57,13 +58,29 @@ def _annotation(annotation: Any) -> Any:
     return annotation
 
 
+def _described_bodies(signature: inspect.Signature) -> dict[str, Any]:
+    """The arguments whose body is described without pydantic (orders.domain.bodies): name -> description."""
+    found = {}
+    for name, parameter in signature.parameters.items():
+        if typing.get_origin(parameter.annotation) is typing.Annotated:
+            kind = typing.get_args(parameter.annotation)[0]
+            if light_body_model(kind) is not None:
+                found[name] = kind
+    return found
+
+
 def _handler(route: Route) -> Callable[..., PowertoolsResponse[str]]:
     handler = route.handler
+    signature = inspect.signature(handler, eval_str=True)
+    described = _described_bodies(signature)
 
     def call(**arguments: Any) -> PowertoolsResponse[str]:
+        for name, kind in described.items():
+            # The model Powertools validated, handed over as the route reads it (as the router hands it).
+            if arguments.get(name) is not None:
+                arguments[name] = kind(**arguments[name].model_dump(by_alias=True))
         return powertools_response(handler(**arguments))
 
-    signature = inspect.signature(handler, eval_str=True)
     signature = signature.replace(
         parameters=[
             parameter.replace(annotation=_annotation(parameter.annotation))

@@ -1,5 +1,6 @@
 """The API functions' request path: the route matched, its arguments read and checked, the handler called, its
-errors mapped, the answer built, with the standard library only (and the route's own body model).
+errors mapped, the answer built, with the standard library only (and the route's own body model, unless the
+body is described without pydantic: `orders.domain.bodies`).
 
 Powertools' `APIGatewayHttpResolver` is what the routes are written for (its decorators, `Annotated`
 parameters, exception handlers) and what the OpenAPI document is generated from; but importing it costs a
@@ -159,11 +160,50 @@ def _model_check(model: Any) -> Callable[[Any], Any]:
     return check
 
 
+def _described_body(kind: Any) -> bool:
+    """A body described without pydantic (`orders.domain.bodies`): a `NamedTuple` that names its `model()`."""
+    return (
+        isinstance(kind, type)
+        and issubclass(kind, tuple)
+        and hasattr(kind, "_fields")
+        and callable(getattr(kind, "model", None))
+    )
+
+
+def light_body_model(kind: Any) -> Any:
+    """The pydantic model of a described body (`_described_body`), imported by this call; None for anything else."""
+    return kind.model() if _described_body(kind) else None
+
+
+def _light_body_check(kind: Any, where: str) -> Callable[[Any], Any]:
+    """A body described by a `NamedTuple` (`orders.domain.bodies`): settled only when it is an object with
+    exactly those members, each one of its enum's values (what its model, `extra="forbid"`, takes unchanged);
+    anything else is left to Powertools, which validates it with the model."""
+    fields = typing.get_type_hints(kind)
+    if not fields or any(
+        not (isinstance(field, type) and issubclass(field, Enum)) for field in fields.values()
+    ):
+        raise TypeError(f"{where}: a body's fields are read here only as enums")
+    checks = {name: _enum_check(field) for name, field in fields.items()}
+    names = set(checks)
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, dict) or set(value) != names:
+            _unsettled()
+        return kind(**{name: field_check(value[name]) for name, field_check in checks.items()})
+
+    return check
+
+
 def _check_for(kind: Any, marker: params.Param, where: str) -> Callable[[Any], Any]:
     constraints = marker.constraints
     if marker.source == "body":
+        if _described_body(kind):
+            return _light_body_check(kind, where)
         if not hasattr(kind, "model_validate"):
-            raise TypeError(f"{where}: a body is a pydantic model")
+            raise TypeError(
+                f"{where}: a body is a pydantic model, or described by one (orders.domain.bodies)"
+            )
         return _model_check(kind)
     if kind is str:
         return _string_check(constraints)

@@ -22,14 +22,14 @@ from botocore.exceptions import ClientError
 
 from orders import tracing
 from orders.domain.status import OrderStatus
-from orders.storage.wire import order_wire
+from orders.storage.wire import CHANGE_FIELDS, order_wire
 
 if TYPE_CHECKING:
     # Imported where an Order is built: reads (`get_wire`) and the stream consumer never load pydantic.
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
-    from orders.domain.models import Order, StatusChange
+    from orders.domain.models import Order
 
     Item = Mapping[str, AttributeValueTypeDef]
 
@@ -190,9 +190,10 @@ def _item_page(response: Mapping[str, Any], *, consistent: bool) -> ItemPage:
 
 @dataclass(frozen=True, slots=True)
 class TransitionRejected(Exception):
-    """The conditional update failed; `current` is the order as it stood (None when there is no order)."""
+    """The conditional update failed; `current` is the order as it stood, as the API returns it
+    (`orders.storage.wire`), or None when there is no order."""
 
-    current: Order | None
+    current: dict[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,14 +360,15 @@ class OrderRepository:
         *,
         target: OrderStatus,
         allowed_sources: Collection[OrderStatus],
-        change: StatusChange,
+        change: Mapping[str, str],
         owner: str | None = None,
         expected_versions: Collection[int] | None = None,
         correlation_id: str | None = None,
-    ) -> Order:
+    ) -> dict[str, Any]:
         """One conditional UpdateItem: no read-then-write race. The condition names the allowed source
         statuses, the owner (for customers) and the versions (for If-Match); on failure the old image
-        (`ALL_OLD`) tells the caller why without a second read."""
+        (`ALL_OLD`) tells the caller why without a second read. `change` is the history entry (`status`,
+        `at`, `by`); the order changed, and the one rejected, are in their wire form (`orders.storage.wire`)."""
         if not allowed_sources:
             raise ValueError("a transition needs at least one source status")
         trace_id = tracing.current_trace_id() or ""
@@ -377,9 +379,9 @@ class OrderRepository:
         values: dict[str, AttributeValueTypeDef] = {
             **source_names,
             ":to": {"S": str(target)},
-            ":at": {"S": change.at},
+            ":at": {"S": change["at"]},
             ":one": {"N": "1"},
-            ":entry": {"L": [_serialize(change.model_dump(by_alias=True, mode="python"))]},
+            ":entry": {"L": [_serialize({name: change[name] for name in CHANGE_FIELDS})]},
             ":statusKey": {"S": by_status_sk(target, order_id)},
             ":correlationId": {"S": correlation_id or ""},
             ":changeCorrelationId": {"L": [{"S": correlation_id or ""}]},
@@ -434,8 +436,8 @@ class OrderRepository:
                 raise
             # The old image (ReturnValuesOnConditionCheckFailure), which botocore's error type leaves untyped.
             old_item = cast("Item | None", error.response.get("Item"))
-            raise TransitionRejected(_from_item(old_item) if old_item else None) from error
-        return _from_item(response["Attributes"])
+            raise TransitionRejected(_wire_from_item(old_item) if old_item else None) from error
+        return _wire_from_item(response["Attributes"])
 
     def scan_orders_page(
         self,
