@@ -1,5 +1,5 @@
 """Shared test set-up. The environment is set here, before any function module is imported, because
-Powertools' Logger/Metrics/Tracer read it when the module loads. No test reaches AWS."""
+Powertools' Logger and Metrics read it when the module loads. No test reaches AWS."""
 
 import os
 
@@ -15,12 +15,12 @@ TEST_ENV = {
     "CURRENCY": "USD",
     "POWERTOOLS_SERVICE_NAME": "orders",
     "POWERTOOLS_METRICS_NAMESPACE": "OrderService",
-    "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "INFO",
 }
 for _name, _value in TEST_ENV.items():
     os.environ[_name] = _value
-for _name in ("DYNAMODB_ENDPOINT", "AWS_PROFILE", "CURSOR_SECRET_ARN", "AWS_SAM_LOCAL"):
+# No trace header: in-process invocations are untraced (orders.tracing) unless a test sets one.
+for _name in ("DYNAMODB_ENDPOINT", "AWS_PROFILE", "CURSOR_SECRET_ARN", "AWS_SAM_LOCAL", "_X_AMZN_TRACE_ID"):
     os.environ.pop(_name, None)
 
 # Least privilege (tests/e2e/test_least_privilege.py): stacks started by the tests leave what their

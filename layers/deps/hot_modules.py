@@ -48,7 +48,6 @@ def hot_modules() -> list[str]:
             **ENV,
             "PYTHONPATH": os.pathsep.join([str(ROOT / "layers/orders/python"), str(ROOT)]),
         }
-        env.pop("POWERTOOLS_TRACE_DISABLED", None)
         result = subprocess.run(
             [sys.executable, "-c", PROBE, f"functions.{app.parent.name}.app"],
             cwd=ROOT,

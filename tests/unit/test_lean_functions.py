@@ -75,7 +75,6 @@ def run_first_invocation(
         "EVENT_BUS_NAME": "orders",
         "POWERTOOLS_SERVICE_NAME": "orders",
         "POWERTOOLS_METRICS_NAMESPACE": "Orders",
-        "POWERTOOLS_TRACE_DISABLED": "true",
         "PYTHONPATH": "",
         **(extra_env or {}),
     }
