@@ -1,11 +1,12 @@
-"""`python -m ops <command> [options]`: redrive, replay, backfill (see `python -m ops <command> --help`)."""
+"""`python -m ops <command> [options]`: redrive, replay, backfill, capacity (see
+`python -m ops <command> --help`)."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-COMMANDS = ("redrive", "replay", "backfill")
+COMMANDS = ("redrive", "replay", "backfill", "capacity")
 
 
 def main(argv: list[str] | None = None) -> int:

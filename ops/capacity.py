@@ -1,0 +1,1164 @@
+"""`make capacity` (`python -m ops capacity`): the sustained orders/s and status changes/s each component
+of the stack allows, from template.yaml's parameters and resources and AWS's published default quotas, and
+the first bottleneck at a target rate (1,000 and 10,000 orders/s unless `--rate` says otherwise) with what
+to raise. docs/capacity.md explains the model.
+
+What an order costs each component is not guessed: the DynamoDB write and read units, the DynamoDB and
+upstream calls and the events of every request are those `make bench` measured on the real code
+(`bench/results/latest.json`, `calls`; the units computed from the real items by bench/capacity.py), and
+the workload per order is bench's lifecycle (one create, its status changes, gets and a listing). Where
+the model needs a number nobody publishes (a DynamoDB or upstream round trip on AWS, the shards a stream
+has) it is an ASSUMPTIONS entry, printed as such and overridable (`--assume name=value`), never a quota.
+
+Pure computation and offline by default (no AWS call: it runs against `make dev`'s checkout and on CI).
+`--param Name=Value` overrides a template parameter; `--quota name=value` models a quota increase;
+`--stage dev|prod` reads a deployed stack's parameter values through CloudFormation (your credentials).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ops.cli import say
+from ops.stage import ROOT, StageError, samconfig_stack
+
+TEMPLATE = ROOT / "template.yaml"
+MEASUREMENTS = ROOT / "bench" / "results" / "latest.json"
+DEFAULT_RATES = (1_000.0, 10_000.0)
+INF = math.inf
+
+# What the workload is made of: one API request each (the stream consumer's share is counted per order).
+OPS = ("create", "change", "get", "list")
+# Each operation's function in template.yaml and its name in bench's measurements.
+FUNCTIONS = {
+    "create": ("CreateOrderFunction", "create_order"),
+    "change": ("UpdateOrderStatusFunction", "update_order_status"),
+    "get": ("GetOrderFunction", "get_order"),
+    "list": ("ListUserOrdersFunction", "list_user_orders"),
+}
+CONSUMER_FUNCTION = ("OrderEventsFunction", "order_events")
+
+# Whose writes share one partition key, by the key attribute the repository writes
+# (layers/orders/python/orders/storage/repository.py): PK is ORDER#<id> (or an idempotency hash), GSI1PK
+# is USER#<userId>, the hash key of both GSI1 and GSI2. "global" would be a key every order shares (a
+# cross-user index by status): issue 21 part 1 brings one, write-sharded, as `<attribute>: ("global",
+# "<its shard-count parameter>")`; the per-partition rows then cap the total rate at shards x 1,000 WCU.
+# An index keyed by an attribute not listed here counts as "global" with one shard (the stricter reading)
+# until it is listed.
+PARTITION_SCOPES: dict[str, tuple[str, str | None]] = {
+    "PK": ("order", None),
+    "GSI1PK": ("user", None),
+}
+# Index key attributes a status change rewrites (repository.change_status: GSI2SK = <status>#<id>): the
+# item leaves its old index position and takes a new one, two index writes instead of one.
+STATUS_KEY_ATTRIBUTES = ("GSI2SK",)
+
+LAMBDA_QUOTAS = "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html"
+LAMBDA_SCALING = "https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html"
+DYNAMODB_QUOTAS = "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html"
+
+
+@dataclass(frozen=True)
+class Quota:
+    """An AWS default quota: its value (or its value per Region), unit, and the page that states it."""
+
+    what: str
+    value: float | None
+    unit: str
+    source: str
+    adjustable: bool
+    by_region: Mapping[str, float] = field(default_factory=dict)
+
+    def in_region(self, region: str) -> float | None:
+        return self.by_region.get(region, self.value)
+
+
+# Regions whose API Gateway account throttle defaults to 2,500 requests/s (burst 1,250), as the page lists
+# them: Cape Town, Milan, Jakarta, UAE, Hyderabad, Melbourne, Spain, Zurich, Tel Aviv, Calgary, Malaysia,
+# Thailand, Mexico (Central).
+_APIGW_LOW_REGIONS = (
+    *("af-south-1", "eu-south-1", "ap-southeast-3", "me-central-1", "ap-south-2", "ap-southeast-4"),
+    *("eu-south-2", "eu-central-2", "il-central-1", "ca-west-1", "ap-southeast-5", "ap-southeast-7"),
+    "mx-central-1",
+)
+
+QUOTAS: dict[str, Quota] = {
+    "apigw_account_rps": Quota(
+        "API Gateway throttle per account and Region, across HTTP, REST and WebSocket APIs",
+        10_000,
+        "requests/s",
+        "https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html",
+        True,
+        dict.fromkeys(_APIGW_LOW_REGIONS, 2_500.0),
+    ),
+    "apigw_account_burst": Quota(
+        "API Gateway account burst (token bucket size; set by AWS, not requestable)",
+        5_000,
+        "requests",
+        "https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html",
+        False,
+        dict.fromkeys(_APIGW_LOW_REGIONS, 1_250.0),
+    ),
+    "lambda_concurrency": Quota(
+        "Lambda concurrent executions per account and Region (all functions share it)",
+        1_000,
+        "concurrent executions",
+        LAMBDA_QUOTAS,
+        True,
+    ),
+    "lambda_scaling_rate": Quota(
+        "Lambda concurrency scaling rate, per function: new execution environments every 10 seconds",
+        1_000,
+        "environments per 10 s",
+        LAMBDA_SCALING,
+        False,
+    ),
+    "lambda_requests_per_environment": Quota(
+        "Lambda requests per second one execution environment serves at most (10,000 requests/s per "
+        "1,000 environments)",
+        10,
+        "requests/s per concurrent execution",
+        LAMBDA_SCALING,
+        False,
+    ),
+    "dynamodb_table_wru": Quota(
+        "DynamoDB on-demand write throughput per table, and per each of its GSIs (no account-level quota "
+        "in on-demand mode)",
+        40_000,
+        "write request units/s",
+        DYNAMODB_QUOTAS,
+        True,
+    ),
+    "dynamodb_table_rru": Quota(
+        "DynamoDB on-demand read throughput per table, and per each of its GSIs",
+        40_000,
+        "read request units/s",
+        DYNAMODB_QUOTAS,
+        True,
+    ),
+    "dynamodb_partition_wcu": Quota(
+        "DynamoDB writes one partition (of a table or an index) serves: all writes to one partition key",
+        1_000,
+        "write units/s",
+        "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput-scenarios.html",
+        False,
+    ),
+    "dynamodb_partition_rcu": Quota(
+        "DynamoDB reads one partition serves",
+        3_000,
+        "read units/s",
+        "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput-scenarios.html",
+        False,
+    ),
+    "dynamodb_new_table_wru": Quota(
+        "DynamoDB writes a new on-demand table sustains at first (then up to twice its previous peak; "
+        "more within 30 minutes throttles unless pre-warmed)",
+        4_000,
+        "writes/s",
+        "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/pre-warming-on-demand-capacity-mode.html",
+        False,
+    ),
+    "streams_readers_per_shard": Quota(
+        "DynamoDB Streams: processes reading one shard at the same time (more are throttled)",
+        2,
+        "readers",
+        f"{DYNAMODB_QUOTAS}#limits-dynamodb-streams",
+        False,
+    ),
+    "parallelization_factor_max": Quota(
+        "Lambda event source mapping ParallelizationFactor: concurrent batches per shard (1 by default)",
+        10,
+        "batches per shard",
+        "https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html",
+        False,
+    ),
+    "eventbridge_put_events": Quota(
+        "EventBridge PutEvents throttle per account and Region (all buses); the page states it in "
+        "transactions/s and does not say whether one call or one entry is a transaction: the model counts "
+        "entries, the stricter reading",
+        None,
+        "transactions/s",
+        "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html",
+        True,
+        {"us-east-1": 10_000.0, "us-east-2": 2_400.0},
+    ),
+    "eventbridge_entries_per_call": Quota(
+        "EventBridge entries per PutEvents call",
+        10,
+        "entries",
+        "https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html",
+        False,
+    ),
+}
+
+# Numbers the model needs that no AWS page states: assumptions, printed beside the results.
+ASSUMPTIONS: dict[str, tuple[float, str]] = {
+    "dynamodb_ms": (10.0, "p99 of one DynamoDB request from Lambda in the same Region, ms"),
+    "upstream_ms": (100.0, "p99 of one call to the user or inventory service, ms (their SLO is not ours)"),
+    "put_events_ms": (30.0, "p99 of one PutEvents call, ms"),
+    "entries_per_put_events": (
+        10.0,
+        "entries per PutEvents call under load (the consumer packs up to 10; a quiet stream sends fewer)",
+    ),
+    "wru_per_shard": (
+        1_000.0,
+        (
+            "table write units/s per stream shard: shards follow partitions, so a table taking W write "
+            "units/s has at least W/1,000, and a new table at least 4,000/1,000 (DynamoDB does not publish "
+            "the count; DescribeStream shows it)"
+        ),
+    ),
+    "users_rps": (INF, "calls/s the user service accepts from us (unknown: inf = not modelled)"),
+    "inventory_rps": (INF, "calls/s the inventory service accepts from us (unknown: inf = not modelled)"),
+}
+
+
+class CapacityError(Exception):
+    """The model cannot be computed (a missing measurement, an unknown parameter): said plainly."""
+
+
+# ------------------------------------------------------------------------------------------ the inputs
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one operation costs, as measured by `make bench` (DynamoDB units per table and per index)."""
+
+    table_wru: float = 0.0
+    index_wru: Mapping[str, float] = field(default_factory=dict)
+    table_rru: float = 0.0
+    index_rru: Mapping[str, float] = field(default_factory=dict)
+    dynamodb_calls: float = 0.0
+    users_calls: float = 0.0
+    inventory_calls: float = 0.0
+    events: float = 0.0
+    own_ms: float = 0.0  # the product's own time in the function (no I/O), warm p50 on bench's machine
+
+
+@dataclass(frozen=True)
+class Inputs:
+    region: str
+    parameters: dict[str, Any]
+    route_rate: dict[str, float]  # op -> the stage's per-route throttle (requests/s)
+    route_burst: dict[str, float]
+    routes: dict[str, str]  # op -> "METHOD /path"
+    indexes: dict[str, tuple[str, str, int]]  # GSI -> (hash attribute, scope, shards)
+    table_max_wru: float  # OnDemandThroughput.MaxWriteRequestUnits, inf when unset
+    batch_size: int
+    parallelization_factor: int
+    stream_readers: int
+    mix: dict[str, float]  # operations per order (create is 1)
+    costs: dict[str, Cost]  # per operation (the API function's own share)
+    consumer: Cost  # per order: what the stream consumer does for one order's records
+    quotas: dict[str, float]
+    assumptions: dict[str, float]
+    measured: str  # where the costs come from
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    # The repository's CloudFormation-aware loader (SAM CLI's, which knows !Ref, !GetAtt, !Sub, ...).
+    from local.template import load_template as load
+
+    return load(path)
+
+
+def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, Any]:
+    declared = template.get("Parameters") or {}
+    values = {name: spec.get("Default") for name, spec in declared.items()}
+    for name, value in overrides.items():
+        if name not in declared:
+            raise CapacityError(
+                f"template.yaml has no parameter {name!r} (known: {', '.join(sorted(declared))})"
+            )
+        values[name] = value
+    return values
+
+
+def _resolve(value: Any, parameters: Mapping[str, Any]) -> Any:
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return parameters.get(value["Ref"])
+    return value
+
+
+def _number(value: Any, what: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise CapacityError(f"{what}: not a number ({value!r})") from None
+
+
+def _measured_costs(
+    measurements: Mapping[str, Any], index_names: Sequence[str], status_keyed: Sequence[str]
+) -> tuple[dict[str, float], dict[str, Cost], Cost]:
+    """Per-operation costs from bench's `calls` (one call of each endpoint, each status change of the
+    lifecycle, each record the consumer handled), and the lifecycle's mix."""
+    try:
+        endpoints = measurements["calls"]["per_endpoint"]["real"]
+        warm = measurements["warm"]
+        lifecycle = measurements["cost"]["lifecycle"]
+    except (KeyError, TypeError):
+        raise CapacityError(
+            "the measurements lack calls/warm/cost: run `make bench` (or `--measurements`)"
+        ) from None
+
+    def runs(name: str) -> list[Mapping[str, Any]]:
+        pattern = re.compile(rf"{re.escape(name)}(#\d+)?")
+        found = [value for key, value in endpoints.items() if pattern.fullmatch(key)]
+        if not found:
+            raise CapacityError(f"the measurements have no call of {name}")
+        return found
+
+    def own_ms(function: str) -> float:
+        return float(warm[function]["real"]["own_p50_ms"])
+
+    mix = {op: float(lifecycle[FUNCTIONS[op][1]]) for op in OPS}
+    if not mix["create"]:
+        raise CapacityError("the measured lifecycle has no create")
+    # Operations per order: the lifecycle's counts divided by its creates.
+    mix = {op: count / mix["create"] for op, count in mix.items()}
+
+    costs: dict[str, Cost] = {}
+    for op in OPS:
+        measured = runs(FUNCTIONS[op][1])
+        n = len(measured)
+        wru = sum(float(run["wru"]) for run in measured) / n
+        wru_indexes = sum(float(run["wru_indexes"]) for run in measured) / n
+        rru = sum(float(run["rru"]) for run in measured) / n
+        upstream = sum(float(run["upstream_http_calls"]) for run in measured) / n
+        reads_index = op == "list"  # the listing is a Query of a user index; the rest read the table
+        costs[op] = Cost(
+            table_wru=wru - wru_indexes,
+            index_wru=_index_split(wru_indexes, index_names, status_keyed if op == "change" else ()),
+            table_rru=0.0 if reads_index else rru,
+            index_rru={index_names[0]: rru} if reads_index and index_names else {},
+            dynamodb_calls=sum(float(run["dynamodb_calls"]) for run in measured) / n,
+            # create: the buyer check (user service) and the reservation (inventory), one each.
+            users_calls=min(upstream, 1.0) if op == "create" else 0.0,
+            inventory_calls=upstream - min(upstream, 1.0) if op == "create" else upstream,
+            own_ms=own_ms(FUNCTIONS[op][1]),
+        )
+    # The consumer: every record of one lifecycle (the create's and each change's), summed: per order.
+    records = runs(CONSUMER_FUNCTION[1])
+    if len(records) != round(1 + mix["change"]):
+        raise CapacityError(
+            f"the measurements have {len(records)} consumer records for a lifecycle of 1 create and "
+            f"{mix['change']:g} changes"
+        )
+    consumer = Cost(
+        table_wru=sum(float(run["wru"]) - float(run["wru_indexes"]) for run in records),
+        table_rru=sum(float(run["rru"]) for run in records),
+        dynamodb_calls=sum(float(run["dynamodb_calls"]) for run in records),
+        inventory_calls=sum(float(run["upstream_http_calls"]) for run in records),
+        events=sum(float(run["events_put"]) for run in records),
+        own_ms=own_ms(CONSUMER_FUNCTION[1]) * len(records),
+    )
+    return mix, costs, consumer
+
+
+def _index_split(units: float, index_names: Sequence[str], moved: Sequence[str]) -> dict[str, float]:
+    """The measured index units of one write, per index: each index holding the item takes one share, an
+    index whose key the write moves (`moved`: delete + put) two."""
+    if not index_names or not units:
+        return {}
+    weights = {name: 2.0 if name in moved else 1.0 for name in index_names}
+    total = sum(weights.values())
+    return {name: units * weight / total for name, weight in weights.items()}
+
+
+def read_inputs(
+    *,
+    template: Mapping[str, Any] | None = None,
+    measurements: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, str] | None = None,
+    quota_overrides: Mapping[str, float] | None = None,
+    assumption_overrides: Mapping[str, float] | None = None,
+    region: str | None = None,
+    measured_from: str = str(MEASUREMENTS.relative_to(ROOT)),
+) -> Inputs:
+    template = template if template is not None else load_template()
+    if measurements is None:
+        try:
+            measurements = json.loads(MEASUREMENTS.read_text())
+        except FileNotFoundError:
+            raise CapacityError(f"no {MEASUREMENTS.relative_to(ROOT)}: run `make bench` first") from None
+    parameters = parameter_values(template, overrides or {})
+    resources = template["Resources"]
+    region = region or samconfig_stack("default")[1]
+
+    # API: the stage's default route throttle (and any per-route setting) for each operation's route.
+    api = next((r for r in resources.values() if r.get("Type") == "AWS::Serverless::HttpApi"), None)
+    if api is None:
+        raise CapacityError("template.yaml has no AWS::Serverless::HttpApi")
+    api_props = api.get("Properties") or {}
+    default_route = api_props.get("DefaultRouteSettings") or {}
+    per_route = api_props.get("RouteSettings") or {}
+    routes: dict[str, str] = {}
+    route_rate: dict[str, float] = {}
+    route_burst: dict[str, float] = {}
+    for op, (function, _) in FUNCTIONS.items():
+        events = ((resources.get(function) or {}).get("Properties") or {}).get("Events") or {}
+        http = [e["Properties"] for e in events.values() if e.get("Type") == "HttpApi"]
+        if not http:
+            raise CapacityError(f"{function} has no HttpApi event")
+        route = f"{http[0]['Method'].upper()} {http[0]['Path']}"
+        settings = {**default_route, **(per_route.get(route) or {})}
+        routes[op] = route
+        rate = _resolve(settings.get("ThrottlingRateLimit"), parameters)
+        burst = _resolve(settings.get("ThrottlingBurstLimit"), parameters)
+        route_rate[op] = INF if rate is None else _number(rate, f"{route} ThrottlingRateLimit")
+        route_burst[op] = INF if burst is None else _number(burst, f"{route} ThrottlingBurstLimit")
+
+    # The table: its indexes, whose writes share a partition key, any on-demand maximum.
+    tables = [r for r in resources.values() if r.get("Type") == "AWS::DynamoDB::Table"]
+    if len(tables) != 1:
+        raise CapacityError(f"expected one DynamoDB table in template.yaml, found {len(tables)}")
+    table = tables[0]["Properties"]
+    if table.get("BillingMode") != "PAY_PER_REQUEST":
+        raise CapacityError("the model covers on-demand tables (BillingMode: PAY_PER_REQUEST) only")
+    max_wru = (table.get("OnDemandThroughput") or {}).get("MaxWriteRequestUnits")
+    indexes: dict[str, tuple[str, str, int]] = {}
+    status_keyed: list[str] = []
+    for index in table.get("GlobalSecondaryIndexes") or []:
+        keys = {key["KeyType"]: key["AttributeName"] for key in index["KeySchema"]}
+        scope, shards_parameter = PARTITION_SCOPES.get(keys["HASH"], ("global", None))
+        shards = int(_number(parameters.get(shards_parameter), shards_parameter)) if shards_parameter else 1
+        indexes[index["IndexName"]] = (keys["HASH"], scope, shards)
+        if any(attribute in STATUS_KEY_ATTRIBUTES for attribute in keys.values()):
+            status_keyed.append(index["IndexName"])
+
+    # The stream consumer's mapping.
+    consumer_events = ((resources.get(CONSUMER_FUNCTION[0]) or {}).get("Properties") or {}).get(
+        "Events"
+    ) or {}
+    streams = [e["Properties"] for e in consumer_events.values() if e.get("Type") == "DynamoDB"]
+    if not streams:
+        raise CapacityError(f"{CONSUMER_FUNCTION[0]} has no DynamoDB stream event")
+    mapping = streams[0]
+    readers = sum(
+        1
+        for resource in resources.values()
+        if resource.get("Type") == "AWS::Serverless::Function"
+        for event in ((resource.get("Properties") or {}).get("Events") or {}).values()
+        if event.get("Type") == "DynamoDB"
+    ) + sum(1 for r in resources.values() if r.get("Type") == "AWS::Lambda::EventSourceMapping")
+
+    quotas: dict[str, float] = {}
+    for name, quota in QUOTAS.items():
+        value = quota.in_region(region)
+        if value is not None:
+            quotas[name] = float(value)
+    quotas.update(quota_overrides or {})
+    missing = [name for name in QUOTAS if name not in quotas]
+    if missing:
+        raise CapacityError(
+            f"no default of {', '.join(missing)} known for {region}: see "
+            f"{', '.join(QUOTAS[name].source for name in missing)} and give --quota NAME=VALUE"
+        )
+    assumptions = {name: value for name, (value, _) in ASSUMPTIONS.items()}
+    for name, value in (assumption_overrides or {}).items():
+        if name not in ASSUMPTIONS:
+            raise CapacityError(f"no assumption {name!r} (known: {', '.join(ASSUMPTIONS)})")
+        assumptions[name] = value
+
+    mix, costs, consumer = _measured_costs(measurements, list(indexes), status_keyed)
+    started = str(measurements.get("started_at", "?"))[:10]
+    commit = str((measurements.get("machine") or {}).get("git_commit", "?"))
+    return Inputs(
+        region=region,
+        parameters=parameters,
+        route_rate=route_rate,
+        route_burst=route_burst,
+        routes=routes,
+        indexes=indexes,
+        table_max_wru=INF
+        if max_wru is None
+        else _number(_resolve(max_wru, parameters), "MaxWriteRequestUnits"),
+        batch_size=int(_number(_resolve(mapping.get("BatchSize", 100), parameters), "BatchSize")),
+        parallelization_factor=int(
+            _number(_resolve(mapping.get("ParallelizationFactor", 1), parameters), "ParallelizationFactor")
+        ),
+        stream_readers=readers,
+        mix=mix,
+        costs=costs,
+        consumer=consumer,
+        quotas=quotas,
+        assumptions=assumptions,
+        measured=f"{measured_from} ({started}, commit {commit})",
+    )
+
+
+# ------------------------------------------------------------------------------------------ the model
+
+
+@dataclass(frozen=True)
+class Component:
+    """One limit: `capacity` units/s (or concurrent executions), and what each operation costs in those
+    units. `consumer_per_order`: what the stream consumer adds per order (it has no API operation)."""
+
+    name: str
+    capacity: float
+    unit: str
+    per_op: Mapping[str, float]
+    consumer_per_order: float = 0.0
+    consumer_create: float = 0.0  # the consumer's share per created record
+    consumer_change: float = 0.0  # and per status change
+    raise_hint: Callable[[float, float], str] = field(default=lambda needed, rate: "")
+    scope: str = "total"  # "total": all traffic; "one user": the traffic of a single user
+    rate_dependent: Callable[[float], float] | None = None  # capacity at a given orders/s (stream shards)
+
+    def capacity_at(self, rate: float) -> float:
+        return self.rate_dependent(rate) if self.rate_dependent else self.capacity
+
+    def per_order(self, mix: Mapping[str, float]) -> float:
+        return sum(self.per_op.get(op, 0.0) * count for op, count in mix.items()) + self.consumer_per_order
+
+    def allows(self, demand_per_unit: float, rate: float) -> float:
+        capacity = self.capacity_at(rate)
+        return INF if demand_per_unit <= 0 else capacity / demand_per_unit
+
+    def orders_per_second(self, mix: Mapping[str, float], rate: float) -> float:
+        """Lifecycle orders/s: every order with its mix of changes and reads."""
+        return self.allows(self.per_order(mix), rate)
+
+    def creates_per_second(self, rate: float) -> float:
+        """Creates/s alone (each with the consumer's share for its created record)."""
+        return self.allows(self.per_op.get("create", 0.0) + self.consumer_create, rate)
+
+    def changes_per_second(self, rate: float) -> float:
+        return self.allows(self.per_op.get("change", 0.0) + self.consumer_change, rate)
+
+
+def _ceil_to(value: float, step: float) -> int:
+    return int(math.ceil(value / step) * step) if math.isfinite(value) else 0
+
+
+def duration_s(cost: Cost, assumptions: Mapping[str, float], *, put_events_calls: float = 0.0) -> float:
+    """Seconds one invocation (or one order's share of the consumer) runs: the measured own time plus each
+    call at its assumed AWS round trip, one after another (conservative: create's claim overlaps the
+    buyer check)."""
+    return (
+        cost.own_ms
+        + cost.dynamodb_calls * assumptions["dynamodb_ms"]
+        + (cost.users_calls + cost.inventory_calls) * assumptions["upstream_ms"]
+        + put_events_calls * assumptions["put_events_ms"]
+    ) / 1000.0
+
+
+def consumer_seconds(inputs: Inputs) -> float:
+    """Seconds of the stream consumer per order: its records' own time and calls, events packed into
+    PutEvents calls of up to 10."""
+    per_call = min(
+        inputs.assumptions["entries_per_put_events"], inputs.quotas["eventbridge_entries_per_call"]
+    )
+    return duration_s(inputs.consumer, inputs.assumptions, put_events_calls=inputs.consumer.events / per_call)
+
+
+def components(inputs: Inputs) -> list[Component]:
+    q, a, mix = inputs.quotas, inputs.assumptions, inputs.mix
+    costs, consumer = inputs.costs, inputs.consumer
+    changes = mix["change"]
+    found: list[Component] = []
+
+    # API Gateway: the stage's throttle applies to each route on its own; the account's to every request.
+    for op in OPS:
+        route = inputs.routes[op]
+        found.append(
+            Component(
+                f"API stage throttle {route}",
+                inputs.route_rate[op],
+                "requests/s",
+                {op: 1.0},
+                raise_hint=lambda n, _rate: f"raise ApiThrottlingRateLimit to >= {_ceil_to(n, 100):,}",
+            )
+        )
+    found.append(
+        Component(
+            "API Gateway account throttle (Region)",
+            q["apigw_account_rps"],
+            "requests/s",
+            dict.fromkeys(OPS, 1.0),
+            raise_hint=lambda n, _rate: (
+                f"request an API Gateway throttle quota increase to >= {_ceil_to(n, 1000):,} requests/s"
+            ),
+        )
+    )
+
+    # Lambda: concurrency = rate x duration, for the API functions and the consumer, from one shared pool.
+    consumer_s = consumer_seconds(inputs)
+    records = 1.0 + changes  # stream records reaching the consumer per order (the filter drops the rest)
+    create_share = 1.0 / records
+    seconds = {op: duration_s(costs[op], a) for op in OPS}
+    found.append(
+        Component(
+            "Lambda concurrency (account, all functions)",
+            q["lambda_concurrency"],
+            "concurrent executions",
+            seconds,
+            consumer_per_order=consumer_s,
+            consumer_create=consumer_s * create_share,
+            consumer_change=consumer_s * (1 - create_share) / changes if changes else 0.0,
+            raise_hint=lambda n, _rate: (
+                f"request a Lambda concurrency increase to >= {_ceil_to(n * 1.2, 100):,} (20% headroom)"
+            ),
+        )
+    )
+    invocations_per_order = records / inputs.batch_size  # batches fill under load
+    found.append(
+        Component(
+            "Lambda invocations (10/s per unit of concurrency quota)",
+            q["lambda_concurrency"] * q["lambda_requests_per_environment"],
+            "invocations/s",
+            dict.fromkeys(OPS, 1.0),
+            consumer_per_order=invocations_per_order,
+            consumer_create=invocations_per_order * create_share,
+            consumer_change=invocations_per_order * (1 - create_share) / changes if changes else 0.0,
+            raise_hint=lambda n, _rate: (
+                f"request a Lambda concurrency increase to >= {_ceil_to(n / 10, 100):,}"
+            ),
+        )
+    )
+
+    # DynamoDB: the table and each index have their own on-demand quota.
+    table_quota = min(q["dynamodb_table_wru"], inputs.table_max_wru)
+    consumer_change_wru = consumer.table_wru / changes if changes else 0.0
+    found.append(
+        Component(
+            "DynamoDB table writes",
+            table_quota,
+            "WRU/s",
+            {op: costs[op].table_wru for op in OPS},
+            consumer_per_order=consumer.table_wru,
+            consumer_change=consumer_change_wru,
+            raise_hint=lambda n, _rate: (
+                f"request a DynamoDB table-level write quota increase to >= {_ceil_to(n, 1000):,} WRU/s"
+            ),
+        )
+    )
+    found.append(
+        Component(
+            "DynamoDB table reads",
+            q["dynamodb_table_rru"],
+            "RRU/s",
+            {op: costs[op].table_rru for op in OPS},
+            consumer_per_order=consumer.table_rru,
+            consumer_change=consumer.table_rru / changes if changes else 0.0,
+            raise_hint=lambda n, _rate: (
+                f"request a DynamoDB table-level read quota increase to >= {_ceil_to(n, 1000):,} RRU/s"
+            ),
+        )
+    )
+    for name in inputs.indexes:
+        found.append(
+            Component(
+                f"DynamoDB index {name} writes",
+                q["dynamodb_table_wru"],
+                "WRU/s",
+                {op: costs[op].index_wru.get(name, 0.0) for op in OPS},
+                raise_hint=lambda n, _rate: (
+                    f"request a DynamoDB table-level write quota increase to >= {_ceil_to(n, 1000):,} WRU/s"
+                ),
+            )
+        )
+    # Per partition: a key that every order shares caps the total; a per-user key caps one user.
+    for name, (attribute, scope, key_shards) in inputs.indexes.items():
+        per_op = {op: costs[op].index_wru.get(name, 0.0) for op in OPS}
+        if scope == "global":
+            found.append(
+                Component(
+                    f"DynamoDB index {name}: one partition key ({attribute}) x {key_shards} shard(s)",
+                    q["dynamodb_partition_wcu"] * key_shards,
+                    "WCU/s",
+                    per_op,
+                    raise_hint=lambda n, _rate: f"shard the index key into >= {math.ceil(n / 1000):,} keys",
+                )
+            )
+        elif scope == "user":
+            found.append(
+                Component(
+                    f"DynamoDB index {name}: one user's partition ({attribute})",
+                    q["dynamodb_partition_wcu"],
+                    "WCU/s",
+                    per_op,
+                    scope="one user",
+                    raise_hint=lambda n, _rate: (
+                        "not raisable: one partition serves 1,000 WCU/s (bound one user's rate)"
+                    ),
+                )
+            )
+
+    # The stream consumer: one batch per shard at a time, ParallelizationFactor of them with more.
+    factor = inputs.parallelization_factor
+    table_wru_per_order = found[[c.name for c in found].index("DynamoDB table writes")].per_order(mix)
+
+    # Shards follow the table's partitions, at least one per `wru_per_shard` write units/s the table takes,
+    # and at least as many as a new on-demand table starts with (it sustains 4,000 writes/s, and one
+    # partition serves 1,000).
+    first_shards = math.ceil(q["dynamodb_new_table_wru"] / q["dynamodb_partition_wcu"])
+
+    def shards(rate: float) -> float:
+        return max(first_shards, math.ceil(rate * table_wru_per_order / a["wru_per_shard"]))
+
+    def consumer_hint(needed: float, rate: float) -> str:
+        count = shards(rate)
+        wanted = math.ceil(needed / count)
+        if wanted <= q["parallelization_factor_max"]:
+            return f"set the stream mapping's ParallelizationFactor to >= {wanted} (now {factor})"
+        most = int(q["parallelization_factor_max"])
+        return (
+            f"needs {needed:,.0f} concurrent batches; {count:,.0f} shards x ParallelizationFactor {most} (the "
+            f"most, now {factor}) give {count * most:,.0f}: also cut the consumer's {consumer_s * 1000:.0f} ms "
+            "per order (settle a batch's records concurrently; the inventory call dominates)"
+        )
+
+    consumer_component = Component(
+        f"Stream consumer (ParallelizationFactor={factor})",
+        float(factor),
+        "concurrent batches",
+        {},
+        consumer_per_order=consumer_s,
+        consumer_create=consumer_s * create_share,
+        consumer_change=consumer_s * (1 - create_share) / changes if changes else 0.0,
+        rate_dependent=lambda rate: factor * shards(rate),
+        raise_hint=consumer_hint,
+    )
+    found.append(consumer_component)
+
+    # EventBridge: one entry per order record (OrderCreated, each OrderStatusChanged).
+    per_change_events = (consumer.events - 1.0) / changes if changes else 0.0
+    found.append(
+        Component(
+            "EventBridge PutEvents (entries)",
+            q["eventbridge_put_events"],
+            "entries/s",
+            {},
+            consumer_per_order=consumer.events,
+            consumer_create=1.0,
+            consumer_change=per_change_events,
+            raise_hint=lambda n, _rate: (
+                f"request an EventBridge PutEvents quota increase to >= {_ceil_to(n, 1000):,}/s"
+            ),
+        )
+    )
+
+    # Upstream services: calls the create makes and the consumer's settlements.
+    found.append(
+        Component(
+            "User service (buyer check)",
+            a["users_rps"],
+            "calls/s",
+            {op: costs[op].users_calls for op in OPS},
+            raise_hint=lambda n, _rate: f"agree >= {_ceil_to(n, 100):,} calls/s with the user service",
+        )
+    )
+    found.append(
+        Component(
+            "Inventory service (reserve, commit, release)",
+            a["inventory_rps"],
+            "calls/s",
+            {op: costs[op].inventory_calls for op in OPS},
+            consumer_per_order=consumer.inventory_calls,
+            consumer_change=consumer.inventory_calls / changes if changes else 0.0,
+            raise_hint=lambda n, _rate: f"agree >= {_ceil_to(n, 100):,} calls/s with the inventory service",
+        )
+    )
+    return found
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    scope: str
+    unit: str
+    capacity: float
+    per_order: float
+    orders: float  # lifecycle orders/s
+    creates: float
+    changes: float
+    hint: str
+
+
+def evaluate(inputs: Inputs, rate: float) -> list[Row]:
+    rows = []
+    for component in components(inputs):
+        per_order = component.per_order(inputs.mix)
+        needed = rate * per_order
+        hint = component.raise_hint(needed, rate)
+        rows.append(
+            Row(
+                name=component.name,
+                scope=component.scope,
+                unit=component.unit,
+                capacity=component.capacity_at(rate),
+                per_order=per_order,
+                orders=component.orders_per_second(inputs.mix, rate),
+                creates=component.creates_per_second(rate),
+                changes=component.changes_per_second(rate),
+                hint=hint,
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Verdict:
+    rate: float
+    bottleneck: Row  # the total-traffic component with the lowest lifecycle allowance
+    short: list[Row]  # every total-traffic component allowing less than `rate`, lowest first
+
+    @property
+    def sustained(self) -> bool:
+        return not self.short
+
+
+def verdict(inputs: Inputs, rate: float) -> Verdict:
+    rows = [row for row in evaluate(inputs, rate) if row.scope == "total"]
+    ordered = sorted(rows, key=lambda row: row.orders)
+    return Verdict(rate, ordered[0], [row for row in ordered if row.orders < rate])
+
+
+def sustained_rate(inputs: Inputs) -> tuple[float, str]:
+    """The highest lifecycle orders/s every total-traffic component allows (the consumer's allowance grows
+    with the rate through its shards, so this is found by bisection), and the component that sets it."""
+    low, high = 0.0, 1e7
+
+    def fits(rate: float) -> bool:
+        return all(row.orders >= rate for row in evaluate(inputs, rate) if row.scope == "total")
+
+    if fits(high):
+        return INF, "nothing"
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if fits(middle) else (low, middle)
+    limiting = verdict(inputs, high).bottleneck.name
+    return low, limiting
+
+
+# ------------------------------------------------------------------------------------------ output
+
+
+WHOLE_FROM, ONE_DECIMAL_FROM = 100, 10  # figures shown without decimals from 100, with one from 10
+
+
+def number(value: float) -> str:
+    if not math.isfinite(value):
+        return "no limit"
+    if value >= WHOLE_FROM:
+        return f"{value:,.0f}"
+    return f"{value:,.1f}" if value >= ONE_DECIMAL_FROM else f"{value:,.2f}"
+
+
+def summary_line(verdicts: Sequence[Verdict], sustained: tuple[float, str]) -> str:
+    parts = []
+    for v in verdicts:
+        if v.sustained:
+            parts.append(
+                f"{v.rate:,.0f} orders/s fits (tightest: {v.bottleneck.name}, {number(v.bottleneck.orders)})"
+            )
+        else:
+            parts.append(
+                f"at {v.rate:,.0f} orders/s the first bottleneck is {v.bottleneck.name} "
+                f"({number(v.bottleneck.orders)} orders/s; {len(v.short)} component(s) short)"
+            )
+    rate, limiting = sustained
+    return (
+        f"capacity: {'; '.join(parts)}; as modelled the stack sustains {number(rate)} orders/s ({limiting})"
+    )
+
+
+def report(inputs: Inputs, rates: Sequence[float]) -> dict[str, Any]:
+    verdicts = [verdict(inputs, rate) for rate in rates]
+    sustained = sustained_rate(inputs)
+    base = rates[0]
+    return {
+        "region": inputs.region,
+        "measured": inputs.measured,
+        "parameters": {
+            name: inputs.parameters[name]
+            for name in ("ApiThrottlingRateLimit", "ApiThrottlingBurstLimit")
+            if name in inputs.parameters
+        },
+        "stream": {
+            "batchSize": inputs.batch_size,
+            "parallelizationFactor": inputs.parallelization_factor,
+            "readers": inputs.stream_readers,
+            "readersQuota": inputs.quotas["streams_readers_per_shard"],
+        },
+        "workloadPerOrder": inputs.mix,
+        "quotas": {
+            name: {
+                "value": inputs.quotas[name],
+                "unit": quota.unit,
+                "what": quota.what,
+                "source": quota.source,
+                "adjustable": quota.adjustable,
+                "default": quota.in_region(inputs.region),
+            }
+            for name, quota in QUOTAS.items()
+        },
+        "assumptions": {
+            name: {"value": value if math.isfinite(value) else None, "what": ASSUMPTIONS[name][1]}
+            for name, value in inputs.assumptions.items()
+        },
+        "components": [
+            {
+                "name": row.name,
+                "scope": row.scope,
+                "unit": row.unit,
+                "capacity": _finite(row.capacity),
+                "perOrder": row.per_order,
+                "ordersPerSecond": _finite(row.orders),
+                "createsPerSecond": _finite(row.creates),
+                "statusChangesPerSecond": _finite(row.changes),
+                "atRate": base,
+            }
+            for row in evaluate(inputs, base)
+        ],
+        "targets": [
+            {
+                "rate": v.rate,
+                "sustained": v.sustained,
+                "bottleneck": v.bottleneck.name,
+                "bottleneckOrdersPerSecond": _finite(v.bottleneck.orders),
+                "short": [
+                    {"name": row.name, "ordersPerSecond": _finite(row.orders), "raise": row.hint}
+                    for row in v.short
+                ],
+            }
+            for v in verdicts
+        ],
+        "sustainedOrdersPerSecond": _finite(sustained[0]),
+        "limitedBy": sustained[1],
+        "summary": summary_line(verdicts, sustained),
+    }
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def render(inputs: Inputs, rates: Sequence[float]) -> str:
+    base = rates[0]
+    rows = evaluate(inputs, base)
+    mix = ", ".join(f"{count:g} {op}" for op, count in inputs.mix.items())
+    throttle = ", ".join(
+        f"{name}={inputs.parameters.get(name)}"
+        for name in ("ApiThrottlingRateLimit", "ApiThrottlingBurstLimit")
+    )
+    settings = f"ParallelizationFactor={inputs.parallelization_factor}, BatchSize={inputs.batch_size}"
+    lines = [
+        f"Capacity model: template.yaml ({throttle}, {settings}), AWS default quotas for {inputs.region}",
+        f"Costs per request measured by make bench: {inputs.measured}; per order: {mix}",
+        "",
+    ]
+    width = max(len(row.name) for row in rows)
+    header = f"{'component':<{width}}  {'creates/s':>10}  {'changes/s':>10}  {'orders/s':>10}"
+    lines += [
+        header + f"   (creates/s, changes/s: each alone; orders/s: each order with its changes and reads; "
+        f"at {base:,.0f} orders/s)",
+        "-" * len(header),
+    ]
+    for row in rows:
+        if row.scope == "total":
+            lines.append(
+                f"{row.name:<{width}}  {number(row.creates):>10}  {number(row.changes):>10}  {number(row.orders):>10}"
+            )
+    lines.append("")
+    lines.append("one user (per-partition limit on the user's index key):")
+    for row in rows:
+        if row.scope != "total":
+            lines.append(
+                f"  {row.name}: {number(row.creates)} creates/s, {number(row.changes)} changes/s, {number(row.orders)} orders/s"
+            )
+    lines.append(
+        f"stream consumer: {consumer_seconds(inputs) * 1000:.0f} ms per order ({inputs.consumer.own_ms:.1f} ms "
+        "its own, the rest its calls), one batch per shard at a time x ParallelizationFactor "
+        f"{inputs.parallelization_factor}"
+    )
+    lines.append(
+        f"stream readers: {inputs.stream_readers} of {inputs.quotas['streams_readers_per_shard']:.0f} per shard "
+        "(one more may subscribe to the table's stream directly)"
+    )
+    lines.append(
+        "the consumer's allowance at a rate counts the shards a table writing that much has at least "
+        f"(one per {inputs.assumptions['wru_per_shard']:,.0f} WRU/s, 4 at first)"
+    )
+    lines.append("")
+    for rate in rates:
+        v = verdict(inputs, rate)
+        if v.sustained:
+            lines.append(
+                f"At {rate:,.0f} orders/s: every component allows it (tightest: {v.bottleneck.name}, {number(v.bottleneck.orders)} orders/s)."
+            )
+        else:
+            lines.append(
+                f"At {rate:,.0f} orders/s: first bottleneck {v.bottleneck.name} ({number(v.bottleneck.orders)} orders/s). To raise, lowest first:"
+            )
+            done: set[str] = set()
+            for row in v.short:
+                action = row.hint.split(" to >= ")[0]
+                said = f"covered by the above ({action})" if action in done else row.hint
+                done.add(action)
+                lines.append(f"  - {row.name} ({number(row.orders)}): {said}")
+        lines.append(_scaling_note(inputs, rate))
+        lines.append(_upstream_note(inputs, rate))
+        lines.append(_new_table_note(inputs, rate))
+    assumed = ", ".join(
+        f"{name}={number(value) if math.isfinite(value) else 'unknown'}"
+        for name, value in inputs.assumptions.items()
+    )
+    lines += [
+        "",
+        f"Assumed (not published; --assume to change): {assumed}",
+        "Quotas and their sources: docs/capacity.md (or --json)",
+    ]
+    return "\n".join(lines)
+
+
+def _new_table_note(inputs: Inputs, rate: float) -> str:
+    """A new on-demand table sustains 4,000 writes/s at first (doubling from its previous peak after)."""
+    table = next(row for row in evaluate(inputs, rate) if row.name == "DynamoDB table writes")
+    first = inputs.quotas["dynamodb_new_table_wru"] / table.per_order
+    verdict_text = "fits" if first >= rate else "pre-warm it (warm throughput) before traffic arrives"
+    return (
+        f"  new table: sustains {inputs.quotas['dynamodb_new_table_wru']:,.0f} writes/s at first = "
+        f"{number(first)} orders/s: {verdict_text}"
+    )
+
+
+def _upstream_note(inputs: Inputs, rate: float) -> str:
+    """The call rates the upstream services must take at `rate` (their limits are not ours to know)."""
+    users = rate * sum(inputs.costs[op].users_calls * inputs.mix[op] for op in OPS)
+    inventory = rate * (
+        sum(inputs.costs[op].inventory_calls * inputs.mix[op] for op in OPS) + inputs.consumer.inventory_calls
+    )
+    return f"  upstream: the user service must take {number(users)} calls/s, the inventory service {number(inventory)}"
+
+
+def _scaling_note(inputs: Inputs, rate: float) -> str:
+    """How long Lambda's per-function scaling rate needs to bring the busiest function to its concurrency."""
+    durations = {op: duration_s(inputs.costs[op], inputs.assumptions) * rate * inputs.mix[op] for op in OPS}
+    busiest = max(durations, key=lambda op: durations[op])
+    needed = durations[busiest]
+    steps = math.ceil(needed / inputs.quotas["lambda_scaling_rate"])
+    return (
+        f"  ramp: {FUNCTIONS[busiest][0]} needs ~{needed:,.0f} concurrent executions; from cold, Lambda's "
+        f"scaling rate ({inputs.quotas['lambda_scaling_rate']:,.0f} per 10 s) gets there in ~{max(steps, 1) * 10} s"
+    )
+
+
+# ------------------------------------------------------------------------------------------ CLI
+
+
+def _pairs(values: Sequence[str], what: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        name, sep, text = value.partition("=")
+        if not sep or not name:
+            raise CapacityError(f"{what} takes NAME=VALUE, not {value!r}")
+        pairs[name.strip()] = text.strip()
+    return pairs
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _deployed_parameters(stage: str) -> tuple[dict[str, str], str]:
+    """A deployed stack's parameter values and its region (CloudFormation DescribeStacks, your credentials)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    stack_name, region = samconfig_stack(stage)
+    try:
+        stack = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack_name)[
+            "Stacks"
+        ][0]
+    except (BotoCoreError, ClientError) as error:
+        raise StageError(f"cannot describe stack {stack_name} in {region}: {error}") from None
+    values = {item["ParameterKey"]: item.get("ParameterValue", "") for item in stack.get("Parameters") or []}
+    return values, region
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ops capacity", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--rate", type=float, action="append", help="target orders/s (repeatable; default 1,000 and 10,000)"
+    )
+    parser.add_argument(
+        "--param", action="append", default=[], help="template parameter override, Name=Value"
+    )
+    parser.add_argument(
+        "--quota", action="append", default=[], help="quota value to model, name=value (see --json)"
+    )
+    parser.add_argument("--assume", action="append", default=[], help="assumption override, name=value")
+    parser.add_argument(
+        "--parallelization-factor",
+        type=int,
+        choices=range(1, 11),
+        metavar="1-10",
+        help="model the stream mapping with this ParallelizationFactor instead of the template's",
+    )
+    parser.add_argument("--region", help="AWS Region of the quotas (default: samconfig.toml's)")
+    parser.add_argument(
+        "--measurements", type=Path, default=MEASUREMENTS, help="bench results (default %(default)s)"
+    )
+    parser.add_argument(
+        "--stage", help="read a deployed stage's parameter values (dev|prod; calls CloudFormation)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the model as JSON")
+    args = parser.parse_args(argv)
+    try:
+        overrides: dict[str, str] = {}
+        region = args.region
+        if args.stage:
+            overrides, stage_region = _deployed_parameters(args.stage)
+            region = region or stage_region
+        overrides.update(_pairs(args.param, "--param"))
+        quotas = {name: _number(value, name) for name, value in _pairs(args.quota, "--quota").items()}
+        unknown = sorted(set(quotas) - set(QUOTAS))
+        if unknown:
+            raise CapacityError(f"no quota {', '.join(unknown)} (known: {', '.join(QUOTAS)})")
+        assumptions = {name: _number(value, name) for name, value in _pairs(args.assume, "--assume").items()}
+        try:
+            measurements = json.loads(args.measurements.read_text())
+        except FileNotFoundError:
+            raise CapacityError(f"no {args.measurements}: run `make bench` first") from None
+        inputs = read_inputs(
+            measurements=measurements,
+            overrides=overrides,
+            quota_overrides=quotas,
+            assumption_overrides=assumptions,
+            region=region,
+            measured_from=_shown(args.measurements),
+        )
+        if args.parallelization_factor:
+            inputs = replace(inputs, parallelization_factor=args.parallelization_factor)
+        rates = tuple(args.rate) if args.rate else DEFAULT_RATES
+        if any(rate <= 0 for rate in rates):
+            raise CapacityError("--rate must be positive")
+        result = report(inputs, rates)
+    except (CapacityError, StageError) as error:
+        say(f"error: {error}")
+        return 2
+    if args.json:
+        json.dump(result, sys.stdout, indent=2)
+        print()
+    else:
+        print(render(inputs, rates))
+    say(result["summary"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
