@@ -239,6 +239,8 @@ def first_invocation_of(function: str) -> tuple[str | None, str | None, dict | N
     if function == "list_user_orders":
         event = api_event(function, f"/api/users/{ALICE.user_id}/orders", userId=ALICE.user_id)
         return "dynamodb_client", "query", {"Items": [item]}, event, 200
+    if function == "list_orders":
+        return "dynamodb_client", "query", {"Items": [item]}, sample_event(function), 200
     if function == "create_order":
         event = sample_event(function)  # user-123 orders the README's prod-456, from the seeded stubs
         event["headers"].pop("idempotency-key")
@@ -274,6 +276,8 @@ def test_a_traced_cold_start_never_loads_the_xray_sdk(function, upstream_url):
         "AWS_XRAY_DAEMON_ADDRESS": "{}:{}".format(*agent.getsockname()),
         "AWS_LAMBDA_FUNCTION_NAME": function,
         "CURSOR_SECRET": "test-cursor-secret-0123456789abcdef",
+        # One shard: the cross-user listing's page is then one Query, the one response stubbed.
+        "STATUS_INDEX_SHARDS": "1",
         "USERS_API_URL": upstream_url,
         "INVENTORY_API_URL": upstream_url,
     }

@@ -20,6 +20,7 @@ from orders.domain.errors import (
 )
 from orders.domain.ids import is_order_id, iso_timestamp, new_order_id, utc_now
 from orders.domain.status import OrderStatus, sources_of
+from orders.domain.window import ListOrder, Window, creation_window
 from orders.storage.repository import OrderRepository, TransitionRejected
 
 if TYPE_CHECKING:
@@ -191,6 +192,45 @@ class OrderService:
         """`list_for_user(...).to_wire()`, the page as the API returns it, without pydantic (as `get_wire`)."""
         orders, next_cursor = self._page(
             self._repository.list_wire_by_user, caller, user_id, limit=limit, status=status, cursor=cursor
+        )
+        return {"items": orders, "nextCursor": next_cursor}
+
+    def list_wire_across_users(
+        self,
+        caller: Caller,
+        *,
+        status: OrderStatus | None = None,
+        created_from: str | None = None,
+        created_to: str | None = None,
+        order: ListOrder = ListOrder.DESC,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """Admins only: every user's orders in `status` (every status if None) created in the window
+        (`orders.domain.window.creation_window`), newest first unless `order` is `asc`; one page as the API
+        returns it. The cursor is bound to the query as sent (status, bounds, order) and carries the window
+        as the first page resolved it: a default `createdTo` (now) stays the first page's on every page."""
+        if not caller.is_admin:
+            raise Forbidden("Only admins may list orders across users.")
+        scope = "\x00".join(("across-users", status or "", created_from or "", created_to or "", order))
+        if cursor:
+            # Signed by us for this very query: the window and the position are ours, not the caller's.
+            window_from, window_to, after = self._cursors.decode(scope, cursor).split(" ")
+            window = Window(window_from, window_to)
+        else:
+            window, after = creation_window(created_from, created_to, now=self._clock()), None
+        orders, next_position = self._repository.list_wire_by_status(
+            [status] if status is not None else list(OrderStatus),
+            created_from=window.created_from,
+            created_to=window.created_to,
+            ascending=order is ListOrder.ASC,
+            limit=limit,
+            after=after,
+        )
+        next_cursor = (
+            self._cursors.encode(scope, f"{window.created_from} {window.created_to} {next_position}")
+            if next_position
+            else None
         )
         return {"items": orders, "nextCursor": next_cursor}
 

@@ -11,7 +11,7 @@ fresh execution environment would not carry over).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from orders.upstream.clients import InventoryClient, UpstreamHttp, UserServiceClient
 
 DEFAULT_CURRENCY = "USD"
+# Threads for calls made side by side: botocore's default connection pool (10), so none waits for a socket
+# and none is opened only to be discarded.
+BACKGROUND_THREADS = 10
 _BUILT: list[Callable[[], None]] = []  # every cached builder's cache_clear, for `reset()`
 
 
@@ -171,11 +174,21 @@ class Lazy:
 
 
 # ---------------------------------------------------------------------------------------- storage, use cases
+def status_index_shards() -> int:
+    """The status index's shard count (template parameter StatusIndexShards); the repository's default
+    where the variable is unset (tests, operator commands that never write the index)."""
+    from orders.storage.repository import DEFAULT_STATUS_SHARDS
+
+    return int(os.environ.get("STATUS_INDEX_SHARDS") or DEFAULT_STATUS_SHARDS)
+
+
 @_once
 def repository() -> OrderRepository:
     from orders.storage.repository import OrderRepository
 
-    return OrderRepository(dynamodb_client(), table_name())
+    return OrderRepository(
+        dynamodb_client(), table_name(), status_shards=status_index_shards(), run_all=side_by_side
+    )
 
 
 @_once
@@ -205,7 +218,7 @@ def _background() -> ThreadPoolExecutor:
     """Threads for a request's calls made side by side (a keyed create's claim, while the buyer is checked)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="orders")
+    return ThreadPoolExecutor(max_workers=BACKGROUND_THREADS, thread_name_prefix="orders")
 
 
 def concurrently[T](function: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
@@ -213,6 +226,14 @@ def concurrently[T](function: Callable[..., T], /, *args: Any, **kwargs: Any) ->
     import contextvars
 
     return _background().submit(contextvars.copy_context().run, function, *args, **kwargs)
+
+
+def side_by_side[T](calls: Sequence[Callable[[], T]]) -> list[T]:
+    """Each call on a background thread (the first raised error is raised); their results in order."""
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    futures = [concurrently(call) for call in calls]
+    return [future.result() for future in futures]
 
 
 def once_per_idempotency_key(

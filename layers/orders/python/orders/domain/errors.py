@@ -63,6 +63,10 @@ class InvalidCursor(OrderError):
         super().__init__("The cursor is not one this listing issued; start again without it.")
 
 
+class InvalidWindow(OrderError):
+    slug = "invalid-window"
+
+
 class InvalidPrecondition(OrderError):
     slug = "invalid-if-match"
 

@@ -34,6 +34,7 @@ PROBLEMS: dict[str, ProblemType] = {
     "malformed-json": ProblemType(400, "Malformed JSON", "the body is not JSON", detail="The request body is not valid JSON."),
     "invalid-if-match": ProblemType(400, "Invalid If-Match header", "`If-Match` is neither `*` nor entity-tags"),
     "invalid-cursor": ProblemType(400, "Invalid cursor", "the cursor was edited, or issued for another listing"),
+    "invalid-window": ProblemType(400, "Invalid creation window", "`createdFrom`/`createdTo` malformed (ISO 8601 with a time zone), inverted, or over 31 days apart"),
     "unauthenticated": ProblemType(401, "Authentication required", "the token names no usable caller"),
     "forbidden": ProblemType(403, "Forbidden", "a customer acts only on their own orders (and of status changes, may only cancel)"),
     "order-not-found": ProblemType(404, "Order not found", "absent, or not yours"),

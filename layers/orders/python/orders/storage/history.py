@@ -2,7 +2,7 @@
 
 Every status change is one UpdateItem that adds 1 to `version` and appends one `statusHistory` entry (and
 one `changeCorrelationIds` and one `changeTraceIds` entry), and nothing else of an order changes after its
-creation but `status`, `updatedAt`, `GSI2SK`, `correlationId` and `traceId`. So version k is statusHistory[k-1], and the image at version k
+creation but `status`, `updatedAt`, `GSI2SK`, `GSI3PK`, `correlationId` and `traceId`. So version k is statusHistory[k-1], and the image at version k
 is the item with those fields set back to what they were then. `make backfill` turns these images into
 events with the live path's own `orders.events.notifications.event_for`.
 """
@@ -15,7 +15,13 @@ from typing import Any
 
 from aws_lambda_powertools.shared.dynamodb_deserializer import TypeDeserializer
 
-from orders.storage.repository import CHANGE_CORRELATION_IDS, CHANGE_TRACE_IDS, TRACE_ID, by_status_sk
+from orders.storage.repository import (
+    CHANGE_CORRELATION_IDS,
+    CHANGE_TRACE_IDS,
+    TRACE_ID,
+    by_status_sk,
+    with_status,
+)
 
 # Powertools' own deserialiser (the one `DynamoDBRecord.new_image` uses), so that a rebuilt image holds the
 # very values a stream image held (numbers as Decimal with DynamoDB's context), and `total` is identical.
@@ -71,6 +77,8 @@ def images_by_version(image: Mapping[str, Any]) -> list[dict[str, Any]]:
             updatedAt=change["at"],
             GSI2SK=by_status_sk(change["status"], image["id"]),
         )
+        if isinstance(shard_key := image.get("GSI3PK"), str):  # orders written before GSI3 have none
+            past["GSI3PK"] = with_status(shard_key, change["status"])
         for latest_name, list_name in RECORDED_PER_VERSION:
             value = recorded_at(image, version, latest_name, list_name)
             if value is None:

@@ -1,10 +1,13 @@
 """The only module that talks to DynamoDB: every key, index, condition and (de)serialisation of the table.
 
-| item  | PK         | SK    | GSI1PK        | GSI1SK (index GSI1)  | GSI2SK (index GSI2, hash GSI1PK) |
-|-------|------------|-------|---------------|----------------------|----------------------------------|
-| order | ORDER#<id> | ORDER | USER#<userId> | <createdAt>#<id>     | <status>#<id>                    |
-Order ids are UUIDv7 (time-ordered), so both indexes list newest first when read backwards, and a status
-change rewrites GSI2SK from the id alone, inside the one conditional UpdateItem.
+| item  | PK         | SK    | GSI1PK        | GSI1SK (index GSI1)  | GSI2SK (index GSI2, hash GSI1PK) | GSI3PK (index GSI3, range GSI1SK) |
+|-------|------------|-------|---------------|----------------------|----------------------------------|-----------------------------------|
+| order | ORDER#<id> | ORDER | USER#<userId> | <createdAt>#<id>     | <status>#<id>                    | STATUS#<status>#<shard>           |
+Order ids are UUIDv7 (time-ordered), so both user indexes list newest first when read backwards, and a
+status change rewrites GSI2SK and GSI3PK from the id alone, inside the one conditional UpdateItem.
+GSI3 lists orders across users by status and creation time. Its partition key is write-sharded: an order's
+shard is a hash of its id modulo the deployment's shard count (`STATUS_INDEX_SHARDS`), so one status's
+writes spread over that many partitions (each takes at most 1,000 writes/s); a page merges the shards.
 Beside an order, `ORDER#<id>` / `RESERVATION` records what the inventory was told (released/committed).
 Release intents (`RELEASE#<reservationId>` / `RELEASE`) are left by failed creates for the stream consumer.
 Idempotency records (`IDEMPOTENCY#<hash>` / `IDEMPOTENCY`) are written by `orders.storage.idempotency`.
@@ -12,8 +15,10 @@ Idempotency records (`IDEMPOTENCY#<hash>` / `IDEMPOTENCY`) are written by `order
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import Callable, Collection, Mapping
+import zlib
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -39,6 +44,10 @@ RELEASE_SK = "RELEASE"
 RELEASE_ENTITY = "reservationRelease"
 BY_USER_INDEX = "GSI1"
 BY_USER_STATUS_INDEX = "GSI2"
+BY_STATUS_SHARD_INDEX = "GSI3"
+# Sized for 10,000 orders/s (docs/capacity.md): a status's partitions take its creates and changes in and
+# out, ~20,000 writes/s at that rate, so 32 shards keep each near 625/s, under DynamoDB's 1,000 per partition.
+DEFAULT_STATUS_SHARDS = 32
 # The correlation id of every version, index-aligned with the END of statusHistory (the last entry is the
 # latest version's): `correlationId` is overwritten by each change, and a backfill must tell subscribers
 # what the live event of each version said. "" where a change had none. Orders written before it existed
@@ -55,6 +64,7 @@ KEY_ATTRIBUTES = (
     "GSI1PK",
     "GSI1SK",
     "GSI2SK",
+    "GSI3PK",
     "entityType",
     "correlationId",
     CHANGE_CORRELATION_IDS,
@@ -83,11 +93,28 @@ def by_status_sk(status: str, order_id: str) -> str:
     return f"{status}#{order_id}"
 
 
+def status_shard(order_id: str, shards: int) -> int:
+    """The order's shard of the status index: stable for the order's life (a hash of its id, not Python's
+    per-process `hash`), spread evenly whatever the id's format."""
+    return zlib.crc32(order_id.encode()) % shards
+
+
+def status_shard_pk(status: str, shard: int) -> str:
+    return f"STATUS#{status}#{shard}"
+
+
+def with_status(shard_pk: str, status: str) -> str:
+    """`STATUS#<old>#<shard>` with another status, the shard kept (rebuilding a past version's key)."""
+    return status_shard_pk(status, int(shard_pk.rpartition("#")[2]))
+
+
 def _serialize(value: Any) -> AttributeValueTypeDef:
     return _serializer.serialize(value)
 
 
-def _to_item(order: Order, correlation_id: str | None) -> dict[str, AttributeValueTypeDef]:
+def _to_item(
+    order: Order, correlation_id: str | None, status_shards: int = DEFAULT_STATUS_SHARDS
+) -> dict[str, AttributeValueTypeDef]:
     attributes = order.to_wire()
     if correlation_id:
         # Carried to stream subscribers (OrderCreated.correlationId); not part of the API's order.
@@ -103,6 +130,7 @@ def _to_item(order: Order, correlation_id: str | None) -> dict[str, AttributeVal
         GSI1PK=user_pk(order.user_id),
         GSI1SK=by_user_sk(order.created_at, order.id),
         GSI2SK=by_status_sk(order.status, order.id),
+        GSI3PK=status_shard_pk(order.status, status_shard(order.id, status_shards)),
         entityType=ENTITY_TYPE,
     )
     return {name: _serialize(value) for name, value in attributes.items()}
@@ -188,6 +216,96 @@ def _item_page(response: Mapping[str, Any], *, consistent: bool) -> ItemPage:
     )
 
 
+def _status_index_key(partition: str, position: str) -> dict[str, AttributeValueTypeDef]:
+    """The GSI3 key just at `position` (`<createdAt>#<id>`) in `partition`, to start a Query after it: the
+    order need not be in that partition (DynamoDB and moto only compare keys)."""
+    return {
+        "GSI3PK": {"S": partition},
+        "GSI1SK": {"S": position},
+        "PK": {"S": order_pk(position.rpartition("#")[2])},
+        "SK": {"S": ORDER_SK},
+    }
+
+
+class _ShardReader:
+    """One partition of GSI3 as the merge reads it: what was read and not yet taken, and where to go on."""
+
+    __slots__ = ("buffered", "exhausted", "next_key", "partition", "reads")
+
+    def __init__(self, partition: str) -> None:
+        self.partition = partition
+        self.buffered: list[Mapping[str, Any]] = []  # in the listing's order, next first
+        self.next_key: Mapping[str, Any] | None = None
+        self.exhausted = False
+        self.reads = 0
+
+    def add(self, items: Iterable[Mapping[str, Any]], last_key: Mapping[str, Any] | None) -> None:
+        self.buffered.extend(items)
+        self.next_key = last_key
+        self.exhausted = last_key is None
+        self.reads += 1
+
+
+class _ShardMerge:
+    """A k-way merge of sorted partitions that reads each only as far as the page needs.
+
+    First every partition is read for a small chunk (about its share of the page, plus two), side by side.
+    Then items are taken in order; when a partition that has more runs out of read items, nothing further is
+    taken until it is read again (its next item may come before every other partition's), and it is read for
+    as many items as the page still lacks, so one more read of it always suffices."""
+
+    FIRST_CHUNK_EXTRA = 2
+
+    def __init__(self, readers: list[_ShardReader], *, wanted: int, ascending: bool) -> None:
+        self._readers = readers
+        self._wanted = wanted
+        self._ascending = ascending
+        self._heap: list[tuple[Any, int]] = []
+        self.taken: list[Mapping[str, Any]] = []
+
+    def _sort_key(self, item: Mapping[str, Any]) -> Any:
+        key = item["GSI1SK"]["S"]
+        return key if self._ascending else _Descending(key)
+
+    def _push_head(self, index: int) -> None:
+        reader = self._readers[index]
+        heapq.heappush(self._heap, (self._sort_key(reader.buffered[0]), index))
+
+    def reads_needed(self) -> list[tuple[_ShardReader, int]]:
+        """The partitions to read next and how many items each (empty: the page is complete)."""
+        if not any(reader.reads for reader in self._readers):
+            chunk = min(self._wanted, math.ceil(self._wanted / len(self._readers)) + self.FIRST_CHUNK_EXTRA)
+            return [(reader, chunk) for reader in self._readers]
+        for index, reader in enumerate(self._readers):
+            if reader.buffered and not any(entry[1] == index for entry in self._heap):
+                self._push_head(index)
+        while len(self.taken) < self._wanted:
+            dry = [r for r in self._readers if not r.buffered and not r.exhausted]
+            if dry:
+                # The page's next items may be in these partitions: read them before taking anything more.
+                return [(reader, self._wanted - len(self.taken)) for reader in dry]
+            if not self._heap:
+                return []
+            _, index = heapq.heappop(self._heap)
+            reader = self._readers[index]
+            self.taken.append(reader.buffered.pop(0))
+            if reader.buffered:
+                self._push_head(index)
+        return []
+
+
+class _Descending:
+    """Reverses a string's order in the merge's heap (newest first)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __lt__(self, other: _Descending) -> bool:
+        return self.key > other.key
+
+
 @dataclass(frozen=True, slots=True)
 class TransitionRejected(Exception):
     """The conditional update failed; `current` is the order as it stood, as the API returns it
@@ -209,15 +327,29 @@ class TransactionCancelled(Exception):
 
 
 class OrderRepository:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        status_shards: int = DEFAULT_STATUS_SHARDS,
+        run_all: Callable[[Sequence[Callable[[], Any]]], list[Any]] | None = None,
+    ) -> None:
+        """`status_shards`: the deployment's shard count of the status index (raise it, never lower it: orders
+        keep their shard until their next status change). `run_all`: runs calls side by side and returns their
+        results in order (a page of the cross-user listing queries every shard); one after another if None."""
+        if status_shards < 1:
+            raise ValueError("the status index needs at least one shard")
         self._client = client
         self._table = table_name
+        self._status_shards = status_shards
+        self._run_all = run_all or (lambda calls: [call() for call in calls])
 
     def put_new(self, order: Order, correlation_id: str | None = None) -> None:
         # Never a blind write: an id collision must fail rather than overwrite another order.
         self._client.put_item(
             TableName=self._table,
-            Item=_to_item(order, correlation_id),
+            Item=_to_item(order, correlation_id, self._status_shards),
             ConditionExpression="attribute_not_exists(PK)",
         )
 
@@ -231,7 +363,7 @@ class OrderRepository:
                     {
                         "Put": {
                             "TableName": self._table,
-                            "Item": _to_item(order, correlation_id),
+                            "Item": _to_item(order, correlation_id, self._status_shards),
                             "ConditionExpression": "attribute_not_exists(PK)",
                         }
                     },
@@ -354,6 +486,67 @@ class OrderRepository:
         next_position = page[-1][sort_attribute]["S"] if len(items) > limit else None
         return page, next_position
 
+    def list_wire_by_status(
+        self,
+        statuses: Sequence[str],
+        *,
+        created_from: str,
+        created_to: str,
+        ascending: bool,
+        limit: int,
+        after: str | None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Orders in `statuses` created in [`created_from`, `created_to`) (`iso_timestamp` form), across users,
+        by creation time (then id), oldest first if `ascending`; each as the API returns it. Returns the page
+        and the position after its last order (None on the last page).
+
+        GSI3 holds each status in `status_shards` partitions, each sorted by `<createdAt>#<id>`: a page is a
+        merge of them (`_ShardMerge`). A position is one sort key, and every shard resumes strictly after it,
+        so it is each shard's position at once. Only Query, on GSI3 only (eventually consistent, as every
+        index read): no Scan."""
+        merge = _ShardMerge(
+            [
+                _ShardReader(status_shard_pk(status, shard))
+                for status in statuses
+                for shard in range(self._status_shards)
+            ],
+            wanted=limit + 1,  # one more than the page tells whether a next page exists
+            ascending=ascending,
+        )
+        request = {
+            "TableName": self._table,
+            "IndexName": BY_STATUS_SHARD_INDEX,
+            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :from AND :to",
+            "ExpressionAttributeNames": {"#pk": "GSI3PK", "#sk": "GSI1SK"},
+            "ScanIndexForward": ascending,
+        }
+
+        def query(reader: _ShardReader, count: int) -> Callable[[], Any]:
+            full: dict[str, Any] = {
+                **request,
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": reader.partition},
+                    # `<createdAt>#<id>` >= createdFrom, and < createdTo: a key whose createdAt equals the
+                    # bound is longer than the bound, so BETWEEN's inclusive end never admits it.
+                    ":from": {"S": created_from},
+                    ":to": {"S": created_to},
+                },
+                "Limit": count,
+            }
+            start = reader.next_key or (_status_index_key(reader.partition, after) if after else None)
+            if start is not None:
+                full["ExclusiveStartKey"] = start
+            return lambda: self._client.query(**full)
+
+        while reads := merge.reads_needed():
+            responses = self._run_all([query(reader, count) for reader, count in reads])
+            for (reader, _), response in zip(reads, responses, strict=True):
+                reader.add(response.get("Items", []), response.get("LastEvaluatedKey"))
+        items = merge.taken
+        page = items[:limit]
+        next_position = page[-1]["GSI1SK"]["S"] if len(items) > limit else None
+        return [_wire_from_item(item) for item in page], next_position
+
     def change_status(
         self,
         order_id: str,
@@ -383,6 +576,7 @@ class OrderRepository:
             ":one": {"N": "1"},
             ":entry": {"L": [_serialize({name: change[name] for name in CHANGE_FIELDS})]},
             ":statusKey": {"S": by_status_sk(target, order_id)},
+            ":shardKey": {"S": status_shard_pk(target, status_shard(order_id, self._status_shards))},
             ":correlationId": {"S": correlation_id or ""},
             ":changeCorrelationId": {"L": [{"S": correlation_id or ""}]},
             ":noCorrelationIds": {"L": []},
@@ -404,10 +598,10 @@ class OrderRepository:
             response = self._client.update_item(
                 TableName=self._table,
                 Key={"PK": {"S": order_pk(order_id)}, "SK": {"S": ORDER_SK}},
-                # GSI2SK moves with the status so that filtered listings stay exact.
+                # GSI2SK and GSI3PK move with the status so that filtered listings stay exact.
                 UpdateExpression=(
                     "SET #status = :to, #updatedAt = :at, #version = #version + :one, "
-                    "#history = list_append(#history, :entry), #statusKey = :statusKey, "
+                    "#history = list_append(#history, :entry), #statusKey = :statusKey, #shardKey = :shardKey, "
                     "#correlationId = :correlationId, "
                     # Orders written before the attribute existed have none yet: it starts here.
                     "#changeIds = list_append(if_not_exists(#changeIds, :noCorrelationIds), :changeCorrelationId), "
@@ -421,6 +615,7 @@ class OrderRepository:
                     "#version": "version",
                     "#history": "statusHistory",
                     "#statusKey": "GSI2SK",
+                    "#shardKey": "GSI3PK",
                     "#correlationId": "correlationId",
                     "#changeIds": CHANGE_CORRELATION_IDS,
                     "#traceId": TRACE_ID,
