@@ -43,6 +43,14 @@ def _moment(name: str, text: str) -> datetime:
     return moment
 
 
+def _whole_millisecond(moment: datetime) -> datetime:
+    """The first whole millisecond at or after `moment`: order keys hold whole milliseconds, so
+    `createdAt >= moment` (and `createdAt < moment`) is the same test against this bound, which can be
+    written in their form without losing what the caller asked."""
+    extra = moment.microsecond % 1000
+    return moment + timedelta(microseconds=1000 - extra) if extra else moment
+
+
 def creation_window(created_from: str | None, created_to: str | None, *, now: datetime) -> Window:
     """`createdFrom` (inclusive) and `createdTo` (exclusive), ISO 8601 with a time zone. `createdTo` defaults
     to now, `createdFrom` to a day before `createdTo`. Raises `InvalidWindow` for a malformed bound, an empty
@@ -60,6 +68,6 @@ def creation_window(created_from: str | None, created_to: str | None, *, now: da
     if end - start > MAX_WINDOW:
         raise InvalidWindow(f"The window is longer than {MAX_WINDOW.days} days: narrow it, or page by month.")
     try:
-        return Window(iso_timestamp(start), iso_timestamp(end))
+        return Window(iso_timestamp(_whole_millisecond(start)), iso_timestamp(_whole_millisecond(end)))
     except (OverflowError, ValueError):  # a bound at the edge of datetime's range, moved into UTC
         raise InvalidWindow("The window is outside the dates orders can have.") from None
