@@ -60,7 +60,7 @@ SAM_LOCAL_EXPORT_FLAGS := --frozen --only-group sam-local --no-emit-project
 SAM_LOCAL_REQUIREMENTS := layers/sam_local/requirements.txt
 
 .PHONY: help dev test token bench load build lint scan deploy requirements clean distclean openapi fuzz soak
-.PHONY: redrive replay backfill capacity
+.PHONY: redrive replay backfill reindex capacity
 .PHONY: $(LINT_CHECKS) hooks
 
 help: ## Show this help
@@ -126,6 +126,9 @@ backfill: $(STAMP) ## Publish past events from the table: make backfill FROM=<IS
 	$(PY) -m ops backfill $(OPS_STAGE) $(if $(ALL),--all,--from "$(FROM)") $(if $(TO),--to "$(TO)") \
 		$(if $(USER_ID),--user "$(USER_ID)") $(if $(BUS),--bus "$(BUS)") $(if $(RATE),--rate $(RATE)) \
 		$(OPS_DRY_RUN) $(BACKFILL_ARGS)
+
+reindex: $(STAMP) ## Give orders written before the status index (or StatusIndexShards' raise) their GSI3PK: make reindex [RATE=]; DRY_RUN=1; ENV=dev|prod
+	$(PY) -m ops reindex $(OPS_STAGE) $(if $(RATE),--rate $(RATE)) $(OPS_DRY_RUN) $(REINDEX_ARGS)
 
 # Offline (template.yaml, bench/results/latest.json, AWS's default quotas in ops/capacity.py): docs/capacity.md.
 capacity: $(STAMP) ## Sustained orders/s each component allows and the first bottleneck: make capacity [RATE=<orders/s>] [CAPACITY_ARGS="--param Name=Value --json"]

@@ -1,4 +1,4 @@
-"""`python -m ops <command> [options]`: redrive, replay, backfill, capacity (see
+"""`python -m ops <command> [options]`: redrive, replay, backfill, reindex, capacity (see
 `python -m ops <command> --help`)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-COMMANDS = ("redrive", "replay", "backfill", "capacity")
+COMMANDS = ("redrive", "replay", "backfill", "reindex", "capacity")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,7 @@ from tests.e2e.test_streams import create_order, events_of, letter_of, put_poiso
 
 pytestmark = pytest.mark.e2e
 
-OPERATOR_ROLES = ("EventsRedriveRole", "EventsReplayRole", "EventsBackfillRole")
+OPERATOR_ROLES = ("EventsRedriveRole", "EventsReplayRole", "EventsBackfillRole", "OrdersReindexRole")
 
 
 def operator(stack, role: str) -> dict:
@@ -195,6 +195,25 @@ def test_events_are_archived_and_a_replay_puts_back_only_its_window(stack, mint)
     assert replayed[0]["detail-type"] == "OrderCreated" and replayed[0]["source"] == "com.orderservice.orders"
 
 
+def test_the_reindex_role_scans_orders_and_sets_their_index_key_under_its_condition(stack, mint):
+    from orders.storage.repository import OrderRepository
+
+    order_id = create_order(stack, mint("user-123"))
+    # What `make reindex` does with its role: Scan the orders' keys, one conditional UpdateItem each.
+    repository = OrderRepository(as_role(stack, "OrdersReindexRole", "dynamodb"), "OrdersTable")
+    page = repository.scan_orders_page(
+        segment=0, total_segments=1, limit=5, attributes=("id", "status", "GSI3PK")
+    )
+    assert page.images and all(set(image) <= {"id", "status", "GSI3PK"} for image in page.images)
+    # A new order holds its key already, and is not in `shipped`: the condition refuses both, nothing written.
+    assert repository.set_status_index_key(order_id, "pending") is False
+    assert repository.set_status_index_key(order_id, "shipped") is False
+    stored = stack.aws("dynamodb").get_item(
+        TableName="OrdersTable", Key={"PK": {"S": f"ORDER#{order_id}"}, "SK": {"S": "ORDER"}}
+    )["Item"]
+    assert stored["GSI3PK"]["S"] == repository.status_index_key(order_id, "pending")
+
+
 # ------------------------------------------------------------------------------------ a stack of its own
 def test_operator_credentials_allow_what_the_role_grants_and_nothing_more(isolated):
     # (Here: moto records GetCallerIdentity as performed, which the least-privilege check would count.)
@@ -222,6 +241,8 @@ def test_operator_credentials_allow_what_the_role_grants_and_nothing_more(isolat
         error_code(lambda: as_role(isolated, "EventsBackfillRole", "s3").list_objects_v2(Bucket=bucket))
         in denied
     )
+    reindex_dynamodb = as_role(isolated, "OrdersReindexRole", "dynamodb")
+    assert error_code(lambda: reindex_dynamodb.put_item(TableName="OrdersTable", Item=item)) in denied
 
     refused = {
         (a["function"], a["action"])
@@ -236,6 +257,7 @@ def test_operator_credentials_allow_what_the_role_grants_and_nothing_more(isolat
         ("EventsReplayRole", "events:DescribeReplay"),
         ("EventsBackfillRole", "dynamodb:PutItem"),
         ("EventsBackfillRole", "s3:ListBucket"),
+        ("OrdersReindexRole", "dynamodb:PutItem"),
     }
 
 

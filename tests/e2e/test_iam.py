@@ -63,8 +63,8 @@ def test_make_dev_prints_what_each_role_allows_one_line_each(stack):
     # Then the template's other roles (the operators'), each enforced the same way.
     operators = lines[header + 1 + len(ORDER_FUNCTIONS)]
     assert operators.startswith("  Operators ") and "/_local/operator?role=" in operators
-    rows = {line.split()[0]: line for line in lines[header + 2 + len(ORDER_FUNCTIONS) :][:3]}
-    assert set(rows) == {"EventsRedriveRole", "EventsReplayRole", "EventsBackfillRole"}
+    rows = {line.split()[0]: line for line in lines[header + 2 + len(ORDER_FUNCTIONS) :][:4]}
+    assert set(rows) == {"EventsRedriveRole", "EventsReplayRole", "EventsBackfillRole", "OrdersReindexRole"}
     assert "events:StartReplay on archive/orders-dev-events" in rows["EventsReplayRole"]
 
 

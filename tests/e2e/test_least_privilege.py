@@ -45,7 +45,7 @@ def test_every_function_performs_exactly_what_its_role_grants(stack):
     assert {call.function for call in on_stacks} >= calling | {"OrderEventsFunction"}
     # The operators' roles acted on the session's stack too (tests/e2e/test_failure_destinations.py).
     operators = {name for name, role in roles.items() if role.kind == OPERATOR}
-    assert operators == {"EventsRedriveRole", "EventsReplayRole", "EventsBackfillRole"}
+    assert operators == {"EventsRedriveRole", "EventsReplayRole", "EventsBackfillRole", "OrdersReindexRole"}
     assert {call.function for call in on_stacks} >= operators
 
     found = problems(roles, in_process + on_stacks, exemptions(TEMPLATE.read_text()))
