@@ -30,7 +30,7 @@ app = api.build_resolver()
     "listOrders",
     "List orders across users (admins)",
     responses={
-        200: docs.page_response("One page of orders."),
+        200: docs.page_response("One page of orders.", "listOrders"),
         **problems.responses("validation-error", "invalid-window", "invalid-cursor", "forbidden"),
     },
 )

@@ -32,7 +32,8 @@ class Window(NamedTuple):
 
 
 def _moment(name: str, text: str) -> datetime:
-    if len(text) > MAX_TIMESTAMP_LENGTH:
+    # Printable ASCII only: CPython's fromisoformat stops reading at a NUL, so `...Z<NUL>junk` would pass.
+    if len(text) > MAX_TIMESTAMP_LENGTH or not (text.isascii() and text.isprintable()):
         raise InvalidWindow(f"`{name}` is not an ISO 8601 date-time.")
     try:
         moment = datetime.fromisoformat(text)

@@ -57,12 +57,11 @@ ORDER_LINKS = {
         "parameters": {"path.userId": "$response.body#/userId"},
     },
 }
-PAGE_LINKS = {
-    "NextPage": {
-        "operationId": "listUserOrders",
-        "description": "The next page of the same listing.",
-        "parameters": {"path.userId": "$request.path.userId", "query.cursor": "$response.body#/nextCursor"},
-    },
+# What a page's NextPage link carries over from the request besides the cursor (which is bound to it), by
+# the listing's operation id.
+PAGE_QUERIES: dict[str, tuple[str, ...]] = {
+    "listUserOrders": ("path.userId",),
+    "listOrders": tuple(f"query.{name}" for name in ("status", "createdFrom", "createdTo", "order", "limit")),
 }
 
 
@@ -145,11 +144,20 @@ def order_response(description: str, **headers: dict[str, Any]) -> dict[str, Any
     }
 
 
-def page_response(description: str) -> dict[str, Any]:
+def page_response(description: str, operation_id: str = "listUserOrders") -> dict[str, Any]:
+    """A page of `operation_id`'s listing, linked to its next page: the same listing (the same request
+    values) with the page's `nextCursor`."""
+    carried = {name: f"$request.{name}" for name in PAGE_QUERIES[operation_id]}
     return {
         "description": description,
         "content": {JSON: {"schema": _ref("OrderPage")}},
-        "links": copy.deepcopy(PAGE_LINKS),
+        "links": {
+            "NextPage": {
+                "operationId": operation_id,
+                "description": "The next page of the same listing.",
+                "parameters": {**carried, "query.cursor": "$response.body#/nextCursor"},
+            },
+        },
     }
 
 
