@@ -172,3 +172,65 @@ def test_over_limit_status_changes_are_a_400_problem(stack, cast, victim, body, 
 )
 def test_bad_listing_parameters_are_a_400_problem(stack, cast, query):
     assert_problem(stack.request("GET", f"/api/users/{cast.a}/orders?{query}", token=cast.token_a), 400)
+
+
+# GET /api/orders (admins, across users): every hostile value is a 400 problem (the window's own type where
+# the value reached the window), never a 500 and never a page.
+LONG = "x" * 10 * 1024
+HOSTILE_ACROSS_USERS = {
+    "limit=0": "validation-error",
+    "limit=101": "validation-error",
+    "limit=1e3": "validation-error",
+    "limit=99999999999999999999999": "validation-error",
+    "status=bogus": "validation-error",
+    "status=PENDING": "validation-error",
+    "status=": "validation-error",
+    "status=pending%23STATUS": "validation-error",
+    "status=STATUS%23pending%230": "validation-error",
+    "order=up": "validation-error",
+    "order=DESC": "validation-error",
+    "order=": "validation-error",
+    "createdFrom=": "validation-error",
+    f"createdFrom={LONG}": "validation-error",
+    "createdFrom=yesterday": "invalid-window",
+    "createdFrom=2026-12-05T08:00:00": "invalid-window",  # no time zone
+    "createdFrom=2026-12-05": "invalid-window",
+    "createdFrom=2026-13-45T25:61:61Z": "invalid-window",
+    "createdFrom=99999-01-01T00:00:00Z": "invalid-window",
+    "createdFrom=-2026-01-01T00:00:00Z": "invalid-window",
+    "createdFrom=0001-01-01T00:00:00%2B14:00&createdTo=0001-01-02T00:00:00%2B14:00": "invalid-window",
+    "createdTo=0001-01-01T00:30:00%2B14:00": "invalid-window",
+    "createdFrom=9999-12-31T23:00:00-14:00&createdTo=9999-12-31T23:59:59-14:00": "invalid-window",
+    "createdTo=9999-12-31T23:59:59.999999-14:00": "invalid-window",
+    "createdFrom=9999-12-31T00:00:00Z": "invalid-window",  # after the default createdTo (now)
+    "createdFrom=2026-12-05T08:00:00Z&createdTo=2026-12-05T08:00:00Z": "invalid-window",  # empty
+    "createdFrom=2026-12-05T08:00:00Z&createdTo=2026-12-05T07:00:00Z": "invalid-window",  # inverted
+    "createdFrom=2026-01-01T00:00:00Z&createdTo=2026-02-01T00:00:01Z": "invalid-window",  # 31 days + 1 s
+    "createdFrom=1970-01-01T00:00:00Z&createdTo=2999-01-01T00:00:00Z": "invalid-window",
+    "createdFrom=1e308": "invalid-window",
+    "createdFrom=NaN": "invalid-window",
+    "createdFrom=%00": "invalid-window",
+    "createdFrom=2026-12-05T08:00:00Z%00": "invalid-window",  # fromisoformat stops at a NUL: was a 200
+    "createdFrom=%E2%98%83": "invalid-window",
+    "createdFrom=%27%20OR%20%271%27=%271": "invalid-window",
+    "createdFrom=%24%7Bjndi:x%7D": "invalid-window",
+    "createdFrom=2026-12-05T08:00:00Z%27%20OR%20%271%27=%271": "invalid-window",
+    "createdFrom=2026-12-05T08:00:00Z%00junk": "invalid-window",
+    "createdFrom=2026-12-05T08:00:00%00Z": "invalid-window",
+    "createdTo=null": "invalid-window",
+    "createdTo=STATUS%23pending%230": "invalid-window",
+    "status=pending&status=shipped": "validation-error",  # API Gateway joins repeats: "pending,shipped"
+    "limit=1&limit=2": "validation-error",
+    "order=asc&order=asc": "validation-error",
+    "createdFrom=2026-12-05T08:00:00Z&createdFrom=2026-12-05T09:00:00Z": "validation-error",
+    "createdFrom=2026-12-05T08Z&createdFrom=2026-12-05T09Z": "validation-error",
+    "cursor=a&cursor=b": "validation-error",
+}
+
+
+@pytest.mark.parametrize("query", list(HOSTILE_ACROSS_USERS))
+def test_hostile_parameters_across_users_are_a_400_problem(stack, cast, query):
+    reply = stack.request("GET", f"/api/orders?{query}", token=cast.token_admin)
+    problem = assert_problem(reply, 400)
+    assert problem["type"].endswith(f":{HOSTILE_ACROSS_USERS[query]}"), problem
+    assert "items" not in problem

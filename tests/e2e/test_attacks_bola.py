@@ -5,7 +5,7 @@ and reservations are checked afterwards); the admin may do everything; a custome
 from __future__ import annotations
 
 import json
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pytest
 
@@ -14,6 +14,15 @@ from tests.e2e.harness import wait_for
 from tests.support.status_rules import STATUSES, customer_may_request
 
 pytestmark = pytest.mark.e2e
+
+
+ACROSS_USERS_QUERIES = (
+    "",
+    "limit=100",
+    *(f"status={status}" for status in STATUSES),
+    "order=asc",
+    "createdFrom=2026-01-01T00:00:00Z&createdTo=2026-01-31T00:00:00Z",
+)
 
 
 def intruder_attempts(stack, cast, order_id: str, owner_cursor: str):
@@ -49,6 +58,14 @@ def intruder_attempts(stack, cast, order_id: str, owner_cursor: str):
         lambda: stack.request("GET", f"{listing}?limit=1&cursor={quote(owner_cursor)}", token=b),
         False,
     )
+    # The cross-user listing (GET /api/orders) is the admins': a customer gets a 403 however it is asked.
+    for query in ACROSS_USERS_QUERIES:
+        yield (
+            f"LIST across users ?{query}",
+            (403,),
+            lambda query=query: stack.request("GET", f"/api/orders?{query}", token=b),
+            False,
+        )
     yield (
         "POST for A",
         (403,),
@@ -114,7 +131,7 @@ def test_bola_customer_b_is_refused_everything_on_customer_a_and_nothing_is_writ
         failures += [
             f"{label}: {error}" for error in problem_errors(send(), *statuses, gateway_not_found=gateway)
         ]
-    assert attempts >= 45
+    assert attempts >= 55
     assert not failures, "\n".join(failures)
 
     # Nothing written: the order is byte-for-byte the same, A has the same orders, B has none.
@@ -156,12 +173,37 @@ def test_bola_admin_may_do_everything_on_customer_a(stack, cast, victim):
     )
     assert moved.status == 200, moved.text
     assert (moved.json()["status"], moved.json()["version"]) == ("confirmed", 2)
+    # Across users: the moved order, under its new status only.
+    since = urlencode({"createdFrom": target["createdAt"], "order": "asc", "limit": 100})
+    for status, present in (("confirmed", True), ("pending", False)):
+        across = stack.request("GET", f"/api/orders?{since}&status={status}", token=cast.token_admin)
+        assert across.status == 200, across.text
+        assert (target["id"] in {order["id"] for order in across.json()["items"]}) is present, status
     created = stack.request("POST", "/api/orders", token=cast.token_admin, body=order_body(cast.a))
     assert created.status == 201, created.text
     assert created.json()["userId"] == cast.a
     assert created.json()["statusHistory"][0]["by"] == cast.admin
     owned = stack.request("GET", f"/api/orders/{created.json()['id']}", token=cast.token_a)
     assert owned.status == 200 and owned.json()["userId"] == cast.a
+
+
+def test_a_customer_may_not_list_across_users_and_sees_no_order(stack, cast, victim):
+    """GET /api/orders is a 403 `forbidden` problem for a customer, whatever the query (a window holding
+    their own orders, an admin's cursor for it): no `items`, no order id, no cursor in the answer."""
+    created = victim[0]["createdAt"]
+    window = urlencode({"createdFrom": created, "order": "asc", "limit": 1})
+    admin_page = stack.request("GET", f"/api/orders?{window}", token=cast.token_admin)
+    assert admin_page.status == 200, admin_page.text
+    admin_cursor = admin_page.json()["nextCursor"]
+    assert admin_cursor and admin_page.json()["items"]
+    queries = [*ACROSS_USERS_QUERIES, window, f"{window}&cursor={quote(admin_cursor, safe='')}"]
+    for token in (cast.token_a, cast.token_b):
+        for query in queries:
+            reply = stack.request("GET", f"/api/orders?{query}", token=token)
+            problem = assert_problem(reply, 403)
+            assert problem["type"].endswith(":forbidden"), problem
+            assert "items" not in problem and "nextCursor" not in problem, problem
+            assert all(order["id"] not in reply.text for order in victim), reply.text
 
 
 def test_customer_may_not_move_own_order_anywhere_but_cancelled(stack, cast, mint):

@@ -19,6 +19,8 @@ pytestmark = pytest.mark.e2e
         ("PATCH", "/api/orders/{id}/status"),
         ("GET", "/api/users/{user}/orders"),
         ("POST", "/api/orders"),
+        ("GET", "/api/orders"),
+        ("GET", "/api/orders?status=pending&order=asc&limit=100"),
     ],
 )
 def test_every_route_without_a_token_is_the_authorizers_401(stack, cast, victim, method, path):
@@ -35,6 +37,7 @@ def test_a_signed_token_with_an_unusable_subject_is_a_401_problem(stack, mint, c
         ("GET", f"/api/users/{quote(subject, safe='')}/orders"),
         ("GET", f"/api/users/{cast.a}/orders"),
         ("POST", "/api/orders"),
+        ("GET", "/api/orders"),
     ):
         reply = stack.request(method, path, token=token, body=order_body() if method == "POST" else None)
         # The path may be refused first (400); the subject is never taken for a user id.

@@ -144,6 +144,11 @@ def test_every_operation_renders_from_local_assets(docs: Page, traffic: Traffic,
         expect(block).to_have_class(re.compile(rf"\bopblock-{method}\b"))
         expect(block.locator(".opblock-summary-path")).to_have_attribute("data-path", path)
     expect(docs.locator(".opblock")).to_have_count(len(listed))
+    # The admins' cross-user listing, by name (GET /api/orders beside POST /api/orders).
+    assert {operation["operationId"] for _, _, operation in listed} >= {"createOrder", "listOrders"}
+    across = operation_block(docs, served_document, "listOrders")
+    expect(across).to_have_class(re.compile(r"\bopblock-get\b"))
+    expect(across.locator(".opblock-summary-description")).to_have_text("List orders across users (admins)")
     expect(docs.get_by_text("Failed to load API definition")).to_have_count(0)
 
     # Nothing left loopback; what the page loaded came from the stack, each with its type.

@@ -24,6 +24,7 @@ ORDER_FUNCTIONS = (
     "GetOrderFunction",
     "UpdateOrderStatusFunction",
     "ListUserOrdersFunction",
+    "ListOrdersFunction",
     "HealthFunction",
     "OrderEventsFunction",
 )
@@ -55,7 +56,14 @@ def test_make_dev_prints_what_each_role_allows_one_line_each(stack):
     assert set(rows) == set(ORDER_FUNCTIONS)
     assert "dynamodb:GetItem on table/OrdersTable" in rows["GetOrderFunction"]
     assert "PutItem" not in rows["GetOrderFunction"]
-    assert "dynamodb:Query on table/OrdersTable/index/*" in rows["ListUserOrdersFunction"]
+    # The user indexes for a user's listing, the status index for the cross-user one: no wildcard.
+    assert (
+        "dynamodb:Query on table/OrdersTable/index/GSI1, table/OrdersTable/index/GSI2"
+        in rows["ListUserOrdersFunction"]
+    )
+    assert "dynamodb:Query on table/OrdersTable/index/GSI3;" in rows["ListOrdersFunction"]
+    assert "index/*" not in rows["ListUserOrdersFunction"] + rows["ListOrdersFunction"]
+    assert "GSI3" not in rows["ListUserOrdersFunction"] and "GSI1" not in rows["ListOrdersFunction"]
     assert "events:PutEvents on event-bus/" in rows["OrderEventsFunction"]
     assert "AWSLambdaDynamoDBExecutionRole" in rows["OrderEventsFunction"]
     assert "nothing of its own" in rows["HealthFunction"]
@@ -186,6 +194,78 @@ def test_a_dropped_permission_fails_the_request_as_on_aws(restricted, stack, min
     # The template as it is serves the same request.
     same = create_order(stack, token)
     assert stack.request("GET", f"/api/orders/{same}", token=token).status == 200
+
+
+def _role_client(running, role: str):
+    """DynamoDB as `role` (a function's execution role), with the credentials the stack hands out for it."""
+    described = running.request("GET", f"/_local/operator?role={role}").json()
+    assert described["iamEnforced"] is True, described
+    return aws_client("dynamodb", described["dynamodbEndpoint"], described["credentials"])
+
+
+def _refused(call) -> str:
+    with pytest.raises(ClientError) as refused:
+        call()
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException", refused.value.response
+    return refused.value.response["Error"]["Message"]
+
+
+def test_each_listing_role_queries_its_own_indexes_only(restricted):
+    """ListOrdersFunction may Query the status index (GSI3) and nothing else: not the user indexes, no Scan,
+    no item reads or writes; ListUserOrdersFunction the user indexes and not GSI3. Asked with the roles' own
+    credentials on the restricted stack (both listing roles as in template.yaml), whose template is a copy:
+    the refusals stay out of the least-privilege record of the template itself."""
+    table = "OrdersTable"
+
+    def query(index: str, key: str, value: str) -> dict:
+        return {
+            "TableName": table,
+            "IndexName": index,
+            "KeyConditionExpression": "#k = :v",
+            "ExpressionAttributeNames": {"#k": key},
+            "ExpressionAttributeValues": {":v": {"S": value}},
+            "Limit": 1,
+        }
+
+    across = _role_client(restricted, "ListOrdersFunction")
+    across.query(**query("GSI3", "GSI3PK", "STATUS#pending#0"))  # its grant
+    for denied in (
+        lambda: across.query(**query("GSI1", "GSI1PK", "USER#user-123")),
+        lambda: across.query(**query("GSI2", "GSI1PK", "USER#user-123")),
+        lambda: across.query(
+            TableName=table,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": "ORDER#x"}},
+        ),
+        lambda: across.scan(TableName=table, Limit=1),
+        lambda: across.scan(TableName=table, IndexName="GSI3", Limit=1),
+        lambda: across.get_item(TableName=table, Key={"PK": {"S": "ORDER#x"}, "SK": {"S": "ORDER"}}),
+        lambda: across.put_item(TableName=table, Item={"PK": {"S": "ORDER#x"}, "SK": {"S": "ORDER"}}),
+    ):
+        _refused(denied)
+    assert "index/GSI1" in _refused(lambda: across.query(**query("GSI1", "GSI1PK", "USER#user-123")))
+
+    users = _role_client(restricted, "ListUserOrdersFunction")
+    users.query(**query("GSI1", "GSI1PK", "USER#user-123"))
+    users.query(**query("GSI2", "GSI1PK", "USER#user-123"))
+    _refused(lambda: users.query(**query("GSI3", "GSI3PK", "STATUS#pending#0")))
+    _refused(lambda: users.scan(TableName=table, Limit=1))
+
+    refused = {
+        (d["function"], d["action"], d["resource"].rpartition(":table/")[2]) for d in denials(restricted)
+    }
+    assert {
+        ("ListOrdersFunction", "dynamodb:Query", f"{table}/index/GSI1"),
+        ("ListOrdersFunction", "dynamodb:Query", f"{table}/index/GSI2"),
+        ("ListOrdersFunction", "dynamodb:Scan", table),
+        ("ListUserOrdersFunction", "dynamodb:Query", f"{table}/index/GSI3"),
+    } <= refused, refused
+    allowed = {
+        (e["function"], e["resource"].rpartition(":table/")[2])
+        for e in restricted.request("GET", "/_local/iam").json()["authorizations"]
+        if e["allowed"] and e["function"] in ("ListOrdersFunction", "ListUserOrdersFunction")
+    }
+    assert ("ListOrdersFunction", f"{table}/index/GSI3") in allowed
 
 
 def test_the_former_consumer_policy_dead_letters_the_cancel(restricted, mint):

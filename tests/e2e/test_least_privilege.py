@@ -40,6 +40,7 @@ def test_every_function_performs_exactly_what_its_role_grants(stack):
         "GetOrderFunction",
         "UpdateOrderStatusFunction",
         "ListUserOrdersFunction",
+        "ListOrdersFunction",
     }
     assert {call.function for call in in_process} >= calling | {"OrderEventsFunction"}
     assert {call.function for call in on_stacks} >= calling | {"OrderEventsFunction"}

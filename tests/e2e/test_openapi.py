@@ -23,12 +23,14 @@ ERRORS = {  # README's API table (plus the 500 every function may answer)
     ("get", "/api/orders/{id}"): {"401", "404", "500"},
     ("patch", "/api/orders/{id}/status"): {"400", "401", "403", "404", "409", "412", "500"},
     ("get", "/api/users/{userId}/orders"): {"400", "401", "403", "500"},
+    ("get", "/api/orders"): {"400", "401", "403", "500"},
 }
 SUCCESS = {
     ("post", "/api/orders"): ("201", "Order"),
     ("get", "/api/orders/{id}"): ("200", "Order"),
     ("patch", "/api/orders/{id}/status"): ("200", "Order"),
     ("get", "/api/users/{userId}/orders"): ("200", "OrderPage"),
+    ("get", "/api/orders"): ("200", "OrderPage"),
     ("get", "/health"): ("200", "Health"),
 }
 
@@ -166,6 +168,20 @@ def test_request_bodies_and_parameters(document):
         >= {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}.items()
     )
     assert listing["status"]["in"] == listing["cursor"]["in"] == "query"
+    across = {p["name"]: p for p in operations[("get", "/api/orders")]["parameters"]}
+    assert operations[("get", "/api/orders")]["operationId"] == "listOrders"
+    assert list(across) == ["status", "createdFrom", "createdTo", "order", "limit", "cursor"]
+    assert {p["in"] for p in across.values()} == {"query"}
+    assert not any(p["required"] for p in across.values())
+    assert across["limit"]["schema"].items() >= listing["limit"]["schema"].items()
+    assert _resolve(document, across["order"]["schema"])["enum"] == ["asc", "desc"]
+    assert across["order"]["schema"]["default"] == "desc"
+    assert across["status"]["schema"]["$ref"] == "#/components/schemas/OrderStatus"
+    for bound in ("createdFrom", "createdTo"):
+        assert across[bound]["schema"]["maxLength"] == 40 and "ISO 8601" in across[bound]["description"]
+    # Its 400 names the window's own problem type beside the others (orders.http.problems).
+    refused = _resolve(document, operations[("get", "/api/orders")]["responses"]["400"])["description"]
+    assert all(f"`{slug}`" in refused for slug in ("validation-error", "invalid-window", "invalid-cursor"))
     headers = {
         p["name"] for op in operations.values() for p in op.get("parameters", []) if p["in"] == "header"
     }
@@ -217,6 +233,28 @@ def test_success_responses_headers_and_links(document):
     assert links["GetOrder"]["parameters"] == {"path.id": "$response.body#/id"}
     assert links["ListUserOrders"]["parameters"] == {"path.userId": "$response.body#/userId"}
     assert links["UpdateOrderStatus"]["parameters"]["header.if-match"] == "$response.header.ETag"
+
+    # Every link, on every operation: its target exists and takes what it passes, and what it reads from
+    # the request is a parameter of the request (schemathesis refuses the whole document otherwise).
+    for key, operation in operations.items():
+        names = {f"{p['in']}.{p['name']}" for p in operation.get("parameters", [])}
+        for response in operation["responses"].values():
+            for link in _resolve(document, response).get("links", {}).values():
+                target = operations[operation_ids[link["operationId"]]]
+                assert set(link["parameters"]) <= {f"{p['in']}.{p['name']}" for p in target["parameters"]}
+                for expression in link["parameters"].values():
+                    if expression.startswith("$request."):
+                        assert expression.removeprefix("$request.") in names, (key, link)
+    # A page links to the next page of the same listing, carrying the query its cursor is bound to.
+    for key, operation_id in (
+        (("get", "/api/users/{userId}/orders"), "listUserOrders"),
+        (("get", "/api/orders"), "listOrders"),
+    ):
+        next_page = operations[key]["responses"]["200"]["links"]["NextPage"]
+        assert next_page["operationId"] == operation_id
+        assert next_page["parameters"]["query.cursor"] == "$response.body#/nextCursor"
+    across = operations[("get", "/api/orders")]["responses"]["200"]["links"]["NextPage"]["parameters"]
+    assert set(across) == {f"query.{p['name']}" for p in operations[("get", "/api/orders")]["parameters"]}
 
 
 def test_response_schemas_follow_the_models(document):

@@ -4,6 +4,7 @@ stack, with tokens minted by `python -m local.token`."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -121,6 +122,52 @@ def test_readme_examples_verbatim(stack, tokens, curl):
     status, body = run_example(stack, README_HEALTH)
     assert status == 200, body
     assert json.loads(body)["status"] == "ok"
+
+
+def readme_example(start: str) -> str:
+    """The one command of README.md's "Try it" block that starts with `start` (continued lines joined)."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## Try it", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands = [c for c in re.split(r"\n(?=\S)", block.replace("\\\n", "")) if c.startswith(start)]
+    assert len(commands) == 1, (start, commands)
+    return commands[0].strip()
+
+
+def test_readme_cross_user_listing_example_verbatim(stack, tokens, curl):
+    """README's `GET /api/orders` example, as written (`$ADMIN` from `make -s token ... ADMIN=1`), after the
+    README's create and ship: the shipped order is on the admin's page; a customer's token is a 403."""
+    command = readme_example('curl "http://localhost:3001/api/orders?')
+    assert "$ADMIN" in command
+    created = stack.request("POST", "/api/orders", token=tokens["customer"], body=CREATE_BODY).json()
+    shipped = stack.request(
+        "PATCH", f"/api/orders/{created['id']}/status", token=tokens["admin"], body='{"status": "shipped"}'
+    )
+    assert shipped.status == 200, shipped.text
+    local = command.replace("http://localhost:3001", f"http://localhost:{stack.port}")
+
+    def run(token: str) -> tuple[int, str]:
+        result = subprocess.run(
+            ["bash", "-c", local + " -sS -w '\\n%{http_code}'"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            env={"PATH": os.environ["PATH"], "ADMIN": token},
+        )
+        assert result.returncode == 0, result.stderr
+        body, _, status = result.stdout.rpartition("\n")
+        return int(status), body
+
+    status, body = run(tokens["admin"])
+    assert status == 200, body
+    page = json.loads(body)
+    assert created["id"] in [item["id"] for item in page["items"]]
+    assert {item["status"] for item in page["items"]} == {"shipped"}
+    keys = [(item["createdAt"], item["id"]) for item in page["items"]]
+    assert keys == sorted(keys, reverse=True) and len(keys) <= 10
+    status, body = run(tokens["customer"])
+    assert status == 403, body
+    assert json.loads(body)["type"].endswith(":forbidden")
 
 
 def test_create_get_ship_list_over_http(stack, tokens):
