@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import events
+from bench import crossuser, events
 from bench.calls import InProcess
 from bench.data import OrderFactory, load
 from bench.infra import Infra, function_logical_ids, template
@@ -44,6 +46,9 @@ class Lifecycle:
     # variant -> the items the lifecycle left under its order's partition: sort key -> attribute -> type.
     # The baselines write the table by hand; equal layouts show they measure the same writes.
     item_layouts: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    # Issue 21: a page of the cross-user listing beside a user's page (bench/crossuser.py); {"error": ...} if
+    # it could not be measured.
+    cross_user: dict[str, Any] | None = None
 
 
 def _body(response: dict[str, Any]) -> Any:
@@ -190,7 +195,9 @@ def _extras(run: _Variant, infra: Infra, table: str, factory: OrderFactory) -> N
     }
 
 
-def run(infra: Infra, table: str, log_path: Path) -> Lifecycle:
+def run(infra: Infra, table: str, log_path: Path, cross_user_orders: int = 0) -> Lifecycle:
+    """The lifecycle through both variants, then (`cross_user_orders` > 0) a page of the cross-user listing on
+    a table of that many orders (bench/crossuser.py)."""
     infra.ensure_table(table)
     runner = InProcess(infra, table, log_path)
     result = Lifecycle()
@@ -210,6 +217,12 @@ def run(infra: Infra, table: str, log_path: Path) -> Lifecycle:
             result.totals[variant] = totals
             result.per_endpoint[variant] = recorded.per
             result.statuses[variant] = recorded.problems
+        if cross_user_orders and result.template_item is not None:
+            try:
+                result.cross_user = crossuser.run(runner, result.template_item, cross_user_orders)
+            except Exception as error:  # noqa: BLE001 - the lifecycle's figures stand; run.py marks the failure
+                traceback.print_exc(file=sys.stderr)
+                result.cross_user = {"error": f"{type(error).__name__}: {error}"}
     finally:
         os.environ.pop("BASELINE_UPSTREAM", None)
         runner.close()

@@ -70,6 +70,10 @@ class Mode:
     # Tracing (issue 20, bench/tracing.py): cold runs per candidate, warm invocations per agent case and round.
     tracing_cold_runs: int = 15
     tracing_warm_invocations: int = 500
+    # Issue 21 (bench/crossuser.py, part of the calls row): orders, across users and statuses, in the table a
+    # page of the cross-user listing is measured on (enough that every shard of every status holds more than a
+    # first read's share of the page).
+    cross_user_orders: int = 6_000
 
 
 MODES = {
@@ -116,6 +120,7 @@ MODES = {
         recovery_outage_orders=8,
         tracing_cold_runs=5,
         tracing_warm_invocations=200,
+        cross_user_orders=3_000,
     ),
     "smoke": Mode(
         name="smoke",
@@ -146,6 +151,7 @@ MODES = {
         recovery_outage_orders=2,
         tracing_cold_runs=1,
         tracing_warm_invocations=3,
+        cross_user_orders=300,
     ),
 }
 
@@ -247,7 +253,14 @@ def run(mode: Mode, out_dir: Path, only: set[str] | None = None, verbose: bool =
     }
     environment = infra.start(logs)
     try:
-        life = rows.run("calls", lifecycle.run, environment, CALLS_TABLE, logs / "in-process.log")
+        life = rows.run(
+            "calls",
+            lifecycle.run,
+            environment,
+            CALLS_TABLE,
+            logs / "in-process.log",
+            cross_user_orders=mode.cross_user_orders,
+        )
         if life is None or life.template_item is None:
             raise SystemExit(
                 "bench: the lifecycle through the real handlers failed; nothing else can run (see logs)"
@@ -258,7 +271,10 @@ def run(mode: Mode, out_dir: Path, only: set[str] | None = None, verbose: bool =
             "unexpected_answers": life.statuses,
             "item_layouts": life.item_layouts,
             "baseline_upstream": environment.baseline_upstream,
+            "cross_user": life.cross_user,
         }
+        if life.cross_user and "error" in life.cross_user:
+            rows.failed["calls (cross-user page)"] = life.cross_user["error"]
         factory = OrderFactory(life.template_item)
         scenario = Scenario(environment, factory, life.stream_records, CALLS_TABLE)
         extra = mode.extra_cold_runs
@@ -432,6 +448,9 @@ def headline(data: dict[str, Any]) -> dict[str, Any]:
             )
             for function in FUNCTIONS
         },
+        # Issue 21: one page of GET /api/orders (one status, every status) beside a user's page, same size:
+        # calls and read units per page and their ratios (bench/crossuser.py).
+        "cross_user_page": _cross_user_headline((data.get("calls") or {}).get("cross_user")),
         "list_scaling_ratio": (scaled.get("list") or {}).get("real", {}).get("ratio"),
         # moto scans the table for every Query: the same Query without product code, and the product's own time.
         "list_scaling_ratio_baseline": (scaled.get("list") or {}).get("baseline", {}).get("ratio"),
@@ -460,6 +479,19 @@ def headline(data: dict[str, Any]) -> dict[str, Any]:
             for candidate, row in ((data.get("tracing") or {}).get("candidates") or {}).items()
         },
         "tracing_agent_down_overhead_ms": (data.get("tracing") or {}).get("agent_down_overhead_ms"),
+    }
+
+
+def _cross_user_headline(measured: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not measured or "error" in measured:
+        return None
+    pages = ("status_page", "all_status_page", "single_key_page")
+    return {
+        "page_size": measured["page_size"],
+        "orders": measured["orders"],
+        "status_index_shards": measured["status_index_shards"],
+        **{page: {"calls": measured[page]["dynamodb_calls"], "rru": measured[page]["rru"]} for page in pages},
+        "ratio": measured["ratio"],
     }
 
 

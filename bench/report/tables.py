@@ -193,6 +193,62 @@ def calls_table(data: dict[str, Any]) -> list[str]:
     return out
 
 
+def cross_user_table(data: dict[str, Any]) -> list[str]:
+    """Issue 21: a page of the cross-user listing (GSI3, one Query per shard) beside a user's page (one Query)."""
+    measured = (data.get("calls") or {}).get("cross_user") or {}
+    if not measured:
+        return []
+    out = ["### A page of the cross-user listing (GET /api/orders, admins) beside a user's page", ""]
+    if "error" in measured:
+        return [*out, f"Not measured: {measured['error']}", ""]
+    single = measured["single_key_page"]
+    pages = (
+        ("status_page", "GET /api/orders?status=confirmed, first page"),
+        ("status_next_page", "GET /api/orders?status=confirmed, next page (cursor)"),
+        ("all_status_page", "GET /api/orders (every status), first page"),
+        ("single_key_page", "GET /api/users/{userId}/orders, first page (one key: GSI1)"),
+    )
+    rows = []
+    for key, label in pages:
+        page = measured[key]
+        rows.append(
+            [
+                label,
+                _f(page["dynamodb_calls"]),
+                _f(page["rru"]),
+                _f(page["items_read"]),
+                _f(page["bytes_read"] / 1024, 1, " KB"),
+                _f(page["items_answered"]),
+                _x(page["dynamodb_calls"] / single["dynamodb_calls"]) if single["dynamodb_calls"] else "—",
+                _x(page["rru"] / single["rru"]) if single["rru"] else "—",
+            ]
+        )
+    out += _table(
+        [
+            "page",
+            "calls",
+            "RRU",
+            "items read",
+            "read",
+            "answered",
+            "calls ÷ user's page",
+            "RRU ÷ user's page",
+        ],
+        rows,
+    )
+    shares = ", ".join(f"{status} {count}" for status, count in measured["orders_per_status"].items())
+    out += [
+        (
+            f"Limit {measured['page_size']}, on a table of {measured['orders']:,} orders of {measured['users']:,} users "
+            f"({shares}), created in one window; {measured['status_index_shards']} shards per status "
+            "(StatusIndexShards). Through the real functions in this process; read units computed from the items "
+            "each Query returned (eventually consistent: 0.5 per 4 KB, at least 0.5 per Query)."
+        ),
+        "",
+    ]
+    return out
+
+
 def scaling_table(data: dict[str, Any]) -> list[str]:
     """How the listing scales with the number of orders."""
     out: list[str] = []
@@ -585,6 +641,7 @@ SECTIONS = (
     cold_start_table,
     warm_table,
     calls_table,
+    cross_user_table,
     scaling_table,
     sizes_table,
     memory_table,

@@ -8,6 +8,7 @@ import os
 import secrets
 import time
 import uuid
+import zlib
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -17,6 +18,9 @@ from botocore.exceptions import ClientError
 
 TABLE = os.environ["TABLE_NAME"]
 CURRENCY = os.environ.get("CURRENCY", "USD")
+# The status index's shard of an order: crc32 of its id modulo the deployment's shard count (template
+# parameter StatusIndexShards, default 32), as the real repository computes it.
+STATUS_INDEX_SHARDS = int(os.environ.get("STATUS_INDEX_SHARDS") or 32)
 dynamodb = boto3.client("dynamodb", endpoint_url=os.environ.get("DYNAMODB_ENDPOINT") or None)
 _serialize = TypeSerializer().serialize
 CENT = Decimal("0.01")
@@ -172,6 +176,7 @@ def lambda_handler(event, context):
         "GSI1PK": f"USER#{user_id}",
         "GSI1SK": f"{at}#{order_id}",
         "GSI2SK": f"pending#{order_id}",
+        "GSI3PK": f"STATUS#pending#{zlib.crc32(order_id.encode()) % STATUS_INDEX_SHARDS}",
         "entityType": "order",
     }
     put = {

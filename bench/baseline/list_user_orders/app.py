@@ -16,7 +16,7 @@ dynamodb = boto3.client("dynamodb", endpoint_url=os.environ.get("DYNAMODB_ENDPOI
 _deserialize = TypeDeserializer().deserialize
 # The item's bookkeeping, never answered (the real function's orders.storage.repository.KEY_ATTRIBUTES; a
 # baseline imports nothing of ours).
-_HIDDEN = {"PK", "SK", "GSI1PK", "GSI1SK", "GSI2SK", "entityType", "correlationId", "changeCorrelationIds", "traceId", "changeTraceIds"}  # fmt: skip
+_HIDDEN = {"PK", "SK", "GSI1PK", "GSI1SK", "GSI2SK", "GSI3PK", "entityType", "correlationId", "changeCorrelationIds", "traceId", "changeTraceIds"}  # fmt: skip
 
 
 def _number(value):

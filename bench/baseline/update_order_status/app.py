@@ -4,6 +4,7 @@
 import json
 import os
 import re
+import zlib
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -12,11 +13,14 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 TABLE = os.environ["TABLE_NAME"]
+# The status index's shard count (template parameter StatusIndexShards, default 32): an order's shard is crc32
+# of its id modulo it, as the real repository computes it.
+STATUS_INDEX_SHARDS = int(os.environ.get("STATUS_INDEX_SHARDS") or 32)
 dynamodb = boto3.client("dynamodb", endpoint_url=os.environ.get("DYNAMODB_ENDPOINT") or None)
 _deserialize = TypeDeserializer().deserialize
 # The item's bookkeeping, never answered (the real function's orders.storage.repository.KEY_ATTRIBUTES; a
 # baseline imports nothing of ours).
-_HIDDEN = {"PK", "SK", "GSI1PK", "GSI1SK", "GSI2SK", "entityType", "correlationId", "changeCorrelationIds", "traceId", "changeTraceIds"}  # fmt: skip
+_HIDDEN = {"PK", "SK", "GSI1PK", "GSI1SK", "GSI2SK", "GSI3PK", "entityType", "correlationId", "changeCorrelationIds", "traceId", "changeTraceIds"}  # fmt: skip
 _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 FORWARD = ["pending", "confirmed", "processing", "shipped", "delivered"]
 SOURCES = {target: FORWARD[:position] for position, target in enumerate(FORWARD)}
@@ -69,13 +73,14 @@ def lambda_handler(event, context):
     if_match = (event.get("headers") or {}).get("if-match")
     at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     names = {"#status": "status", "#updatedAt": "updatedAt", "#version": "version", "#history": "statusHistory",
-             "#statusKey": "GSI2SK", "#correlationId": "correlationId",
+             "#statusKey": "GSI2SK", "#shardKey": "GSI3PK", "#correlationId": "correlationId",
              "#changeIds": "changeCorrelationIds", "#traceId": "traceId", "#changeTraceIds": "changeTraceIds"}  # fmt: skip
     values = {f":from{i}": {"S": source} for i, source in enumerate(sources)}
     values.update({
         ":to": {"S": target}, ":at": {"S": at}, ":one": {"N": "1"},
         ":entry": {"L": [{"M": {"status": {"S": target}, "at": {"S": at}, "by": {"S": caller}}}]},
         ":statusKey": {"S": f"{target}#{order_id}"},
+        ":shardKey": {"S": f"STATUS#{target}#{zlib.crc32(order_id.encode()) % STATUS_INDEX_SHARDS}"},
         ":correlationId": {"S": event["requestContext"]["requestId"]},
         ":changeCorrelationId": {"L": [{"S": event["requestContext"]["requestId"]}]},
         ":noCorrelationIds": {"L": []},
@@ -97,7 +102,8 @@ def lambda_handler(event, context):
             TableName=TABLE,
             Key={"PK": {"S": f"ORDER#{order_id}"}, "SK": {"S": "ORDER"}},
             UpdateExpression="SET #status = :to, #updatedAt = :at, #version = #version + :one, "
-            "#history = list_append(#history, :entry), #statusKey = :statusKey, #correlationId = :correlationId, "
+            "#history = list_append(#history, :entry), #statusKey = :statusKey, #shardKey = :shardKey, "
+            "#correlationId = :correlationId, "
             "#changeIds = list_append(if_not_exists(#changeIds, :noCorrelationIds), :changeCorrelationId), "
             "#traceId = :traceId, "
             "#changeTraceIds = list_append(if_not_exists(#changeTraceIds, :noCorrelationIds), :changeTraceId)",
