@@ -18,6 +18,7 @@ Pure computation and offline by default (no AWS call: it runs against `make dev`
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import re
@@ -48,18 +49,24 @@ CONSUMER_FUNCTION = ("OrderEventsFunction", "order_events")
 
 # Whose writes share one partition key, by the key attribute the repository writes
 # (layers/orders/python/orders/storage/repository.py): PK is ORDER#<id> (or an idempotency hash), GSI1PK
-# is USER#<userId>, the hash key of both GSI1 and GSI2. "global" would be a key every order shares (a
-# cross-user index by status): issue 21 part 1 brings one, write-sharded, as `<attribute>: ("global",
-# "<its shard-count parameter>")`; the per-partition rows then cap the total rate at shards x 1,000 WCU.
-# An index keyed by an attribute not listed here counts as "global" with one shard (the stricter reading)
+# is USER#<userId>, the hash key of both GSI1 and GSI2; GSI3PK is STATUS#<status>#<shard> (issue 21's
+# cross-user listing), each status write-sharded over the template parameter named here (the shard: crc32
+# of the order id modulo it). "global" would be a key every order shares, capped at shards x 1,000 WCU; an
+# index keyed by an attribute not listed here counts as "global" with one shard (the stricter reading)
 # until it is listed.
 PARTITION_SCOPES: dict[str, tuple[str, str | None]] = {
     "PK": ("order", None),
     "GSI1PK": ("user", None),
+    "GSI3PK": ("status", "StatusIndexShards"),
 }
-# Index key attributes a status change rewrites (repository.change_status: GSI2SK = <status>#<id>): the
-# item leaves its old index position and takes a new one, two index writes instead of one.
-STATUS_KEY_ATTRIBUTES = ("GSI2SK",)
+# Index key attributes a status change rewrites (repository.change_status: GSI2SK = <status>#<id>, GSI3PK =
+# STATUS#<status>#<shard>): the item leaves its old index position and takes a new one, two index writes
+# instead of one.
+STATUS_KEY_ATTRIBUTES = ("GSI2SK", "GSI3PK")
+# The statuses one order of the measured lifecycle goes through, in order: the create's, then each status
+# change's (bench/lifecycle.py: STATUS_PATH). On a status-keyed index the create puts the order in the first
+# one's partitions, and each change deletes it from one status's partitions and puts it in the next one's.
+LIFECYCLE_STATUSES = ("pending", "confirmed", "shipped", "delivered")
 
 LAMBDA_QUOTAS = "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html"
 LAMBDA_SCALING = "https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html"
@@ -295,8 +302,20 @@ def _number(value: Any, what: str) -> float:
         raise CapacityError(f"{what}: not a number ({value!r})") from None
 
 
+def _unmeasured(measurements: Mapping[str, Any], index_keys: Mapping[str, Sequence[str]]) -> list[str]:
+    """Indexes the measured order item was not in (measurements older than the index): their writes are
+    extrapolated from the others' (`_index_split`)."""
+    layout = ((measurements.get("calls") or {}).get("item_layouts") or {}).get("real", {}).get("ORDER")
+    if not layout:
+        return []
+    return [name for name, keys in index_keys.items() if not all(key in layout for key in keys)]
+
+
 def _measured_costs(
-    measurements: Mapping[str, Any], index_names: Sequence[str], status_keyed: Sequence[str]
+    measurements: Mapping[str, Any],
+    index_names: Sequence[str],
+    status_keyed: Sequence[str],
+    unmeasured: Sequence[str] = (),
 ) -> tuple[dict[str, float], dict[str, Cost], Cost]:
     """Per-operation costs from bench's `calls` (one call of each endpoint, each status change of the
     lifecycle, each record the consumer handled), and the lifecycle's mix."""
@@ -336,7 +355,9 @@ def _measured_costs(
         reads_index = op == "list"  # the listing is a Query of a user index; the rest read the table
         costs[op] = Cost(
             table_wru=wru - wru_indexes,
-            index_wru=_index_split(wru_indexes, index_names, status_keyed if op == "change" else ()),
+            index_wru=_index_split(
+                wru_indexes, index_names, status_keyed if op == "change" else (), unmeasured
+            ),
             table_rru=0.0 if reads_index else rru,
             index_rru={index_names[0]: rru} if reads_index and index_names else {},
             dynamodb_calls=sum(float(run["dynamodb_calls"]) for run in measured) / n,
@@ -363,13 +384,16 @@ def _measured_costs(
     return mix, costs, consumer
 
 
-def _index_split(units: float, index_names: Sequence[str], moved: Sequence[str]) -> dict[str, float]:
+def _index_split(
+    units: float, index_names: Sequence[str], moved: Sequence[str], unmeasured: Sequence[str] = ()
+) -> dict[str, float]:
     """The measured index units of one write, per index: each index holding the item takes one share, an
-    index whose key the write moves (`moved`: delete + put) two."""
+    index whose key the write moves (`moved`: delete + put) two. An index the measured item was not in
+    (`unmeasured`) is added at the same price per share (every index projects the whole item)."""
     if not index_names or not units:
         return {}
     weights = {name: 2.0 if name in moved else 1.0 for name in index_names}
-    total = sum(weights.values())
+    total = sum(weight for name, weight in weights.items() if name not in unmeasured) or sum(weights.values())
     return {name: units * weight / total for name, weight in weights.items()}
 
 
@@ -425,9 +449,11 @@ def read_inputs(
         raise CapacityError("the model covers on-demand tables (BillingMode: PAY_PER_REQUEST) only")
     max_wru = (table.get("OnDemandThroughput") or {}).get("MaxWriteRequestUnits")
     indexes: dict[str, tuple[str, str, int]] = {}
+    index_keys: dict[str, tuple[str, ...]] = {}
     status_keyed: list[str] = []
     for index in table.get("GlobalSecondaryIndexes") or []:
         keys = {key["KeyType"]: key["AttributeName"] for key in index["KeySchema"]}
+        index_keys[index["IndexName"]] = tuple(keys.values())
         scope, shards_parameter = PARTITION_SCOPES.get(keys["HASH"], ("global", None))
         shards = int(_number(parameters.get(shards_parameter), shards_parameter)) if shards_parameter else 1
         indexes[index["IndexName"]] = (keys["HASH"], scope, shards)
@@ -468,7 +494,9 @@ def read_inputs(
             raise CapacityError(f"no assumption {name!r} (known: {', '.join(ASSUMPTIONS)})")
         assumptions[name] = value
 
-    mix, costs, consumer = _measured_costs(measurements, list(indexes), status_keyed)
+    mix, costs, consumer = _measured_costs(
+        measurements, list(indexes), status_keyed, _unmeasured(measurements, index_keys)
+    )
     started = str(measurements.get("started_at", "?"))[:10]
     commit = str((measurements.get("machine") or {}).get("git_commit", "?"))
     return Inputs(
@@ -680,6 +708,8 @@ def components(inputs: Inputs) -> list[Component]:
                     raise_hint=lambda n, _rate: f"shard the index key into >= {math.ceil(n / 1000):,} keys",
                 )
             )
+        elif scope == "status":
+            found.extend(_status_partitions(inputs, name, attribute, key_shards, per_op))
         elif scope == "user":
             found.append(
                 Component(
@@ -769,6 +799,54 @@ def components(inputs: Inputs) -> list[Component]:
             raise_hint=lambda n, _rate: f"agree >= {_ceil_to(n, 100):,} calls/s with the inventory service",
         )
     )
+    return found
+
+
+def status_writes(statuses: Sequence[str] = LIFECYCLE_STATUSES) -> dict[str, dict[str, int]]:
+    """Writes one order of the lifecycle makes to each status's partitions of a status-keyed index, by
+    operation: the create puts it in the first status's, each change deletes it from one and puts it in the
+    next (its key moves)."""
+    writes = {status: {"create": 0, "change": 0} for status in statuses}
+    writes[statuses[0]]["create"] += 1
+    for before, after in itertools.pairwise(statuses):
+        writes[before]["change"] += 1  # the delete
+        writes[after]["change"] += 1  # the put
+    return writes
+
+
+def _status_partitions(
+    inputs: Inputs, name: str, attribute: str, shards: int, per_op: Mapping[str, float]
+) -> list[Component]:
+    """A status-keyed index (GSI3): one status's writes spread over its `shards` partitions (each serving
+    `dynamodb_partition_wcu`), so each status allows shards x 1,000 WCU/s; one component per status the
+    lifecycle writes, busiest first. Each write of the index costs the same share of its measured units."""
+    q, mix = inputs.quotas, inputs.mix
+    writes = status_writes()
+    if len(writes) != round(1 + mix["change"]):
+        raise CapacityError(
+            f"LIFECYCLE_STATUSES names {len(writes)} statuses for a lifecycle of 1 create and {mix['change']:g} "
+            "changes"
+        )
+    total_writes = sum(w["create"] * mix["create"] + w["change"] for w in writes.values())
+    units_per_write = sum(per_op.get(op, 0.0) * mix[op] for op in OPS) / total_writes
+    parameter = PARTITION_SCOPES[attribute][1] or "its shard count"
+    found = []
+    for status, count in sorted(writes.items(), key=lambda item: -sum(item[1].values())):
+        found.append(
+            Component(
+                f"DynamoDB index {name}: status {status}, {shards} partition(s) ({attribute})",
+                q["dynamodb_partition_wcu"] * shards,
+                "WCU/s",
+                {
+                    "create": count["create"] * units_per_write,
+                    # per change: this status's share of the lifecycle's changes' writes
+                    "change": count["change"] * units_per_write / mix["change"] if mix["change"] else 0.0,
+                },
+                raise_hint=lambda n, _rate: (
+                    f"raise {parameter} to >= {math.ceil(n / q['dynamodb_partition_wcu']):,}"
+                ),
+            )
+        )
     return found
 
 
@@ -1010,6 +1088,7 @@ def render(inputs: Inputs, rates: Sequence[float]) -> str:
         lines.append(_scaling_note(inputs, rate))
         lines.append(_upstream_note(inputs, rate))
         lines.append(_new_table_note(inputs, rate))
+        lines.extend(_status_index_notes(inputs, rate))
     assumed = ", ".join(
         f"{name}={number(value) if math.isfinite(value) else 'unknown'}"
         for name, value in inputs.assumptions.items()
@@ -1020,6 +1099,41 @@ def render(inputs: Inputs, rates: Sequence[float]) -> str:
         "Quotas and their sources: docs/capacity.md (or --json)",
     ]
     return "\n".join(lines)
+
+
+def status_partition_load(inputs: Inputs, rate: float) -> dict[str, dict[str, float]]:
+    """Per status-keyed index: each status's write units/s on each of its partitions at `rate` orders/s."""
+    load: dict[str, dict[str, float]] = {}
+    for name, (_, scope, shards) in inputs.indexes.items():
+        if scope != "status":
+            continue
+        prefix = f"DynamoDB index {name}: status "
+        for row in evaluate(inputs, rate):
+            if row.name.startswith(prefix):
+                status = row.name.removeprefix(prefix).split(",")[0]
+                load.setdefault(name, {})[status] = rate * row.per_order / shards
+    return load
+
+
+def _status_index_notes(inputs: Inputs, rate: float) -> list[str]:
+    """What each partition of a status-keyed index takes at `rate`, against the partition's limit."""
+    limit = inputs.quotas["dynamodb_partition_wcu"]
+    notes = []
+    for name, per_status in status_partition_load(inputs, rate).items():
+        attribute, _, shards = inputs.indexes[name]
+        busiest = max(per_status.values())
+        verdict_text = (
+            "every partition under the limit"
+            if busiest < limit
+            else f"over the limit: raise {PARTITION_SCOPES[attribute][1]} to >= "
+            f"{math.ceil(busiest * shards / limit):,}"
+        )
+        shares = ", ".join(f"{status} {number(value)}" for status, value in per_status.items())
+        notes.append(
+            f"  status index {name} ({shards} partitions per status): WCU/s per partition {shares} "
+            f"(limit {limit:,.0f}): {verdict_text}"
+        )
+    return notes
 
 
 def _new_table_note(inputs: Inputs, rate: float) -> str:

@@ -187,32 +187,95 @@ def test_a_status_change_costs_the_status_index_twice_what_it_costs_the_other() 
     assert change["GSI2"] == pytest.approx(2 * change["GSI1"])
 
 
-def test_a_write_sharded_cross_user_index_caps_the_total_by_its_shard_count(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Issue 21 part 1's index (not built): a key every order shares, sharded N ways. Declared as one
-    PARTITION_SCOPES entry, it caps the total rate at N partitions' writes."""
-    template = copy.deepcopy(load_template())
-    template["Parameters"]["StatusIndexShards"] = {"Type": "Number", "Default": 4}
-    table = template["Resources"]["OrdersTable"]["Properties"]
-    table["GlobalSecondaryIndexes"].append(
-        {
-            "IndexName": "GSI3",
-            "KeySchema": [
-                {"AttributeName": "GSI3PK", "KeyType": "HASH"},
-                {"AttributeName": "GSI2SK", "KeyType": "RANGE"},
-            ],
-            "Projection": {"ProjectionType": "KEYS_ONLY"},
-        }
-    )
-    monkeypatch.setitem(capacity.PARTITION_SCOPES, "GSI3PK", ("global", "StatusIndexShards"))
-    name = "DynamoDB index GSI3: one partition key (GSI3PK) x {} shard(s)"
-    four = rows(template=template)[name.format(4)]
-    eight = rows(template=template, overrides={"StatusIndexShards": "8"})[name.format(8)]
+def status_rows(found: dict[str, Row]) -> dict[str, Row]:
+    prefix = "DynamoDB index GSI3: status "
+    return {
+        name.removeprefix(prefix).split(",")[0]: row for name, row in found.items() if name.startswith(prefix)
+    }
 
-    assert four.scope == "total"
-    assert four.capacity == 4 * read_inputs().quotas["dynamodb_partition_wcu"]
-    assert eight.orders == pytest.approx(four.orders * 2)
+
+def test_the_status_index_is_sharded_by_the_templates_parameter() -> None:
+    """Issue 21 part 1's GSI3: STATUS#<status>#<shard>, StatusIndexShards partitions per status, each
+    serving 1,000 WCU/s; a status's allowance grows with its shards."""
+    inputs = read_inputs()
+    default = int(load_template()["Parameters"]["StatusIndexShards"]["Default"])
+    assert inputs.indexes["GSI3"] == ("GSI3PK", "status", default)
+    found = status_rows(rows())
+    assert list(found) == list(capacity.LIFECYCLE_STATUSES), "busiest first: pending, every order's first"
+    for row in found.values():
+        assert row.scope == "total"
+        assert row.capacity == default * inputs.quotas["dynamodb_partition_wcu"]
+    doubled = status_rows(rows(overrides={"StatusIndexShards": str(2 * default)}))
+    assert doubled["pending"].orders == pytest.approx(2 * found["pending"].orders)
+
+
+def test_the_status_index_takes_a_put_per_create_and_a_delete_and_a_put_per_change() -> None:
+    """A create puts the order in pending's partitions; each change deletes it from the old status's and puts
+    it in the new one's: pending takes two writes per order (create, first change), the last status one."""
+    assert capacity.status_writes() == {
+        "pending": {"create": 1, "change": 1},
+        "confirmed": {"create": 0, "change": 2},
+        "shipped": {"create": 0, "change": 2},
+        "delivered": {"create": 0, "change": 1},
+    }
+    inputs = read_inputs()
+    change, create = inputs.costs["change"].index_wru, inputs.costs["create"].index_wru
+    # Its key moves with the status: a change costs GSI3 twice what it costs GSI1, a create the same.
+    assert change["GSI3"] == pytest.approx(2 * change["GSI1"])
+    assert create["GSI3"] == pytest.approx(create["GSI1"])
+    found = status_rows(rows())
+    assert found["pending"].per_order == pytest.approx(found["confirmed"].per_order)
+    assert found["pending"].per_order == pytest.approx(2 * found["delivered"].per_order)
+    # The writes on GSI3's partitions, all statuses together, are what the index takes per order.
+    total = sum(row.per_order for row in found.values())
+    assert total == pytest.approx(rows()["DynamoDB index GSI3 writes"].per_order)
+
+
+def test_the_lifecycle_statuses_are_bench_s() -> None:
+    from bench.lifecycle import STATUS_PATH
+
+    assert ("pending", *STATUS_PATH) == capacity.LIFECYCLE_STATUSES
+
+
+def test_the_default_shards_keep_every_status_partition_under_the_limit_at_10000_orders() -> None:
+    inputs = read_inputs()
+    load = capacity.status_partition_load(inputs, RATES[1])["GSI3"]
+    assert max(load, key=lambda status: load[status]) == "pending"
+    assert max(load.values()) < inputs.quotas["dynamodb_partition_wcu"]
+    short = {row.name for row in verdict(inputs, RATES[1]).short}
+    assert not any(name.startswith("DynamoDB index GSI3: status") for name in short)
+
+
+def test_four_shards_make_the_status_index_a_bottleneck_at_10000_orders() -> None:
+    inputs = read_inputs(overrides={"StatusIndexShards": "4"})
+    load = capacity.status_partition_load(inputs, RATES[1])["GSI3"]
+    assert load["pending"] > inputs.quotas["dynamodb_partition_wcu"]
+    short = {row.name: row for row in verdict(inputs, RATES[1]).short}
+    pending = short["DynamoDB index GSI3: status pending, 4 partition(s) (GSI3PK)"]
+    assert pending.orders < RATES[1]
+    assert "raise StatusIndexShards to >= " in pending.hint
+    # With the throttles and quotas out of the way, it is the first bottleneck.
+    lifted = read_inputs(
+        overrides={"StatusIndexShards": "4", "ApiThrottlingRateLimit": "1000000"},
+        quota_overrides={name: 1e9 for name in capacity.QUOTAS if not name.startswith("dynamodb_partition")},
+        assumption_overrides={"wru_per_shard": 1.0},
+    )
+    assert verdict(lifted, RATES[1]).bottleneck.name.startswith("DynamoDB index GSI3: status")
+
+
+def test_measurements_older_than_the_status_index_extrapolate_its_writes(
+    measurements: dict[str, Any],
+) -> None:
+    """An order item without GSI3PK (bench run before the index): GSI3's writes are priced as the other
+    indexes' (the same projected item), not taken out of theirs."""
+    older = copy.deepcopy(measurements)
+    layout = older["calls"]["item_layouts"]["real"]["ORDER"]
+    layout.pop("GSI3PK", None)
+    create = older["calls"]["per_endpoint"]["real"]["create_order"]
+    inputs = read_inputs(measurements=older)
+    others = sum(units for name, units in inputs.costs["create"].index_wru.items() if name != "GSI3")
+    assert others == pytest.approx(create["wru_indexes"])
+    assert inputs.costs["create"].index_wru["GSI3"] == pytest.approx(inputs.costs["create"].index_wru["GSI1"])
 
 
 # ------------------------------------------------------------------------------ sources and the CLI
