@@ -3,7 +3,7 @@ same page size (a user's page, GET /api/users/{userId}/orders), on one table hol
 in every status: DynamoDB calls and read units per page, through the real functions, recorded in this process
 as the calls row records everything (`bench.calls`: read units computed from the items read, moto's are canned).
 
-GSI3 holds each status in `StatusIndexShards` partitions (default 32): a page of one status is a merge of one
+GSI3 holds each status in `StatusIndexShards` partitions (default 48): a page of one status is a merge of one
 Query per shard, a page of every status one per shard of each of the 6 statuses, each reading only about its
 share of the page (`orders.storage.repository._ShardMerge`). A user's page is one Query on GSI1.
 """

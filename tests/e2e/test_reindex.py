@@ -25,7 +25,7 @@ from tests.e2e.harness import ROOT, started_stack
 pytestmark = pytest.mark.e2e
 
 PRODUCT = "reindex-c1250"  # the stubs' open catalog: 12.50, ample stock
-SHARDS = 32  # the template's StatusIndexShards default, as the local stack resolves it
+SHARDS = 48  # the template's StatusIndexShards default, as the local stack resolves it
 TABLE = "OrdersTable"
 
 
@@ -122,7 +122,7 @@ def test_orders_an_old_deployment_wrote_are_listed_after_the_reindex_and_a_rerun
     assert all(stored_key(own_stack, order_id) is None for order_id in missing)
 
     summary, err = reindex(own_stack, "--rate", "0", "--segments", "3", "--page-size", "7")
-    assert "as OrdersReindexRole" in err and "-> GSI3PK over 32 shards" in err
+    assert "as OrdersReindexRole" in err and f"-> GSI3PK over {SHARDS} shards" in err
     assert summary["scanned"] == 30
     assert (summary["updated"], summary["already_indexed"], summary["changed_meanwhile"]) == (26, 4, 0)
     assert summary["reasons"] == {"missing": 20, "other status": 3, "other shard": 3}

@@ -13,7 +13,7 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 from moto import mock_aws
 from orders.domain.status import OrderStatus
-from orders.storage.repository import OrderRepository, status_shard, status_shard_pk
+from orders.storage.repository import DEFAULT_STATUS_SHARDS, OrderRepository, status_shard, status_shard_pk
 
 from local.template import create_table_request
 from ops.reindex import Decision, Reindex, decide, shards_of
@@ -72,7 +72,7 @@ def test_an_item_naming_no_order_or_no_known_status_is_reported_not_guessed(
 
 def test_the_shard_count_is_the_stages_parameter_or_the_templates_default() -> None:
     assert shards_of({"StatusIndexShards": "64"}) == 64
-    assert shards_of({}) == 32
+    assert shards_of({}) == DEFAULT_STATUS_SHARDS
     for bad in ("0", "many"):
         with pytest.raises(Exception, match="StatusIndexShards"):
             shards_of({"StatusIndexShards": bad})

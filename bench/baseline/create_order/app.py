@@ -19,8 +19,8 @@ from botocore.exceptions import ClientError
 TABLE = os.environ["TABLE_NAME"]
 CURRENCY = os.environ.get("CURRENCY", "USD")
 # The status index's shard of an order: crc32 of its id modulo the deployment's shard count (template
-# parameter StatusIndexShards, default 32), as the real repository computes it.
-STATUS_INDEX_SHARDS = int(os.environ.get("STATUS_INDEX_SHARDS") or 32)
+# parameter StatusIndexShards, default 48), as the real repository computes it.
+STATUS_INDEX_SHARDS = int(os.environ.get("STATUS_INDEX_SHARDS") or 48)
 dynamodb = boto3.client("dynamodb", endpoint_url=os.environ.get("DYNAMODB_ENDPOINT") or None)
 _serialize = TypeSerializer().serialize
 CENT = Decimal("0.01")

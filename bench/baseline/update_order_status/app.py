@@ -13,9 +13,9 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 TABLE = os.environ["TABLE_NAME"]
-# The status index's shard count (template parameter StatusIndexShards, default 32): an order's shard is crc32
+# The status index's shard count (template parameter StatusIndexShards, default 48): an order's shard is crc32
 # of its id modulo it, as the real repository computes it.
-STATUS_INDEX_SHARDS = int(os.environ.get("STATUS_INDEX_SHARDS") or 32)
+STATUS_INDEX_SHARDS = int(os.environ.get("STATUS_INDEX_SHARDS") or 48)
 dynamodb = boto3.client("dynamodb", endpoint_url=os.environ.get("DYNAMODB_ENDPOINT") or None)
 _deserialize = TypeDeserializer().deserialize
 # The item's bookkeeping, never answered (the real function's orders.storage.repository.KEY_ATTRIBUTES; a

@@ -46,8 +46,9 @@ BY_USER_INDEX = "GSI1"
 BY_USER_STATUS_INDEX = "GSI2"
 BY_STATUS_SHARD_INDEX = "GSI3"
 # Sized for 10,000 orders/s (docs/capacity.md): a status's partitions take its creates and changes in and
-# out, ~20,000 writes/s at that rate, so 32 shards keep each near 625/s, under DynamoDB's 1,000 per partition.
-DEFAULT_STATUS_SHARDS = 32
+# out, ~20,000 writes/s (~24,000 write units/s) at that rate. 48 shards keep each near 500 units/s and its
+# busiest second under DynamoDB's 1,000 per partition (tests/unit/test_partition_simulation.py); 32 did not.
+DEFAULT_STATUS_SHARDS = 48
 # The correlation id of every version, index-aligned with the END of statusHistory (the last entry is the
 # latest version's): `correlationId` is overwritten by each change, and a backfill must tell subscribers
 # what the live event of each version said. "" where a change had none. Orders written before it existed
