@@ -42,9 +42,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from ops.cli import Progress, RateLimit, add_stage_arguments, instant, say, stage_from
+from ops.cli import (
+    Progress,
+    RateLimit,
+    add_stage_arguments,
+    add_sweep_arguments,
+    check_sweep_arguments,
+    instant,
+    run_command,
+    say,
+    stage_from,
+)
 from ops.stage import LOCAL, ROOT, StageError
 
 if TYPE_CHECKING:
@@ -459,52 +467,35 @@ def parser() -> argparse.ArgumentParser:
     )
     described.add_argument("--user", metavar="USERID", help="only this user's orders (a Query, not a Scan)")
     described.add_argument("--bus", metavar="NAME", help="the bus to publish to (default: the stage's own)")
-    described.add_argument(
-        "--rate", type=float, default=DEFAULT_RATE, metavar="EVENTS_PER_SECOND", help="default %(default)g"
+    add_sweep_arguments(
+        described,
+        rate=DEFAULT_RATE,
+        rate_unit="EVENTS_PER_SECOND",
+        segments=DEFAULT_SEGMENTS,
+        page_items=PAGE_ITEMS,
+        dry_run="print the events that would be sent; send nothing",
     )
-    described.add_argument(
-        "--segments",
-        type=int,
-        default=DEFAULT_SEGMENTS,
-        metavar="N",
-        help="parallel Scan segments (default %(default)s)",
-    )
-    described.add_argument("--page-size", type=int, default=PAGE_ITEMS, metavar="N", help=argparse.SUPPRESS)
     described.add_argument(
         "--checkpoint", type=Path, metavar="PATH", help="default .ops/backfill-<stage>-<hash>.json"
     )
     described.add_argument(
         "--restart", action="store_true", help="ignore the checkpoint: start from the beginning"
     )
-    described.add_argument(
-        "--dry-run", action="store_true", help="print the events that would be sent; send nothing"
-    )
-    described.add_argument(
-        "--json", action="store_true", help="also print the summary as one JSON line on stdout"
-    )
     return described
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        return _main(args)
-    except (BackfillError, StageError) as error:
-        say(f"backfill: {error}")
-        return 2
-    except KeyboardInterrupt:
-        say("backfill: interrupted; the same command continues from the checkpoint")
-        return 130
-    except (BotoCoreError, ClientError) as error:
-        say(f"backfill: stopped by AWS: {error}; the same command continues from the checkpoint")
-        return 1
+    return run_command(
+        "backfill",
+        lambda: _main(args),
+        (BackfillError, StageError),
+        rerun="the same command continues from the checkpoint",
+    )
 
 
 def _main(args: argparse.Namespace) -> int:
-    if args.segments < 1 or args.page_size < 1:
-        raise BackfillError("--segments and --page-size must be at least 1")
-    if args.rate < 0:
-        raise BackfillError("--rate must not be negative (0: unbounded)")
+    check_sweep_arguments(args, BackfillError)
     window = window_from(args)  # before the stage: a typo is reported without reaching anything
     stage = stage_from(args, role=ROLE)
     arguments = checkpoint_arguments(args, stage.name)

@@ -28,6 +28,59 @@ def add_stage_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_sweep_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    rate: float,
+    rate_unit: str,
+    segments: int,
+    page_items: int,
+    dry_run: str,
+) -> None:
+    """The options of a command that Scans the table in parallel segments and writes at a bounded rate
+    (backfill, reindex): --rate, --segments, --page-size (hidden), --dry-run and --json."""
+    parser.add_argument("--rate", type=float, default=rate, metavar=rate_unit, help="default %(default)g")
+    parser.add_argument(
+        "--segments",
+        type=int,
+        default=segments,
+        metavar="N",
+        help="parallel Scan segments (default %(default)s)",
+    )
+    parser.add_argument("--page-size", type=int, default=page_items, metavar="N", help=argparse.SUPPRESS)
+    parser.add_argument("--dry-run", action="store_true", help=dry_run)
+    parser.add_argument(
+        "--json", action="store_true", help="also print the summary as one JSON line on stdout"
+    )
+
+
+def check_sweep_arguments(args: argparse.Namespace, error: type[Exception]) -> None:
+    if args.segments < 1 or args.page_size < 1:
+        raise error("--segments and --page-size must be at least 1")
+    if args.rate < 0:
+        raise error("--rate must not be negative (0: unbounded)")
+
+
+def run_command(
+    name: str, body: Callable[[], int], refusals: tuple[type[Exception], ...], *, rerun: str
+) -> int:
+    """`body()`'s exit code; a refusal (bad arguments, no such stage) is 2, an interruption 130 and an AWS
+    error 1, each said in one line ending with what running the command again does (`rerun`)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return body()
+    except refusals as error:
+        say(f"{name}: {error}")
+        return 2
+    except KeyboardInterrupt:
+        say(f"{name}: interrupted; {rerun}")
+        return 130
+    except (BotoCoreError, ClientError) as error:
+        say(f"{name}: stopped by AWS: {error}; {rerun}")
+        return 1
+
+
 def stage_from(args: argparse.Namespace, role: str) -> Stage:
     stage = resolve(args.stage, role=role, local_url=args.url, assume_role=not args.no_assume_role)
     where = args.url if stage.name == LOCAL else f"stage {stage.name} ({stage.region})"

@@ -31,7 +31,16 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ops.cli import Progress, RateLimit, add_stage_arguments, say, stage_from
+from ops.cli import (
+    Progress,
+    RateLimit,
+    add_stage_arguments,
+    add_sweep_arguments,
+    check_sweep_arguments,
+    run_command,
+    say,
+    stage_from,
+)
 from ops.stage import StageError
 
 if TYPE_CHECKING:
@@ -271,46 +280,29 @@ def parser() -> argparse.ArgumentParser:
         "raised. Each write is conditional on the order's status being unchanged.",
     )
     add_stage_arguments(described)
-    described.add_argument(
-        "--rate", type=float, default=DEFAULT_RATE, metavar="WRITES_PER_SECOND", help="default %(default)g"
-    )
-    described.add_argument(
-        "--segments",
-        type=int,
-        default=DEFAULT_SEGMENTS,
-        metavar="N",
-        help="parallel Scan segments (default %(default)s)",
-    )
-    described.add_argument("--page-size", type=int, default=PAGE_ITEMS, metavar="N", help=argparse.SUPPRESS)
-    described.add_argument(
-        "--dry-run", action="store_true", help="print the orders that would be rewritten; write nothing"
-    )
-    described.add_argument(
-        "--json", action="store_true", help="also print the summary as one JSON line on stdout"
+    add_sweep_arguments(
+        described,
+        rate=DEFAULT_RATE,
+        rate_unit="WRITES_PER_SECOND",
+        segments=DEFAULT_SEGMENTS,
+        page_items=PAGE_ITEMS,
+        dry_run="print the orders that would be rewritten; write nothing",
     )
     return described
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        return _main(args)
-    except (ReindexError, StageError) as error:
-        say(f"reindex: {error}")
-        return 2
-    except KeyboardInterrupt:
-        say("reindex: interrupted; what was written stays, the same command does the rest")
-        return 130
-    except (BotoCoreError, ClientError) as error:
-        say(f"reindex: stopped by AWS: {error}; the same command does the rest")
-        return 1
+    return run_command(
+        "reindex",
+        lambda: _main(args),
+        (ReindexError, StageError),
+        rerun="what was written stays, the same command does the rest",
+    )
 
 
 def _main(args: argparse.Namespace) -> int:
-    if args.segments < 1 or args.page_size < 1:
-        raise ReindexError("--segments and --page-size must be at least 1")
-    if args.rate < 0:
-        raise ReindexError("--rate must not be negative (0: unbounded)")
+    check_sweep_arguments(args, ReindexError)
     stage = stage_from(args, role=ROLE)
     shards = shards_of(stage.parameters)
 
