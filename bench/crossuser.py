@@ -14,6 +14,7 @@ import json
 import os
 import random
 from typing import Any
+from unittest import mock
 
 from bench import events
 from bench.calls import InProcess, _load
@@ -77,8 +78,8 @@ def run(runner: InProcess, template_item: dict[str, Any], orders: int) -> dict[s
         items.append(factory.item(users[number % len(users)], status, shards)[1])
     write(infra, TABLE, items)
 
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
+    environment = mock.patch.dict(os.environ, env)
+    environment.start()
     wiring.reset()  # the repository is built for one table: build it again for this one
     try:
         if "list_orders" not in runner.real:
@@ -102,11 +103,7 @@ def run(runner: InProcess, template_item: dict[str, Any], orders: int) -> dict[s
         all_page = listing(None)
         single = invoke("list_user_orders", events.list_user_orders(users[0], PAGE_SIZE))
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        environment.stop()
         wiring.reset()
     pages = {
         "status_page": status_page,

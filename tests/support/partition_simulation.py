@@ -41,14 +41,15 @@ import os
 import random
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Any, NamedTuple
+from unittest import mock
 
 from orders import tracing, wiring
 from orders.domain.caller import Caller
@@ -178,19 +179,9 @@ def function_environment(template: Mapping[str, Any] | None = None) -> dict[str,
     return {name: next(iter(found)) for name, found in values.items() if len(found) == 1}
 
 
-@contextmanager
-def environment(variables: Mapping[str, str]) -> Iterator[None]:
+def environment(variables: Mapping[str, str]) -> AbstractContextManager[Any]:
     """`os.environ` with `variables` set, as it was afterwards."""
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return mock.patch.dict(os.environ, variables)
 
 
 def matches(pattern: Any, value: Any) -> bool:
