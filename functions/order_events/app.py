@@ -9,6 +9,7 @@ failed either way is reported (a partial batch response, as Powertools' batch pr
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from orders import wiring
 from orders.events.batch import partial_response, records_of
 from orders.events.stream import record_settler, unpublished_records
@@ -16,10 +17,26 @@ from orders.tracing import Tracer
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+    from orders.events.bus import Pending
+    from orders.events.stream import Publisher
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+
+
+class CountedPublisher:
+    """The bus publisher, counting for the operations dashboard what this bus was given and what it refused
+    (EventBridge's own PutEvents metrics are per account and Region, not per bus)."""
+
+    def __init__(self, publisher: "Publisher") -> None:
+        self._publisher = publisher
+
+    def publish_in_order(self, pending: "list[Pending]") -> set[str]:
+        failed = self._publisher.publish_in_order(pending)  # sequence numbers among `pending`'s
+        metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=len(pending) - len(failed))
+        metrics.add_metric(name="EventsNotPublished", unit=MetricUnit.Count, value=len(failed))
+        return failed
 
 
 @logger.inject_lambda_context
@@ -27,5 +44,5 @@ metrics = Metrics()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: "LambdaContext") -> dict[str, Any]:
     records = records_of(event)
-    failed = unpublished_records(records, wiring.publisher())
+    failed = unpublished_records(records, CountedPublisher(wiring.publisher()))
     return partial_response(records, record_settler(failed, wiring.reservation_keeper()))

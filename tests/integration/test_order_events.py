@@ -238,3 +238,35 @@ def test_the_sample_stream_event_publishes_created_then_status_changed_and_commi
         ("OrderStatusChanged", 2),
     ]
     assert upstream.snapshot()["reservations"][order_id]["state"] == "committed"  # shipped commits
+
+
+def _metric_sums(stdout: str, *names: str) -> dict[str, float]:
+    """The sums of the EMF metrics `names` printed by Powertools' Metrics across invocations."""
+    sums = dict.fromkeys(names, 0.0)
+    for line in stdout.splitlines():
+        if not line.startswith('{"_aws"'):
+            continue
+        blob = json.loads(line)
+        for name in names:
+            values = blob.get(name, [])
+            sums[name] += sum(values) if isinstance(values, list) else values
+    return sums
+
+
+@pytest.mark.parametrize("failure_rate", [0.0, 0.2])
+def test_the_consumer_counts_events_published_and_not_published(bus, capsys, failure_rate):
+    """The dashboard's per-stage line (EventBridge's own counts are per account and Region): what the consumer
+    published and what it reported failed, per batch."""
+    fake = bus(failure_rate=failure_rate)
+    shard, events_per_order = transitions(orders=20, changes_per_order=3)
+    capsys.readouterr()
+    run_through_mapping(shard)
+    sums = _metric_sums(capsys.readouterr().out, "EventsPublished", "EventsNotPublished")
+    if failure_rate == 0:
+        assert sums == {"EventsPublished": len(fake.published), "EventsNotPublished": 0}
+        assert sums["EventsPublished"] == sum(events_per_order.values())
+    else:
+        # Refused entries (and those behind them in their chunk, sent again) are counted as not published;
+        # what was counted published EventBridge took, some of it again after a retry.
+        assert sums["EventsNotPublished"] > 0
+        assert sum(events_per_order.values()) <= sums["EventsPublished"] <= len(fake.published)
