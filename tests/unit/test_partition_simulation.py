@@ -21,7 +21,7 @@ of customers place 10% of the orders and the busiest about 5 orders/s.
 Observed, the busiest partition key in any second (writes/s, and write units/s: 1 KB each, twice in a
 transaction), the whole minute counted once (PARTITION_SIMULATION_SECONDS=all):
 - 10,000 orders/s: table 2 (5 units: an idempotency record's claim and completion), GSI1 22 (42), GSI2 40 (65),
-  both on the busiest customer's key; GSI3 470 (685-693) on one status shard with the default 48 shards (with 32
+  both on the busiest customer's key; GSI3 491 (718) on one status shard with the default 48 shards (with 32
   it was 705 writes but 1,038 units on `STATUS#pending#15`, over the limit: why the default is 48).
 - one user at 100 orders/s (the default run counts all 60 s): table 2 (5), GSI1 321 (555), GSI2 543 (843) on the
   user's key, GSI3 15 (25).
