@@ -11,6 +11,7 @@ import pytest
 from orders import wiring
 from orders.domain.caller import Caller
 from orders.domain.models import CreateOrderRequest
+from orders.domain.status import OrderStatus
 from orders.storage.repository import OrderRepository
 
 from local.template import load_template, resources_of_type
@@ -65,6 +66,24 @@ def check_list(result: HttpResult) -> None:
     assert result.body["nextCursor"] is None
 
 
+def seed_confirmed_order() -> str:
+    """An order confirmed just now: what the cross-user sample (an admin's confirmed orders of the last day,
+    oldest first) lists."""
+    order_id = seed_sample_order("get_order")
+    make_service(OrderRepository(wiring.dynamodb_client(), wiring.table_name())).change_status(
+        Caller("admin-1", True), order_id, OrderStatus.CONFIRMED
+    )
+    return order_id
+
+
+def check_list_across_users(result: HttpResult) -> None:
+    assert result.status == 200, result.raw_body
+    assert [(order["id"], order["status"]) for order in result.body["items"]] == [
+        (sample_event("get_order")["pathParameters"]["id"], "confirmed")
+    ]
+    assert result.body["nextCursor"] is None
+
+
 def check_health(result: HttpResult) -> None:
     assert result.status == 200
     assert result.body == {"status": "ok", "service": "orders"}
@@ -75,6 +94,7 @@ CHECKS: dict[str, tuple[Callable[[], object] | None, Callable[[HttpResult], None
     "get_order": (lambda: seed_sample_order("get_order"), check_get),
     "update_order_status": (lambda: seed_sample_order("update_order_status"), check_update),
     "list_user_orders": (lambda: seed_sample_order("get_order"), check_list),
+    "list_orders": (seed_confirmed_order, check_list_across_users),
     "health": (None, check_health),
 }
 
