@@ -207,7 +207,11 @@ def test_the_reindex_role_scans_orders_and_sets_their_index_key_under_its_condit
     )
     while not page.images and page.next_key:
         page = repository.scan_orders_page(
-            segment=0, total_segments=1, limit=5, attributes=("id", "status", "GSI3PK"), start_key=page.next_key
+            segment=0,
+            total_segments=1,
+            limit=5,
+            attributes=("id", "status", "GSI3PK"),
+            start_key=page.next_key,
         )
     assert page.images and all(set(image) <= {"id", "status", "GSI3PK"} for image in page.images)
     # A new order holds its key already, and is not in `shipped`: the condition refuses both, nothing written.
