@@ -36,6 +36,22 @@ MEASUREMENTS = ROOT / "bench" / "results" / "latest.json"
 DEFAULT_RATES = (1_000.0, 10_000.0)
 INF = math.inf
 
+# What the template's defaults are sized for (`recommended_defaults`, docs/capacity.md "The template's
+# defaults against the model"). The API throttle and the stream mapping follow the design rate: the issue's
+# first named rate, 1,000 orders/s, or less where AWS's default quotas (or the default Lambda pool, under
+# every route at its throttle) allow less. The status index's shards follow the second, 10,000 orders/s: a
+# quota request cannot raise a partition's limit, and more shards take a redeploy and `make reindex`.
+DESIGN_RATE = DEFAULT_RATES[0]
+SHARDS_DESIGN_RATE = DEFAULT_RATES[1]
+# StatusIndexShards is this many times the fewest shards that hold the busiest status's average under a
+# partition's limit at SHARDS_DESIGN_RATE: the busiest second is ~1.4x the average (uneven hashing, per-second
+# arrivals; tests/unit/test_partition_simulation.py), and a changed order's item grows past 1 KB.
+STATUS_SHARDS_HEADROOM = 2
+# What sets a component's capacity, so that the operator knows who can move it: a template parameter or
+# setting (ours to change), an AWS quota (a quota request, or not raisable), or an assumption (a number to
+# agree with someone: the upstream services' limits).
+BY_TEMPLATE, BY_QUOTA, BY_ASSUMPTION = "template", "AWS quota", "assumption"
+
 # What the workload is made of: one API request each (the stream consumer's share is counted per order).
 OPS = ("create", "change", "get", "list")
 # Each operation's function in template.yaml and its name in bench's measurements.
@@ -261,6 +277,8 @@ class Inputs:
     table_max_wru: float  # OnDemandThroughput.MaxWriteRequestUnits, inf when unset
     batch_size: int
     parallelization_factor: int
+    # The consumer's threads settling a batch's records (orders.wiring.BACKGROUND_THREADS).
+    settling_threads: int
     stream_readers: int
     mix: dict[str, float]  # operations per order (create is 1)
     costs: dict[str, Cost]  # per operation (the API function's own share)
@@ -268,6 +286,15 @@ class Inputs:
     quotas: dict[str, float]
     assumptions: dict[str, float]
     measured: str  # where the costs come from
+
+
+def settling_threads() -> int:
+    """The threads the stream consumer settles a batch's records on: the domain layer's background pool
+    (`orders.wiring.BACKGROUND_THREADS`, which `wiring.side_by_side` runs on; ops/__init__.py puts the layer
+    on the path, as Lambda has it in /opt/python)."""
+    from orders.wiring import BACKGROUND_THREADS
+
+    return int(BACKGROUND_THREADS)
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
@@ -513,6 +540,7 @@ def read_inputs(
         parallelization_factor=int(
             _number(_resolve(mapping.get("ParallelizationFactor", 1), parameters), "ParallelizationFactor")
         ),
+        settling_threads=settling_threads(),
         stream_readers=readers,
         mix=mix,
         costs=costs,
@@ -541,6 +569,8 @@ class Component:
     raise_hint: Callable[[float, float], str] = field(default=lambda needed, rate: "")
     scope: str = "total"  # "total": all traffic; "one user": the traffic of a single user
     rate_dependent: Callable[[float], float] | None = None  # capacity at a given orders/s (stream shards)
+    # What sets `capacity`: BY_TEMPLATE (a parameter, a setting), BY_QUOTA or BY_ASSUMPTION.
+    set_by: str = BY_QUOTA
 
     def capacity_at(self, rate: float) -> float:
         return self.rate_dependent(rate) if self.rate_dependent else self.capacity
@@ -580,13 +610,79 @@ def duration_s(cost: Cost, assumptions: Mapping[str, float], *, put_events_calls
     ) / 1000.0
 
 
-def consumer_seconds(inputs: Inputs) -> float:
-    """Seconds of the stream consumer per order: its records' own time and calls, events packed into
-    PutEvents calls of up to 10."""
+@dataclass(frozen=True)
+class ConsumerTime:
+    """The stream consumer's seconds per order, split by what settling threads shorten and what they do not.
+
+    A batch is published first (its events packed into PutEvents calls of up to 10, one call after another,
+    in stream order), then settled: the records of different table items side by side on `threads` threads,
+    each item's records in stream order (functions/order_events, orders.events.batch). So per order:
+
+    - `serial_s`: its records' own time (Python code: one interpreter lock, however many threads) and its
+      share of the batch's PutEvents calls;
+    - `settling_s`: its records' DynamoDB and inventory calls (the reservation's marker, the commit or release),
+      one after another within the order, spread over the threads: assumed, a batch of up to BatchSize
+      records holds at least `threads` distinct items under load (a full batch is a fraction of a second of
+      one shard's records, an order's records are its status changes, seconds to days apart), and its calls
+      spread evenly over them (docs/capacity.md says where that is optimistic).
+    """
+
+    serial_s: float
+    settling_s: float
+    threads: int
+
+    @property
+    def per_order_s(self) -> float:
+        """Wall-clock seconds of one batch lane per order: what one running batch spends on each order."""
+        return self.serial_s + self.settling_s / self.threads
+
+    @property
+    def sequential_s(self) -> float:
+        """The same work one record after another (one settling thread)."""
+        return self.serial_s + self.settling_s
+
+
+def consumer_time(inputs: Inputs) -> ConsumerTime:
+    """The consumer's time per order from its measured calls at the assumed round trips (`duration_s`), its
+    settling spread over `inputs.settling_threads` (at most a batch's records)."""
     per_call = min(
         inputs.assumptions["entries_per_put_events"], inputs.quotas["eventbridge_entries_per_call"]
     )
-    return duration_s(inputs.consumer, inputs.assumptions, put_events_calls=inputs.consumer.events / per_call)
+    consumer = inputs.consumer
+    serial = duration_s(
+        replace(consumer, dynamodb_calls=0.0, users_calls=0.0, inventory_calls=0.0),
+        inputs.assumptions,
+        put_events_calls=consumer.events / per_call,
+    )
+    settling = duration_s(replace(consumer, own_ms=0.0), inputs.assumptions)
+    threads = max(1, min(inputs.settling_threads, inputs.batch_size))
+    return ConsumerTime(serial, settling, threads)
+
+
+def consumer_seconds(inputs: Inputs) -> float:
+    """Seconds of the stream consumer per order, as one batch lane spends them (`ConsumerTime.per_order_s`):
+    what its concurrency and its allowance count."""
+    return consumer_time(inputs).per_order_s
+
+
+def table_wru_per_order(inputs: Inputs) -> float:
+    """Table write units one lifecycle order takes (its requests' and the consumer's), indexes apart."""
+    return sum(inputs.costs[op].table_wru * inputs.mix[op] for op in OPS) + inputs.consumer.table_wru
+
+
+def stream_shards(inputs: Inputs, rate: float) -> int:
+    """The fewest shards the table's stream has at `rate` orders/s. Shards follow the table's partitions: at
+    least one per `wru_per_shard` write units/s the table takes, and at least as many as a new on-demand
+    table starts with (it sustains 4,000 writes/s, and one partition serves 1,000)."""
+    q, a = inputs.quotas, inputs.assumptions
+    first = math.ceil(q["dynamodb_new_table_wru"] / q["dynamodb_partition_wcu"])
+    return max(first, math.ceil(round(rate * table_wru_per_order(inputs) / a["wru_per_shard"], 6)))
+
+
+def consumer_allowance(inputs: Inputs, rate: float) -> float:
+    """Lifecycle orders/s the stream consumer keeps up with at `rate` orders/s: shards x ParallelizationFactor
+    batches at a time, each spending `consumer_seconds` per order (its calls spread over its threads)."""
+    return stream_shards(inputs, rate) * inputs.parallelization_factor / consumer_seconds(inputs)
 
 
 def components(inputs: Inputs) -> list[Component]:
@@ -596,6 +692,14 @@ def components(inputs: Inputs) -> list[Component]:
     found: list[Component] = []
 
     # API Gateway: the stage's throttle applies to each route on its own; the account's to every request.
+    def stage_hint(needed: float, _rate: float) -> str:
+        hint = f"raise ApiThrottlingRateLimit to >= {_ceil_to(needed, 100):,}"
+        if needed > q["apigw_account_rps"]:
+            hint += (
+                f" (over the account's {q['apigw_account_rps']:,.0f} requests/s: after its quota increase)"
+            )
+        return hint
+
     for op in OPS:
         route = inputs.routes[op]
         found.append(
@@ -604,7 +708,8 @@ def components(inputs: Inputs) -> list[Component]:
                 inputs.route_rate[op],
                 "requests/s",
                 {op: 1.0},
-                raise_hint=lambda n, _rate: f"raise ApiThrottlingRateLimit to >= {_ceil_to(n, 100):,}",
+                raise_hint=stage_hint,
+                set_by=BY_TEMPLATE,
             )
         )
     found.append(
@@ -667,7 +772,10 @@ def components(inputs: Inputs) -> list[Component]:
             consumer_change=consumer_change_wru,
             raise_hint=lambda n, _rate: (
                 f"request a DynamoDB table-level write quota increase to >= {_ceil_to(n, 1000):,} WRU/s"
+                if inputs.table_max_wru >= q["dynamodb_table_wru"]
+                else f"raise the table's OnDemandThroughput.MaxWriteRequestUnits to >= {_ceil_to(n, 1000):,}"
             ),
+            set_by=BY_QUOTA if inputs.table_max_wru >= q["dynamodb_table_wru"] else BY_TEMPLATE,
         )
     )
     found.append(
@@ -706,6 +814,7 @@ def components(inputs: Inputs) -> list[Component]:
                     "WCU/s",
                     per_op,
                     raise_hint=lambda n, _rate: f"shard the index key into >= {math.ceil(n / 1000):,} keys",
+                    set_by=BY_TEMPLATE,
                 )
             )
         elif scope == "status":
@@ -724,40 +833,36 @@ def components(inputs: Inputs) -> list[Component]:
                 )
             )
 
-    # The stream consumer: one batch per shard at a time, ParallelizationFactor of them with more.
+    # The stream consumer: one batch per shard at a time, ParallelizationFactor of them with more, each
+    # settling its records on the consumer's threads (`consumer_time`).
     factor = inputs.parallelization_factor
-    table_wru_per_order = found[[c.name for c in found].index("DynamoDB table writes")].per_order(mix)
-
-    # Shards follow the table's partitions, at least one per `wru_per_shard` write units/s the table takes,
-    # and at least as many as a new on-demand table starts with (it sustains 4,000 writes/s, and one
-    # partition serves 1,000).
-    first_shards = math.ceil(q["dynamodb_new_table_wru"] / q["dynamodb_partition_wcu"])
-
-    def shards(rate: float) -> float:
-        return max(first_shards, math.ceil(rate * table_wru_per_order / a["wru_per_shard"]))
+    timing = consumer_time(inputs)
 
     def consumer_hint(needed: float, rate: float) -> str:
-        count = shards(rate)
-        wanted = math.ceil(needed / count)
+        count = stream_shards(inputs, rate)
+        wanted = math.ceil(round(needed / count, 6))
         if wanted <= q["parallelization_factor_max"]:
             return f"set the stream mapping's ParallelizationFactor to >= {wanted} (now {factor})"
         most = int(q["parallelization_factor_max"])
         return (
             f"needs {needed:,.0f} concurrent batches; {count:,.0f} shards x ParallelizationFactor {most} (the "
             f"most, now {factor}) give {count * most:,.0f}: also cut the consumer's {consumer_s * 1000:.0f} ms "
-            "per order (settle a batch's records concurrently; the inventory call dominates)"
+            f"per order: {timing.settling_s * 1000:.0f} ms of calls over {timing.threads} settling threads "
+            "(more threads: orders.wiring.BACKGROUND_THREADS; or a faster inventory call), "
+            f"{timing.serial_s * 1000:.0f} ms its own time and its PutEvents share, which threads do not shorten"
         )
 
     consumer_component = Component(
-        f"Stream consumer (ParallelizationFactor={factor})",
+        f"Stream consumer (ParallelizationFactor={factor}, {timing.threads} thread{'s' if timing.threads > 1 else ''})",
         float(factor),
         "concurrent batches",
         {},
         consumer_per_order=consumer_s,
         consumer_create=consumer_s * create_share,
         consumer_change=consumer_s * (1 - create_share) / changes if changes else 0.0,
-        rate_dependent=lambda rate: factor * shards(rate),
+        rate_dependent=lambda rate: factor * stream_shards(inputs, rate),
         raise_hint=consumer_hint,
+        set_by=BY_TEMPLATE,
     )
     found.append(consumer_component)
 
@@ -786,6 +891,7 @@ def components(inputs: Inputs) -> list[Component]:
             "calls/s",
             {op: costs[op].users_calls for op in OPS},
             raise_hint=lambda n, _rate: f"agree >= {_ceil_to(n, 100):,} calls/s with the user service",
+            set_by=BY_ASSUMPTION,
         )
     )
     found.append(
@@ -797,6 +903,7 @@ def components(inputs: Inputs) -> list[Component]:
             consumer_per_order=consumer.inventory_calls,
             consumer_change=consumer.inventory_calls / changes if changes else 0.0,
             raise_hint=lambda n, _rate: f"agree >= {_ceil_to(n, 100):,} calls/s with the inventory service",
+            set_by=BY_ASSUMPTION,
         )
     )
     return found
@@ -845,6 +952,7 @@ def _status_partitions(
                 raise_hint=lambda n, _rate: (
                     f"raise {parameter} to >= {math.ceil(n / q['dynamodb_partition_wcu']):,}"
                 ),
+                set_by=BY_TEMPLATE,
             )
         )
     return found
@@ -861,6 +969,7 @@ class Row:
     creates: float
     changes: float
     hint: str
+    set_by: str = BY_QUOTA  # who can move this component's capacity (Component.set_by)
 
 
 def evaluate(inputs: Inputs, rate: float) -> list[Row]:
@@ -880,6 +989,7 @@ def evaluate(inputs: Inputs, rate: float) -> list[Row]:
                 creates=component.creates_per_second(rate),
                 changes=component.changes_per_second(rate),
                 hint=hint,
+                set_by=component.set_by,
             )
         )
     return rows
@@ -919,6 +1029,151 @@ def sustained_rate(inputs: Inputs) -> tuple[float, str]:
     return low, limiting
 
 
+# ------------------------------------------------------------------------------------------ the defaults
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One template default the model derives: its name in template.yaml, the value, and the rule with its
+    figures."""
+
+    name: str
+    value: int
+    rule: str
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """`recommended_defaults`: the design rate and the template settings derived from it."""
+
+    design_rate: float
+    design_rule: str
+    settings: dict[str, Setting]
+
+    def values(self) -> dict[str, int]:
+        return {name: setting.value for name, setting in self.settings.items()}
+
+
+def _floor_to(value: float, step: float) -> float:
+    return math.floor(value / step) * step if value >= step else max(1.0, math.floor(value))
+
+
+def template_settings(inputs: Inputs) -> dict[str, int]:
+    """The template's values (or the overrides given) of the settings `recommended_defaults` derives."""
+    found = {
+        name: int(_number(inputs.parameters.get(name), name))
+        for name in ("ApiThrottlingRateLimit", "ApiThrottlingBurstLimit", "StatusIndexShards")
+        if inputs.parameters.get(name) is not None
+    }
+    found["ParallelizationFactor"] = inputs.parallelization_factor
+    return found
+
+
+def parallelization_factor_for(inputs: Inputs, rate: float) -> int:
+    """The smallest ParallelizationFactor (1 to the quota's 10) whose batches keep up with `rate` orders/s on
+    the shards a table writing that much has; the most when none does."""
+    needed = rate * consumer_seconds(inputs)
+    most = int(inputs.quotas["parallelization_factor_max"])
+    count = stream_shards(inputs, rate)
+    return next((f for f in range(1, most + 1) if count * f >= needed), most)
+
+
+def routes_at_throttle_concurrency(inputs: Inputs, rate_limit: float) -> float:
+    """Concurrent executions the API functions need with every route at `rate_limit` requests/s at once:
+    what the stage throttle bounds (the functions reserve no concurrency: the checkov CKV_AWS_115 skips)."""
+    return sum(rate_limit * duration_s(inputs.costs[op], inputs.assumptions) for op in OPS)
+
+
+def recommended_defaults(inputs: Inputs, rate: float | None = None) -> Defaults:
+    """The template's defaults as the model derives them (docs/capacity.md, "The template's defaults against
+    the model"); tests/unit/test_capacity.py checks template.yaml holds them. `rate`: size the throttle and
+    the stream mapping for that many orders/s instead of the design rate.
+
+    - The design rate: DESIGN_RATE (1,000 orders/s, the issue's first named rate), or less if less is all
+      that (a) the components AWS's quotas set (the API Gateway account throttle, Lambda, DynamoDB's table
+      quotas, EventBridge; default quotas unless `--quota`) allow together, or (b) the default Lambda pool
+      holds with every route at its throttle at once (so the stage throttles with cheap 429s before Lambda
+      throttles, and one flooded route cannot starve the others); each rounded down to 100. Not the 1,420 or
+      so the quotas allow: that is their ceiling, and a throttle at it leaves Lambda no headroom.
+    - ApiThrottlingRateLimit (per route: the HTTP API's DefaultRouteSettings apply to each route alone) =
+      what the busiest route needs at the design rate (PATCH, the lifecycle's status changes per order),
+      rounded up to 100, and never above the account's throttle (a stage throttle over it protects nothing).
+    - ApiThrottlingBurstLimit = one second of the rate limit, never above the account's burst (5,000).
+    - ParallelizationFactor = the smallest factor (1 to 10) whose shards x factor concurrent batches keep up
+      with the design rate, on the fewest shards a table writing that much has (`stream_shards`), the
+      consumer settling on its threads (`consumer_time`). Also computed at SHARDS_DESIGN_RATE, for the rule.
+    - StatusIndexShards = STATUS_SHARDS_HEADROOM (2) x the fewest shards that keep the busiest status's
+      average write units per partition under a partition's limit at SHARDS_DESIGN_RATE (10,000 orders/s:
+      its shards cannot follow traffic, a partition's limit is no quota; `raise StatusIndexShards to >= N`
+      gives the fewest).
+    """
+    q = inputs.quotas
+    busiest_op = max(OPS, key=lambda op: inputs.mix[op])
+    busiest = inputs.mix[busiest_op]
+    quota_rows = [
+        row for row in evaluate(inputs, DESIGN_RATE) if row.scope == "total" and row.set_by == BY_QUOTA
+    ]
+    quota_row = min(quota_rows, key=lambda row: row.orders)
+    per_throttled_request = sum(duration_s(inputs.costs[op], inputs.assumptions) for op in OPS)
+    pool_rate = q["lambda_concurrency"] / (busiest * per_throttled_request)
+    design = min(DESIGN_RATE, _floor_to(quota_row.orders, 100), _floor_to(pool_rate, 100))
+    design_rule = (
+        f"the issue's {DESIGN_RATE:,.0f} orders/s at most; AWS's quotas allow {number(quota_row.orders)} "
+        f"({quota_row.name}), the Lambda pool of {q['lambda_concurrency']:,.0f} holds every route at its "
+        f"throttle up to {number(pool_rate)}"
+    )
+    sized_for = design if rate is None else rate
+
+    account = q["apigw_account_rps"]
+    wanted = _ceil_to(sized_for * busiest, 100)
+    rate_limit = int(min(wanted, account))
+    capped = f"; capped at the account's {account:,.0f} requests/s" if wanted > account else ""
+    burst = int(min(rate_limit, q["apigw_account_burst"]))
+    factor = parallelization_factor_for(inputs, sized_for)
+    factor_at_top = parallelization_factor_for(inputs, SHARDS_DESIGN_RATE)
+    timing = consumer_time(inputs)
+    settings = {
+        "ApiThrottlingRateLimit": Setting(
+            "ApiThrottlingRateLimit",
+            rate_limit,
+            f"the busiest route ({inputs.routes[busiest_op]}, {busiest:g} per order) at {sized_for:,.0f} "
+            f"orders/s = {sized_for * busiest:,.0f} requests/s, rounded up to 100{capped}; every route at it "
+            f"at once needs {routes_at_throttle_concurrency(inputs, rate_limit):,.0f} concurrent executions "
+            f"(pool {q['lambda_concurrency']:,.0f})",
+        ),
+        "ApiThrottlingBurstLimit": Setting(
+            "ApiThrottlingBurstLimit",
+            burst,
+            f"one second of the rate limit, at most the account's burst ({q['apigw_account_burst']:,.0f})",
+        ),
+        "ParallelizationFactor": Setting(
+            "ParallelizationFactor",
+            factor,
+            f"{sized_for:,.0f} orders/s x {timing.per_order_s * 1000:.1f} ms per order "
+            f"({timing.threads} settling threads) = {sized_for * timing.per_order_s:,.1f} concurrent batches on "
+            f"{stream_shards(inputs, sized_for):,} shards; at {SHARDS_DESIGN_RATE:,.0f} orders/s "
+            f"{SHARDS_DESIGN_RATE * timing.per_order_s:,.0f} on {stream_shards(inputs, SHARDS_DESIGN_RATE):,} "
+            f"shards: {factor_at_top}",
+        ),
+    }
+    for name, (attribute, scope, shards) in inputs.indexes.items():
+        parameter = PARTITION_SCOPES.get(attribute, ("", None))[1]
+        if scope != "status" or parameter is None:
+            continue
+        load = status_partition_load(inputs, SHARDS_DESIGN_RATE).get(name) or {"-": 0.0}
+        status = max(load, key=lambda key: load[key])
+        busiest_units = load[status] * shards  # the busiest status's WCU/s, all its partitions together
+        fewest = max(1, math.ceil(round(busiest_units / q["dynamodb_partition_wcu"], 6)))
+        settings[parameter] = Setting(
+            parameter,
+            STATUS_SHARDS_HEADROOM * fewest,
+            f"{STATUS_SHARDS_HEADROOM} x the fewest ({fewest}) that hold {name}'s busiest status ({status}, "
+            f"{busiest_units:,.0f} WCU/s at {SHARDS_DESIGN_RATE:,.0f} orders/s) under "
+            f"{q['dynamodb_partition_wcu']:,.0f} WCU/s per partition on average",
+        )
+    return Defaults(design, design_rule, settings)
+
+
 # ------------------------------------------------------------------------------------------ output
 
 
@@ -955,6 +1210,9 @@ def report(inputs: Inputs, rates: Sequence[float]) -> dict[str, Any]:
     verdicts = [verdict(inputs, rate) for rate in rates]
     sustained = sustained_rate(inputs)
     base = rates[0]
+    timing = consumer_time(inputs)
+    defaults = recommended_defaults(inputs)
+    now = template_settings(inputs)
     return {
         "region": inputs.region,
         "measured": inputs.measured,
@@ -966,8 +1224,20 @@ def report(inputs: Inputs, rates: Sequence[float]) -> dict[str, Any]:
         "stream": {
             "batchSize": inputs.batch_size,
             "parallelizationFactor": inputs.parallelization_factor,
+            "settlingThreads": timing.threads,
+            "consumerMsPerOrder": timing.per_order_s * 1000,
+            "consumerSerialMsPerOrder": timing.serial_s * 1000,
+            "consumerSettlingMsPerOrder": timing.settling_s * 1000,
             "readers": inputs.stream_readers,
             "readersQuota": inputs.quotas["streams_readers_per_shard"],
+        },
+        "recommendedDefaults": {
+            "designRate": defaults.design_rate,
+            "designRule": defaults.design_rule,
+            "settings": {
+                name: {"value": setting.value, "now": now.get(name), "rule": setting.rule}
+                for name, setting in defaults.settings.items()
+            },
         },
         "workloadPerOrder": inputs.mix,
         "quotas": {
@@ -995,6 +1265,7 @@ def report(inputs: Inputs, rates: Sequence[float]) -> dict[str, Any]:
                 "ordersPerSecond": _finite(row.orders),
                 "createsPerSecond": _finite(row.creates),
                 "statusChangesPerSecond": _finite(row.changes),
+                "setBy": row.set_by,
                 "atRate": base,
             }
             for row in evaluate(inputs, base)
@@ -1006,7 +1277,12 @@ def report(inputs: Inputs, rates: Sequence[float]) -> dict[str, Any]:
                 "bottleneck": v.bottleneck.name,
                 "bottleneckOrdersPerSecond": _finite(v.bottleneck.orders),
                 "short": [
-                    {"name": row.name, "ordersPerSecond": _finite(row.orders), "raise": row.hint}
+                    {
+                        "name": row.name,
+                        "ordersPerSecond": _finite(row.orders),
+                        "setBy": row.set_by,
+                        "raise": row.hint,
+                    }
                     for row in v.short
                 ],
             }
@@ -1055,10 +1331,12 @@ def render(inputs: Inputs, rates: Sequence[float]) -> str:
             lines.append(
                 f"  {row.name}: {number(row.creates)} creates/s, {number(row.changes)} changes/s, {number(row.orders)} orders/s"
             )
+    timing = consumer_time(inputs)
     lines.append(
-        f"stream consumer: {consumer_seconds(inputs) * 1000:.0f} ms per order ({inputs.consumer.own_ms:.1f} ms "
-        "its own, the rest its calls), one batch per shard at a time x ParallelizationFactor "
-        f"{inputs.parallelization_factor}"
+        f"stream consumer: {timing.per_order_s * 1000:.1f} ms per order = {timing.serial_s * 1000:.1f} ms its own "
+        f"time and PutEvents share + {timing.settling_s * 1000:.0f} ms of settling calls over {timing.threads} "
+        f"threads ({timing.sequential_s * 1000:.0f} ms one after another); one batch per shard at a time x "
+        f"ParallelizationFactor {inputs.parallelization_factor}"
     )
     lines.append(
         f"stream readers: {inputs.stream_readers} of {inputs.quotas['streams_readers_per_shard']:.0f} per shard "
@@ -1084,11 +1362,12 @@ def render(inputs: Inputs, rates: Sequence[float]) -> str:
                 action = row.hint.split(" to >= ")[0]
                 said = f"covered by the above ({action})" if action in done else row.hint
                 done.add(action)
-                lines.append(f"  - {row.name} ({number(row.orders)}): {said}")
+                lines.append(f"  - {row.name} ({number(row.orders)}; {row.set_by}): {said}")
         lines.append(_scaling_note(inputs, rate))
         lines.append(_upstream_note(inputs, rate))
         lines.append(_new_table_note(inputs, rate))
         lines.extend(_status_index_notes(inputs, rate))
+    lines += ["", *_defaults_lines(inputs)]
     assumed = ", ".join(
         f"{name}={number(value) if math.isfinite(value) else 'unknown'}"
         for name, value in inputs.assumptions.items()
@@ -1099,6 +1378,20 @@ def render(inputs: Inputs, rates: Sequence[float]) -> str:
         "Quotas and their sources: docs/capacity.md (or --json)",
     ]
     return "\n".join(lines)
+
+
+def _defaults_lines(inputs: Inputs) -> list[str]:
+    """The template defaults the model derives (`recommended_defaults`) beside the values modelled."""
+    defaults = recommended_defaults(inputs)
+    now = template_settings(inputs)
+    lines = [
+        f"Template defaults from the model: design rate {defaults.design_rate:,.0f} orders/s ({defaults.design_rule})"
+    ]
+    for name, setting in defaults.settings.items():
+        current = now.get(name)
+        verdict_text = "as modelled" if current == setting.value else f"modelled here: {current:,}"
+        lines.append(f"  {name} {setting.value:,} ({verdict_text}): {setting.rule}")
+    return lines
 
 
 def status_partition_load(inputs: Inputs, rate: float) -> dict[str, dict[str, float]]:
@@ -1223,6 +1516,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="1-10",
         help="model the stream mapping with this ParallelizationFactor instead of the template's",
     )
+    parser.add_argument(
+        "--settling-threads",
+        type=int,
+        metavar="N",
+        help="model the stream consumer settling on N threads instead of orders.wiring.BACKGROUND_THREADS",
+    )
     parser.add_argument("--region", help="AWS Region of the quotas (default: samconfig.toml's)")
     parser.add_argument(
         "--measurements", type=Path, default=MEASUREMENTS, help="bench results (default %(default)s)"
@@ -1258,6 +1557,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.parallelization_factor:
             inputs = replace(inputs, parallelization_factor=args.parallelization_factor)
+        if args.settling_threads is not None:
+            if args.settling_threads < 1:
+                raise CapacityError("--settling-threads must be at least 1")
+            inputs = replace(inputs, settling_threads=args.settling_threads)
         rates = tuple(args.rate) if args.rate else DEFAULT_RATES
         if any(rate <= 0 for rate in rates):
             raise CapacityError("--rate must be positive")

@@ -1,6 +1,8 @@
 """ops/capacity.py (`make capacity`): the model reads the template's parameters and resources and bench's
 measured costs, names as bottleneck the component allowing the fewest orders/s, caps one user's rate by
-the per-partition limit, and every quota it uses names the AWS page that states it. Offline: no AWS call."""
+the per-partition limit, models the stream consumer settling on the layer's threads, derives the template's
+defaults (and template.yaml holds them), and every quota it uses names the AWS page that states it. Offline:
+no AWS call."""
 
 from __future__ import annotations
 
@@ -9,18 +11,27 @@ import json
 import math
 import subprocess
 import sys
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from ops import capacity
 from ops.capacity import (
+    BY_ASSUMPTION,
+    BY_QUOTA,
+    BY_TEMPLATE,
+    DESIGN_RATE,
     QUOTAS,
     CapacityError,
+    Inputs,
     Row,
+    consumer_time,
     evaluate,
     load_template,
     read_inputs,
+    recommended_defaults,
+    template_settings,
     verdict,
 )
 from ops.stage import ROOT
@@ -46,6 +57,10 @@ def route_row(found: dict[str, Row], route: str) -> Row:
 def consumer_row(found: dict[str, Row]) -> Row:
     (row,) = (row for name, row in found.items() if name.startswith("Stream consumer"))
     return row
+
+
+def consumer_allows(inputs: Inputs, rate: float) -> float:
+    return consumer_row({row.name: row for row in evaluate(inputs, rate)}).orders
 
 
 def stream_mapping(template: dict[str, Any]) -> dict[str, Any]:
@@ -79,13 +94,18 @@ def test_an_unknown_parameter_is_refused() -> None:
 
 def test_the_stream_mappings_parallelization_factor_comes_from_the_template() -> None:
     template = copy.deepcopy(load_template())
-    assert "ParallelizationFactor" not in stream_mapping(template)  # Lambda's default, 1
+    assert (
+        read_inputs(template=template).parallelization_factor
+        == stream_mapping(template)["ParallelizationFactor"]
+    )
+    del stream_mapping(template)["ParallelizationFactor"]  # Lambda's default, 1
     before = consumer_row(rows(template=template))
-    stream_mapping(template)["ParallelizationFactor"] = 4
+    assert read_inputs(template=template).parallelization_factor == 1
+    stream_mapping(template)["ParallelizationFactor"] = 3
     after = consumer_row(rows(template=template))
 
-    assert read_inputs(template=template).parallelization_factor == 4
-    assert after.orders == pytest.approx(before.orders * 4)
+    assert read_inputs(template=template).parallelization_factor == 3
+    assert after.orders == pytest.approx(before.orders * 3)
 
 
 def test_an_on_demand_maximum_on_the_table_caps_its_writes() -> None:
@@ -278,6 +298,227 @@ def test_measurements_older_than_the_status_index_extrapolate_its_writes(
     assert inputs.costs["create"].index_wru["GSI3"] == pytest.approx(inputs.costs["create"].index_wru["GSI1"])
 
 
+# ------------------------------------------------------------------------------ the concurrent consumer
+
+
+def test_the_consumer_settles_on_the_layers_background_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orders import wiring
+
+    assert read_inputs().settling_threads == wiring.BACKGROUND_THREADS
+    monkeypatch.setattr(wiring, "BACKGROUND_THREADS", 3)
+    inputs = read_inputs()
+    assert inputs.settling_threads == 3
+    assert consumer_time(inputs).threads == 3
+    # No more threads than a batch has records.
+    assert consumer_time(replace(inputs, settling_threads=10_000)).threads == inputs.batch_size
+
+
+def test_threads_shorten_the_consumers_calls_not_its_own_time_nor_its_put_events() -> None:
+    inputs = read_inputs()
+    consumer, assumed = inputs.consumer, inputs.assumptions
+    one = consumer_time(replace(inputs, settling_threads=1))
+    ten = consumer_time(replace(inputs, settling_threads=10))
+    # One thread is the sequential consumer: every call one after another.
+    whole = capacity.duration_s(consumer, assumed, put_events_calls=consumer.events / 10)
+    assert one.per_order_s == pytest.approx(whole)
+    assert ten.sequential_s == pytest.approx(whole)
+    # The calls settling makes (the reservation's DynamoDB calls, the inventory's commit or release) are
+    # spread over the threads; the own time and the batch's PutEvents (published first, in order) are not.
+    settling_ms = (
+        consumer.dynamodb_calls * assumed["dynamodb_ms"] + consumer.inventory_calls * assumed["upstream_ms"]
+    )
+    assert ten.settling_s * 1000 == pytest.approx(settling_ms)
+    assert ten.per_order_s == pytest.approx(ten.serial_s + ten.settling_s / 10)
+    assert ten.serial_s * 1000 == pytest.approx(
+        consumer.own_ms + consumer.events / 10 * assumed["put_events_ms"]
+    )
+    # A slower PutEvents costs each order its share in full; a slower inventory call a tenth of it.
+    slower_bus = consumer_time(
+        read_inputs(assumption_overrides={"put_events_ms": assumed["put_events_ms"] + 100})
+    )
+    slower_inventory = consumer_time(
+        read_inputs(assumption_overrides={"upstream_ms": assumed["upstream_ms"] + 100})
+    )
+    assert slower_bus.per_order_s - ten.per_order_s == pytest.approx(consumer.events / 10 * 0.1)
+    assert slower_inventory.per_order_s - ten.per_order_s == pytest.approx(
+        consumer.inventory_calls * 0.1 / 10
+    )
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_the_consumer_allowance_grows_with_threads_and_the_factor(rate: float) -> None:
+    """shards x ParallelizationFactor batches at a time, each spending serial + settling / threads per order."""
+    inputs = read_inputs()
+    timing = consumer_time(inputs)
+    shards = capacity.stream_shards(inputs, rate)
+    assert shards == max(4, math.ceil(round(rate * capacity.table_wru_per_order(inputs) / 1_000, 6)))
+
+    def allows(factor: int, threads: int) -> float:
+        return consumer_allows(replace(inputs, parallelization_factor=factor, settling_threads=threads), rate)
+
+    for factor in (1, 4, 10):
+        for threads in (1, 5, 10):
+            expected = shards * factor / (timing.serial_s + timing.settling_s / threads)
+            assert allows(factor, threads) == pytest.approx(expected)
+            modelled = replace(inputs, parallelization_factor=factor, settling_threads=threads)
+            assert capacity.consumer_allowance(modelled, rate) == pytest.approx(expected)
+    assert allows(2, 10) == pytest.approx(2 * allows(1, 10))
+    assert allows(1, 1) < allows(1, 5) < allows(1, 10) < allows(1, 20)
+    # ... but never past what the serial part allows, however many threads.
+    assert allows(1, 100) < shards / timing.serial_s
+
+
+def test_a_consumer_the_factor_cannot_save_is_told_to_settle_on_more_threads() -> None:
+    inputs = replace(read_inputs(), settling_threads=1, parallelization_factor=1)
+    row = consumer_row({row.name: row for row in evaluate(inputs, RATES[1])})
+    assert row.orders < RATES[1]
+    assert "settling threads" in row.hint
+    assert "BACKGROUND_THREADS" in row.hint
+    assert capacity.parallelization_factor_for(inputs, RATES[1]) == QUOTAS["parallelization_factor_max"].value
+    concurrent = replace(inputs, settling_threads=10)
+    hint = consumer_row({row.name: row for row in evaluate(concurrent, RATES[1])}).hint
+    assert hint.startswith("set the stream mapping's ParallelizationFactor to >= ")
+
+
+# ------------------------------------------------------------------------------ the template's defaults
+
+
+def test_the_templates_defaults_are_the_models(measurements: dict[str, Any]) -> None:
+    """template.yaml's throttle, stream mapping and status shards are what recommended_defaults derives from
+    the template and bench's latest measurements: change one without the other and this fails."""
+    inputs = read_inputs(template=load_template(), measurements=measurements)
+    recommended = recommended_defaults(inputs).values()
+    assert set(recommended) == {
+        "ApiThrottlingRateLimit",
+        "ApiThrottlingBurstLimit",
+        "ParallelizationFactor",
+        "StatusIndexShards",
+    }
+    assert template_settings(inputs) == recommended
+
+
+@pytest.mark.parametrize(
+    "setting, value",
+    [
+        ("ApiThrottlingRateLimit", 100),  # the defaults before the model set them
+        ("ApiThrottlingBurstLimit", 200),
+        ("ParallelizationFactor", None),  # not set: Lambda's 1
+        ("StatusIndexShards", 32),
+    ],
+)
+def test_a_template_default_off_the_model_is_caught(
+    setting: str, value: int | None, measurements: dict[str, Any]
+) -> None:
+    template = copy.deepcopy(load_template())
+    if setting == "ParallelizationFactor":
+        del stream_mapping(template)[setting]
+    else:
+        template["Parameters"][setting]["Default"] = value
+    inputs = read_inputs(template=template, measurements=measurements)
+    now, recommended = template_settings(inputs), recommended_defaults(inputs).values()
+    assert {name for name in recommended if now[name] != recommended[name]} == {setting}
+
+
+def test_the_defaults_follow_the_measurements() -> None:
+    """A slower inventory service (the consumer's settling) asks for a larger ParallelizationFactor; a costlier
+    status index write for more shards."""
+    now = template_settings(read_inputs())
+    slow = recommended_defaults(read_inputs(assumption_overrides={"upstream_ms": 500})).values()
+    assert slow["ParallelizationFactor"] > now["ParallelizationFactor"]
+    wider = recommended_defaults(read_inputs(quota_overrides={"dynamodb_partition_wcu": 500})).values()
+    assert wider["StatusIndexShards"] > now["StatusIndexShards"]
+
+
+def test_at_the_design_rate_no_template_setting_is_short() -> None:
+    """At 1,000 orders/s whatever is short is an AWS quota or an assumption to agree (an upstream service's
+    rate): never something the template sets."""
+    inputs = read_inputs()
+    assert recommended_defaults(inputs).design_rate == DESIGN_RATE == RATES[0]
+
+    def short(modelled: Inputs) -> list[tuple[str, str]]:
+        return [(row.set_by, row.name) for row in verdict(modelled, DESIGN_RATE).short]
+
+    assert [name for by, name in short(inputs) if by == BY_TEMPLATE] == []
+    # The old defaults were short there: the throttle (100 a route) and the mapping (factor 1).
+    assert {by for by, _ in short(read_inputs(overrides={"ApiThrottlingRateLimit": "100"}))} == {BY_TEMPLATE}
+    assert {by for by, _ in short(replace(inputs, parallelization_factor=1))} == {BY_TEMPLATE}
+    # What the operator must raise or agree instead: a Region's lower quota, an upstream service's rate.
+    low_region = read_inputs(quota_overrides={"apigw_account_rps": 2_500.0})
+    assert [by for by, _ in short(low_region)] == [BY_QUOTA]
+    agreed = read_inputs(assumption_overrides={"inventory_rps": 1_500.0})
+    assert short(agreed) == [(BY_ASSUMPTION, "Inventory service (reserve, commit, release)")]
+
+
+def test_the_design_rate_is_what_the_default_quotas_allow_and_at_most_1000() -> None:
+    inputs = read_inputs()
+    quota_rows = [
+        row for row in evaluate(inputs, DESIGN_RATE) if row.scope == "total" and row.set_by == BY_QUOTA
+    ]
+    assert min(row.orders for row in quota_rows) >= DESIGN_RATE
+    # A Region whose API Gateway account throttle is 2,500 requests/s (7 a lifecycle order: 357 orders/s).
+    low = recommended_defaults(
+        read_inputs(region="eu-south-1", quota_overrides={"eventbridge_put_events": 10_000.0})
+    )
+    assert low.design_rate == 300
+    assert low.values()["ApiThrottlingRateLimit"] == 900
+    # Quotas raised do not raise the defaults past the issue's first rate.
+    raised = read_inputs(
+        quota_overrides={name: 1e9 for name in QUOTAS if not name.startswith("dynamodb_partition")}
+    )
+    assert recommended_defaults(raised).design_rate == DESIGN_RATE
+
+
+@pytest.mark.parametrize("quota", [1_000.0, 500.0])
+def test_every_route_at_the_recommended_throttle_fits_the_lambda_pool(quota: float) -> None:
+    """The functions reserve no concurrency (the CKV_AWS_115 skips): the stage throttle is what bounds them, so
+    the four routes at their throttle at once fit the account's pool."""
+    inputs = read_inputs(quota_overrides={"lambda_concurrency": quota})
+    limit = recommended_defaults(inputs).values()["ApiThrottlingRateLimit"]
+    assert capacity.routes_at_throttle_concurrency(inputs, limit) <= quota
+    # At what the other quotas allow (~1,420 orders/s: 4,300 a route) they would not: why 1,000.
+    if quota == 1_000.0:
+        assert capacity.routes_at_throttle_concurrency(inputs, 4_300) > quota
+
+
+@pytest.mark.parametrize("rate", [100.0, *RATES, 100_000.0])
+@pytest.mark.parametrize(
+    "region, quotas", [("us-east-1", {}), ("eu-south-1", {"eventbridge_put_events": 2_400.0})]
+)
+def test_the_recommended_throttle_never_exceeds_the_accounts(
+    rate: float, region: str, quotas: dict[str, float]
+) -> None:
+    inputs = read_inputs(region=region, quota_overrides=quotas)
+    values = recommended_defaults(inputs, rate).values()
+    assert values["ApiThrottlingRateLimit"] <= inputs.quotas["apigw_account_rps"]
+    assert values["ApiThrottlingBurstLimit"] <= inputs.quotas["apigw_account_burst"]
+    assert values["ApiThrottlingBurstLimit"] <= values["ApiThrottlingRateLimit"]
+    # Below the cap it is what the busiest route needs (PATCH: 3 a lifecycle order).
+    if rate * 3 < inputs.quotas["apigw_account_rps"]:
+        assert values["ApiThrottlingRateLimit"] == math.ceil(rate * 3 / 100) * 100
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_the_recommended_factor_is_the_smallest_that_keeps_up(rate: float) -> None:
+    inputs = read_inputs()
+    factor = capacity.parallelization_factor_for(inputs, rate)
+    assert 1 <= factor <= 10
+    assert consumer_allows(replace(inputs, parallelization_factor=factor), rate) >= rate
+    assert factor == 1 or consumer_allows(replace(inputs, parallelization_factor=factor - 1), rate) < rate
+    assert recommended_defaults(inputs).values()["ParallelizationFactor"] == (
+        capacity.parallelization_factor_for(inputs, DESIGN_RATE)
+    )
+
+
+def test_the_status_index_shards_are_twice_the_fewest_10000_orders_need() -> None:
+    """The existing rule (`raise StatusIndexShards to >= N` at 10,000 orders/s) gives the fewest; the default
+    is twice that (the simulation's busiest second is ~1.4x the average)."""
+    one_shard = read_inputs(overrides={"StatusIndexShards": "1"})
+    (pending,) = (row for row in verdict(one_shard, RATES[1]).short if "status pending" in row.name)
+    fewest = int(pending.hint.rsplit(">= ", 1)[1].replace(",", ""))
+    assert recommended_defaults(read_inputs()).values()["StatusIndexShards"] == 2 * fewest
+    assert RATES[1] == capacity.SHARDS_DESIGN_RATE
+
+
 # ------------------------------------------------------------------------------ sources and the CLI
 
 
@@ -313,6 +554,9 @@ def test_the_cli_prints_json_and_ends_with_a_summary_line() -> None:
         assert target["bottleneck"] in last
     assert all(entry["source"].startswith("https://") for entry in result["quotas"].values())
     assert all(math.isfinite(c["perOrder"]) for c in result["components"])
+    settings = result["recommendedDefaults"]["settings"]
+    assert {name: entry["now"] for name, entry in settings.items()} == template_settings(read_inputs())
+    assert all(entry["rule"] for entry in settings.values())
 
 
 def test_the_cli_text_names_the_bottleneck_at_a_given_rate() -> None:
