@@ -1,8 +1,9 @@
 """Table stream -> EventBridge (`OrderCreated`, `OrderStatusChanged`) and the inventory (release on
 cancel, commit on ship, release intents), in order, nothing lost.
 
-Events are published in batches first; then each record's inventory step runs, and every record that
-failed either way is reported (a partial batch response, as Powertools' batch processor answers it:
+Events are published in batches first; then each record's inventory step runs (the records of different
+orders side by side, each order's in stream order: they wait on the inventory service), and every record
+that failed either way is reported (a partial batch response, as Powertools' batch processor answers it:
 `orders.events.batch`), so the stream retries from the first of them.
 """
 
@@ -45,4 +46,5 @@ class CountedPublisher:
 def lambda_handler(event: dict[str, Any], context: "LambdaContext") -> dict[str, Any]:
     records = records_of(event)
     failed = unpublished_records(records, CountedPublisher(wiring.publisher()))
-    return partial_response(records, record_settler(failed, wiring.reservation_keeper()))
+    settle = record_settler(failed, wiring.reservation_keeper())
+    return partial_response(records, settle, side_by_side=wiring.side_by_side)

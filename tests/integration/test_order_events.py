@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import uuid
 from collections import defaultdict
 from decimal import Decimal
@@ -270,3 +271,51 @@ def test_the_consumer_counts_events_published_and_not_published(bus, capsys, fai
         # what was counted published EventBridge took, some of it again after a retry.
         assert sums["EventsNotPublished"] > 0
         assert sum(events_per_order.values()) <= sums["EventsPublished"] <= len(fake.published)
+
+
+class WatchingKeeper:
+    """The reservation keeper's place in the consumer: records, per order, the versions it was asked to settle
+    and how many orders were being settled at once. Each settlement waits (up to 2 s) until a second one is in
+    flight: a consumer settling one record after another would make every one of them wait the whole time."""
+
+    def __init__(self) -> None:
+        self.versions: defaultdict[str, list[int]] = defaultdict(list)
+        self.busy: set[str] = set()
+        self.peak = 0
+        self.overlapped = False
+        self.two_at_once = threading.Event()
+        self.lock = threading.Lock()
+
+    def settle(self, event_name, old, new):
+        order_id = new["id"]
+        with self.lock:
+            self.overlapped |= order_id in self.busy
+            self.busy.add(order_id)
+            self.peak = max(self.peak, len(self.busy))
+            if len(self.busy) >= 2:
+                self.two_at_once.set()
+        try:
+            self.two_at_once.wait(timeout=2)
+            self.versions[order_id].append(int(new["version"]))
+        finally:
+            with self.lock:
+                self.busy.discard(order_id)
+
+
+def test_the_consumer_settles_different_orders_side_by_side_and_each_orders_records_in_order(
+    bus, monkeypatch
+):
+    """The consumer's records wait on the inventory service (~100 ms a call, the capacity model's figure), so
+    a batch's orders are settled concurrently (up to wiring.BACKGROUND_THREADS at once); one order's records
+    never overlap and keep their stream order (a commit after a release would be wrong)."""
+    fake = bus(failure_rate=0.0)
+    keeper = WatchingKeeper()
+    monkeypatch.setattr(wiring, "reservation_keeper", lambda: keeper)
+    shard, events_per_order = transitions(orders=30, changes_per_order=4)
+    _, dead_letters = run_through_mapping(shard)
+    assert dead_letters == []
+    assert len(fake.published) == sum(events_per_order.values())
+    assert {order_id: len(versions) for order_id, versions in keeper.versions.items()} == events_per_order
+    assert all(versions == sorted(versions) for versions in keeper.versions.values())
+    assert not keeper.overlapped
+    assert 2 <= keeper.peak <= wiring.BACKGROUND_THREADS

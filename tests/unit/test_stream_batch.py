@@ -5,6 +5,8 @@ exceptions when a batch has no records or fails whole."""
 from __future__ import annotations
 
 import copy
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBStreamEvent
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from orders import wiring
 from orders.events.batch import StreamRecord, partial_response, records_of
 
 from tests.support.lambda_runtime import sample_event
@@ -137,3 +140,107 @@ def test_a_batch_is_answered_as_powertools_answers_it(failing):
 def test_a_batch_without_records_fails_as_powertools_fails_it():
     assert ours({"Records": []}, set()) == powertools({"Records": []}, set())
     assert ours({"Records": []}, set())[0] is UnexpectedBatchTypeError
+
+
+# ---------------------------------------------------------------- records of different items side by side
+def keyed_batch(items_of_records: list[int]) -> dict[str, Any]:
+    """A batch whose n-th record changes item `items_of_records[n]`; sequence numbers in stream order."""
+    return {
+        "Records": [
+            dict(
+                SAMPLE[1],
+                dynamodb={
+                    **SAMPLE[1]["dynamodb"],
+                    "Keys": {"PK": {"S": f"ORDER#{item}"}, "SK": {"S": "ORDER"}},
+                    "SequenceNumber": str(100 + position),
+                },
+            )
+            for position, item in enumerate(items_of_records)
+        ]
+    }
+
+
+class ItemHistory:
+    """A handler whose outcome depends on the item's earlier records (as the reservation keeper's does): a
+    record fails if its sequence number is marked, or if an earlier record of its item failed and `sticky`.
+    Records what it saw per item and whether one item was ever handled twice at once."""
+
+    def __init__(self, failing: set[str], *, sticky: bool) -> None:
+        self.failing, self.sticky = failing, sticky
+        self.seen: dict[str, list[int]] = {}
+        self.failed_items: set[str] = set()
+        self.busy: set[str] = set()
+        self.overlapped = False
+        self.lock = threading.Lock()
+
+    def __call__(self, record: Any) -> None:
+        item = record.dynamodb.typed_keys["PK"]["S"]
+        with self.lock:
+            self.overlapped |= item in self.busy
+            self.busy.add(item)
+        try:
+            time.sleep(0)  # let another thread in
+            self.seen.setdefault(item, []).append(int(record.dynamodb.sequence_number))
+            if record.dynamodb.sequence_number in self.failing or (self.sticky and item in self.failed_items):
+                self.failed_items.add(item)
+                raise RuntimeError(record.dynamodb.sequence_number)
+        finally:
+            with self.lock:
+                self.busy.discard(item)
+
+
+def answered(event: dict[str, Any], handler: Any, **options: Any) -> Any:
+    try:
+        return partial_response(records_of(event), handler, **options)
+    except Exception as error:  # noqa: BLE001 - compared below
+        return (type(error), str(error).splitlines()[0])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    items=st.lists(st.integers(0, 6), min_size=1, max_size=40),
+    failing=st.sets(st.integers(0, 39)),
+    sticky=st.booleans(),
+)
+def test_side_by_side_answers_as_one_after_another_and_keeps_each_items_order(items, failing, sticky):
+    event = keyed_batch(items)
+    marked = {str(100 + position) for position in failing}
+    in_order, concurrent = ItemHistory(marked, sticky=sticky), ItemHistory(marked, sticky=sticky)
+    expected = answered(copy.deepcopy(event), in_order)
+    assert answered(copy.deepcopy(event), concurrent, side_by_side=wiring.side_by_side) == expected
+    assert concurrent.seen == in_order.seen  # each item's records, in stream order
+    assert all(seen == sorted(seen) for seen in concurrent.seen.values())
+    assert not concurrent.overlapped
+
+
+def test_side_by_side_handles_different_items_at_once():
+    """Each item's one record waits until two are in flight: one after another, each would time out."""
+    in_flight, two_at_once, lock = [0], threading.Event(), threading.Lock()
+    peak = [0]
+
+    def handler(record: Any) -> None:
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+            if in_flight[0] >= 2:
+                two_at_once.set()
+        try:
+            two_at_once.wait(timeout=2)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    event = keyed_batch(list(range(wiring.BACKGROUND_THREADS * 2)))
+    assert partial_response(records_of(event), handler, side_by_side=wiring.side_by_side) == {
+        "batchItemFailures": []
+    }
+    assert peak[0] >= 2
+
+
+def test_a_record_without_keys_is_handled_on_its_own_and_reported():
+    event = keyed_batch([1, 2, 1])
+    del event["Records"][1]["dynamodb"]["Keys"]
+    history = ItemHistory({"101"}, sticky=False)
+    response = partial_response(records_of(event), history, side_by_side=wiring.side_by_side)
+    assert response == {"batchItemFailures": [{"itemIdentifier": "101"}]}
+    assert history.seen == {"ORDER#1": [100, 102]}

@@ -106,6 +106,7 @@ def upstream_http(service: str, url_variable: str) -> UpstreamHttp:
         credential=upstream_credential,
         connect_timeout=float(os.environ.get("UPSTREAM_CONNECT_TIMEOUT_SECONDS", "1")),
         read_timeout=float(os.environ.get("UPSTREAM_READ_TIMEOUT_SECONDS", "3")),
+        connections=BACKGROUND_THREADS,  # the consumer settles that many orders at once (and botocore's pool is 10)
     )
 
 

@@ -12,14 +12,19 @@ What is kept of it, exactly (tests/unit/test_stream_batch.py checks it against P
   raises is reported in `batchItemFailures` by its sequence number, the others are not;
 - a batch without records, or one whose every record failed, raises Powertools' own `BatchProcessingError`
   (so the stream retries the batch whole): imported on that rare path only.
+
+One addition: `partial_response(..., side_by_side=...)` handles the records of different table items
+concurrently (as Powertools' async processor would, but keeping each item's records in order), for the same
+answer: the consumer's records wait mostly on the inventory service.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from enum import Enum
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.shared.dynamodb_deserializer import TypeDeserializer
@@ -50,6 +55,11 @@ class StreamChange:
             image = self._data.get(key) or {}
             self._images[key] = {name: _deserializer.deserialize(value) for name, value in image.items()}
         return self._images[key]
+
+    @property
+    def typed_keys(self) -> Mapping[str, Any] | None:
+        """The item's key attributes as the stream wrote them (`{"PK": {"S": ...}}`, not deserialised)."""
+        return self._data.get("Keys")
 
     @property
     def sequence_number(self) -> str | None:
@@ -104,25 +114,59 @@ def _batch_failed(message: str, errors: list[Any] | None = None) -> Exception:
     return BatchProcessingError(msg=message, child_exceptions=errors)
 
 
-def partial_response(
+def item_of(record: StreamRecord) -> Hashable:
+    """The table item a record changed (its `Keys`), or the record itself when it names none (a poison record
+    is a group of its own)."""
+    change = record.dynamodb
+    keys = None if change is None else change.typed_keys
+    if not keys:
+        return ("record", id(record))
+    return tuple(sorted((name, tuple(sorted(value.items()))) for name, value in keys.items()))
+
+
+def _handled_in_order(
     records: Sequence[StreamRecord], handler: Callable[..., Any]
-) -> dict[str, list[dict[str, str | None]]]:
-    """`handler(record=...)` for each record; the records whose handler raised, as the stream's partial
-    batch response (`{"batchItemFailures": [{"itemIdentifier": <sequence number>}]}`)."""
-    if not records:
-        raise _batch_failed(
-            "Unexpected batch event type. Possible values are: SQS, KinesisDataStreams, DynamoDBStreams, Kafka"
-        )
-    failed: list[StreamRecord] = []
-    errors: list[Any] = []
+) -> list[tuple[StreamRecord, Any]]:
+    """`handler(record=...)` for each record, one after another; the records it raised on, with the error."""
+    failures = []
     for record in records:
         try:
             handler(record=record)
         except Exception as error:  # noqa: BLE001 - a failed record is reported, never fatal to the others
             logger.debug("Record processing exception: %s:%s", type(error), error)
-            errors.append(sys.exc_info())
-            failed.append(record)
+            failures.append((record, sys.exc_info()))
+    return failures
+
+
+def partial_response(
+    records: Sequence[StreamRecord],
+    handler: Callable[..., Any],
+    *,
+    side_by_side: Callable[[Sequence[Callable[[], Any]]], list[Any]] | None = None,
+) -> dict[str, list[dict[str, str | None]]]:
+    """`handler(record=...)` for each record; the records whose handler raised, as the stream's partial
+    batch response (`{"batchItemFailures": [{"itemIdentifier": <sequence number>}]}`).
+
+    With `side_by_side` (`orders.wiring.side_by_side`), the records of different table items are handled
+    concurrently and each item's records one after another in stream order, as the stream orders them (per
+    item, also across a shard's concurrent batches under a ParallelizationFactor). The answer is the same as
+    handling them all in order: a record's outcome depends on its item's earlier records only."""
+    if not records:
+        raise _batch_failed(
+            "Unexpected batch event type. Possible values are: SQS, KinesisDataStreams, DynamoDBStreams, Kafka"
+        )
+    if side_by_side is None:
+        failures = _handled_in_order(records, handler)
+    else:
+        groups: dict[Hashable, list[StreamRecord]] = {}
+        for record in records:
+            groups.setdefault(item_of(record), []).append(record)
+        handled = side_by_side([partial(_handled_in_order, group, handler) for group in groups.values()])
+        position = {id(record): index for index, record in enumerate(records)}
+        failures = sorted((f for group in handled for f in group), key=lambda f: position[id(f[0])])
+    failed = [record for record, _ in failures]
     if failed and len(failed) == len(records):
+        errors = [error for _, error in failures]
         raise _batch_failed(
             f"All records failed processing. {len(errors)} individual errors logged separately below.", errors
         )

@@ -55,7 +55,10 @@ class UpstreamHttp:
         read_timeout: float = 3.0,
         retries: int = 2,
         pool: urllib3.PoolManager | None = None,
+        connections: int = 4,
     ) -> None:
+        """`connections`: kept open per host, as many as the threads that call at once (more are opened
+        when needed, and closed after use)."""
         self.service = service
         self._base_url = base_url.rstrip("/")
         self._credential = credential
@@ -71,7 +74,7 @@ class UpstreamHttp:
             raise_on_status=False,
             respect_retry_after_header=False,
         )
-        self._pool = pool or urllib3.PoolManager(maxsize=4, retries=self._retry)
+        self._pool = pool or urllib3.PoolManager(maxsize=connections, retries=self._retry)
 
     def request(
         self, method: str, path: str, *, body: Any = None, deadline: float | None = None
