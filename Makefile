@@ -55,7 +55,7 @@ EXPORT_FLAGS := --frozen --no-dev --no-emit-project \
 	--no-emit-package boto3 --no-emit-package botocore --no-emit-package s3transfer \
 	--no-emit-package python-dateutil --no-emit-package six
 DEPS_REQUIREMENTS := layers/deps/requirements.txt
-# The sam-local-only layer (layers/sam_local, see local/sam_local.py): the lock's `sam-local` group.
+# The sam-local-only layer (layers/sam_local, see local/template/sam_local.py): the lock's `sam-local` group.
 SAM_LOCAL_EXPORT_FLAGS := --frozen --only-group sam-local --no-emit-project
 SAM_LOCAL_REQUIREMENTS := layers/sam_local/requirements.txt
 
@@ -89,13 +89,13 @@ test: $(STAMP) ## Run the whole test suite (unit, integration, e2e, build); PYTE
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 openapi: $(STAMP) ## Regenerate docs/openapi.json from the code and template.yaml (no stack needed)
-	$(PY) -m local.openapi --write docs/openapi.json
+	$(PY) -m local.front.openapi --write docs/openapi.json
 
 fuzz: $(STAMP) ## schemathesis against a local stack for FUZZ_SECONDS (default 300): every check, stateful links
 	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),300) $(PY) -m pytest tests/e2e/test_fuzz.py -k schemathesis -s $(PYTEST_ARGS)
 
 token: $(STAMP) ## Print a JWT from the local issuer: make -s token USER=<id> [ADMIN=1]
-	@$(PY) -m local.token --user $(USER) $(if $(ADMIN),--admin)
+	@$(PY) -m local.front.token --user $(USER) $(if $(ADMIN),--admin)
 
 bench: $(STAMP) ## Run the benchmarks (results under bench/results/)
 	$(PY) -m bench

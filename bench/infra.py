@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.workers import WorkerSpec
-from local.dynamodb import aws_client
+from local.aws.moto_server import aws_client
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE_ROOT = Path(__file__).resolve().parent / "baseline"
@@ -62,7 +62,7 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 from moto.server import ThreadedMotoServer
 # As the local stack's moto: TransactWriteItems costs no copy of the whole table (DynamoDB's cost does not
 # grow with the table; moto's deep copy did, ~0.3 ms per item).
-from local.dynamodb import transactions_without_table_copies
+from local.aws.moto_server import transactions_without_table_copies
 transactions_without_table_copies()
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 server.start()
@@ -212,7 +212,7 @@ def lambda_site(work_dir: Path) -> dict[str, Path]:
 @dataclass
 class Infra:
     moto: MotoProcess
-    stubs: Any  # local.upstream_stubs.StubServer
+    stubs: Any  # local.stubs.upstream.StubServer
     xray: UdpSink
     work_dir: Path
     site: dict[str, Path] = field(default_factory=dict)
@@ -247,7 +247,7 @@ class Infra:
     # ------------------------------------------------------------------ environments
     def function_env(self, function: str, table: str) -> dict[str, str]:
         """The environment template.yaml gives the function, pointed at the loopback services."""
-        from local.model import function_spec, local_resources
+        from local.template.model import function_spec, local_resources
 
         resources = local_resources(template())
         spec = function_spec(resources, function_logical_ids()[function], self.services())
@@ -259,7 +259,7 @@ class Infra:
     def real_spec(
         self, function: str, table: str, *, tracing: bool = True, options: tuple[str, ...] = ()
     ) -> WorkerSpec:
-        from local.model import function_spec, local_resources
+        from local.template.model import function_spec, local_resources
 
         resources = local_resources(template())
         spec = function_spec(resources, function_logical_ids()[function], self.services())
@@ -317,7 +317,7 @@ class Infra:
 
 
 def start(work_dir: Path) -> Infra:
-    from local.upstream_stubs import StubServer
+    from local.stubs.upstream import StubServer
 
     work_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

@@ -56,7 +56,7 @@ def _body(response: dict[str, Any]) -> Any:
 
 
 def _stream_config():
-    from local.event_source_mapping import StreamMappingConfig
+    from local.aws.event_source_mapping import StreamMappingConfig
 
     function = template()["Resources"][function_logical_ids()["order_events"]]["Properties"]
     stream = next(event for event in function["Events"].values() if event["Type"] == "DynamoDB")

@@ -277,7 +277,7 @@ def _tokens(keys_dir: Path) -> dict[str, str]:
 
     def mint(*arguments: str) -> str:
         return subprocess.run(
-            [sys.executable, "-m", "local.token", *arguments],
+            [sys.executable, "-m", "local.front.token", *arguments],
             cwd=ROOT,
             env=env,
             capture_output=True,

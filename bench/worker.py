@@ -6,7 +6,7 @@ boto3 and the deps layer) and the standard library. The parent times the process
 answer (the cold start); after that the process is a warm worker that runs batches of invocations and
 reports per-invocation durations, time spent in HTTP I/O, and its memory.
 
-Protocol, both ways on dedicated pipes: the framing of local/worker_protocol.py (4-byte big-endian length +
+Protocol, both ways on dedicated pipes: the framing of local/runtime/worker_protocol.py (4-byte big-endian length +
 a JSON object), loaded by file path from `protocol` (config) since nothing of the repository is importable.
   `preload` (config): modules imported before the handler, inside the timed import (a baseline variant
   that pays for libraries it does not use: the floor those libraries set).
@@ -29,7 +29,7 @@ _IO_NS = [0]
 
 def _load_protocol(path):
     # Isolated (`-I -S -c`): no file of its own and nothing of the repository importable, so the shared
-    # framing (local/worker_protocol.py) is loaded by the path the parent put in the configuration.
+    # framing (local/runtime/worker_protocol.py) is loaded by the path the parent put in the configuration.
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("_worker_protocol", path)

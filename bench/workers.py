@@ -1,6 +1,6 @@
 """Parent side of bench/worker.py: spawn a Lambda-like process, time it to its first answer, then drive it.
 
-The pipe framing is local/worker_protocol.py's, shared with the local stack's workers."""
+The pipe framing is local/runtime/worker_protocol.py's, shared with the local stack's workers."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-from local.worker_protocol import PATH as PROTOCOL_PATH
-from local.worker_protocol import read_message, write_message
+from local.runtime.worker_protocol import PATH as PROTOCOL_PATH
+from local.runtime.worker_protocol import read_message, write_message
 
 WORKER_SOURCE = (Path(__file__).with_name("worker.py")).read_text()
 

@@ -12,7 +12,7 @@ other than the one the route answers on success is a failure.
 
 Tokens:
 - against the local stack (default): each simulated customer is a user of its own (`load-<random>`; the
-  local stubs know every user id) with a token minted by the local issuer (`local.auth.mint`, what
+  local stubs know every user id) with a token minted by the local issuer (`local.aws.auth.mint`, what
   `make token` runs), and the admin gets an admin token the same way. The keys are the stack's
   (`local/.keys/`, or `LOCAL_KEYS_DIR` as the stack was given).
 - against a deployed stage: `ORDERS_TOKEN` (a bearer token, e.g. a Cognito ID token) for every customer,

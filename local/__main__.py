@@ -4,10 +4,10 @@
 import sys
 
 if sys.argv[1:2] == ["services"]:
-    from local.services import main
+    from local.front.services import main
 
     raise SystemExit(main(sys.argv[2:]))
 
-from local.cli import main
+from local.front.cli import main
 
 raise SystemExit(main())

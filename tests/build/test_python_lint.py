@@ -66,13 +66,15 @@ def test_mypy_strict_fails_a_copy_with_a_wrong_return_and_a_bare_generic(tmp_pat
 
 def test_ruff_fails_a_copy_with_unsorted_imports_a_loose_zip_and_bad_formatting(tmp_path: Path) -> None:
     copy = _copy(tmp_path, "local")
-    _edit(copy / "local/streams.py", "import contextlib\nimport json\n", "import json\nimport contextlib\n")
+    _edit(
+        copy / "local/aws/streams.py", "import contextlib\nimport json\n", "import json\nimport contextlib\n"
+    )
     (copy / "local/loose.py").write_text("def pairs(a, b):\n    return list(zip(a,  b))\n")
 
     checked = _run(copy, "ruff", "check", "--no-cache", "--output-format", "concise", ".")
     formatted = _run(copy, "ruff", "format", "--check", "--no-cache", ".")
 
     assert checked.returncode == 1, checked.stdout + checked.stderr
-    assert "local/streams.py" in checked.stdout and "I001" in checked.stdout
+    assert "local/aws/streams.py" in checked.stdout and "I001" in checked.stdout
     assert "local/loose.py" in checked.stdout and "B905" in checked.stdout
     assert formatted.returncode == 1 and "local/loose.py" in formatted.stdout

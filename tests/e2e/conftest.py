@@ -17,7 +17,7 @@ FIXTURES = ROOT / "tests" / "e2e" / "fixtures"
 
 @pytest.fixture(scope="session")
 def keys_dir(tmp_path_factory):
-    from local import auth
+    from local.aws import auth
 
     directory = tmp_path_factory.mktemp("keys")
     previous = os.environ.get("LOCAL_KEYS_DIR")
@@ -43,7 +43,7 @@ def stack(keys_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def mint(keys_dir):
-    from local import auth
+    from local.aws import auth
 
     return auth.mint
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from local.dynamodb import aws_client
+from local.aws.moto_server import aws_client
 
 ROOT = Path(__file__).resolve().parents[2]
 # Variables the stack reads; everything else it is given comes from template.yaml.

@@ -11,7 +11,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from local import auth
+from local.aws import auth
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from local.event_source_mapping import (
+from local.aws.event_source_mapping import (
     RECORD_AGE_EXCEEDED,
     InvocationAbandoned,
     StreamMapping,

@@ -16,7 +16,7 @@ import pytest
 import simplejson
 from botocore.exceptions import ClientError
 
-from local.dynamodb import aws_client
+from local.aws.moto_server import aws_client
 from tests.e2e.harness import started_stack, wait_for
 from tests.e2e.test_streams import create_order, events_of, letter_of, put_poison_order
 

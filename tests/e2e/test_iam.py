@@ -11,9 +11,9 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from local.dynamodb import aws_client
-from local.model import FAKE_CREDENTIALS
+from local.aws.moto_server import aws_client
 from local.template import load_template
+from local.template.model import FAKE_CREDENTIALS
 from tests.e2e.harness import ROOT, RunningStack, free_port, wait_for
 from tests.e2e.test_streams import create_order, events_of
 

@@ -35,14 +35,14 @@ def is_problem(reply: Reply, status: int) -> bool:
 
 
 def signed(claims: dict, **header) -> str:
-    from local import auth
+    from local.aws import auth
 
     key = auth.signing_key()
     return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid, **header})
 
 
 def claims_for(subject, **changes) -> dict:
-    from local import auth
+    from local.aws import auth
 
     now = int(time.time())
     return {"sub": subject, "iss": auth.ISSUER, "aud": auth.AUDIENCE, "iat": now, "exp": now + 600, **changes}
@@ -158,7 +158,7 @@ def _with_signature(token: str, edit) -> str:
 
 
 def loose_tokens(mint) -> dict[str, str]:
-    from local import auth
+    from local.aws import auth
 
     good = mint("user-123")
     kid = auth.signing_key().kid

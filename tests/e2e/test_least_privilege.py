@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from local.iam import OPERATOR, execution_roles
-from local.model import local_resources
+from local.aws.iam import OPERATOR, execution_roles
 from local.template import load_template
+from local.template.model import local_resources
 from tests.support.least_privilege import (
     RECORDER,
     TEMPLATE,

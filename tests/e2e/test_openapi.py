@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from local.openapi import DEFAULT_SERVER, DOCUMENT_PATH, dumps, generate
+from local.front.openapi import DEFAULT_SERVER, DOCUMENT_PATH, dumps, generate
 from local.template import TEMPLATE_PATH
 from tests.e2e.harness import ROOT
 
@@ -64,8 +64,8 @@ def _resolve(document, value):
 
 
 def _routes():
-    from local.model import stack_model
     from local.template import load_template
+    from local.template.model import stack_model
 
     return stack_model({}, load_template(TEMPLATE_PATH)).routes
 
@@ -84,7 +84,7 @@ def test_committed_document_is_what_the_code_generates(generated):
 
 def test_make_openapi_checks_and_writes(tmp_path):
     target = tmp_path / "openapi.json"
-    command = [sys.executable, "-m", "local.openapi"]
+    command = [sys.executable, "-m", "local.front.openapi"]
     stale = subprocess.run(
         [*command, "--check", str(target)], check=False, cwd=ROOT, capture_output=True, text=True
     )

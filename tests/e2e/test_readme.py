@@ -1,5 +1,5 @@
 """The original service's README examples, run verbatim (with curl, as a user would) against the local
-stack, with tokens minted by `python -m local.token`."""
+stack, with tokens minted by `python -m local.front.token`."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def curl():
 def token_cli(*arguments: str) -> str:
     """What `make -s token USER=... [ADMIN=1]` runs; its whole output must be the token."""
     result = subprocess.run(
-        [sys.executable, "-m", "local.token", *arguments],
+        [sys.executable, "-m", "local.front.token", *arguments],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -12,10 +12,10 @@ import time
 import pytest
 from werkzeug.serving import make_server
 
-from local.model import stack_model
-from local.net import bind
-from local.server import LocalStack, RequestHandler
+from local.common.net import bind
+from local.front.server import LocalStack, RequestHandler
 from local.template import load_template
+from local.template.model import stack_model
 from tests.e2e.harness import ROOT, alive, http_request
 
 pytestmark = pytest.mark.e2e

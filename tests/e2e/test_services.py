@@ -15,8 +15,8 @@ from urllib.request import urlopen
 
 import pytest
 
-from local import auth
-from local.services import DOCKER_HOST, env_vars_file, for_container, service_variables
+from local.aws import auth
+from local.front.services import DOCKER_HOST, env_vars_file, for_container, service_variables
 from local.template import ROOT, function_properties, load_template, resources_of_type
 from tests.e2e.harness import RunningStack, alive, aws_client, descendants, free_port, wait_for
 

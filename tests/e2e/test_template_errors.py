@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from local.model import stack_model
 from local.template import TemplateError, load_template
+from local.template.model import stack_model
 from tests.e2e.harness import ROOT, free_port, stack_environment
 
 pytestmark = pytest.mark.e2e

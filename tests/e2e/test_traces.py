@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from local.traces import MAX_TRACES
+from local.aws.traces import MAX_TRACES
 from tests.e2e.harness import wait_for
 from tests.e2e.test_readme import CREATE_BODY
 from tests.e2e.test_streams import events_of

@@ -17,7 +17,7 @@ from orders import wiring
 from orders.domain import jsonio
 from orders.events.bus import EventBusPublisher
 
-from local.event_source_mapping import StreamMapping, StreamMappingConfig
+from local.aws.event_source_mapping import StreamMapping, StreamMappingConfig
 from local.template import load_template
 from tests.support.lambda_runtime import FakeLambdaContext, handler_module
 from tests.support.stream_records import order_item, stream_record

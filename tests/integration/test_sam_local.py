@@ -17,7 +17,7 @@ import pytest
 import sam_local_auth
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from local import auth
+from local.aws import auth
 from tests.support.lambda_runtime import http_event, invoke
 from tests.support.tokens import raw_token
 
@@ -340,8 +340,8 @@ def _function_layers(template_path, overrides=None) -> dict[str, list[str]]:
 
 
 def test_sam_local_template_gives_every_function_the_auth_layer_and_template_yaml_none(tmp_path):
-    from local.sam_local import LAYER_ID, write_sam_local_template
     from local.template import ROOT, TEMPLATE_PATH, load_template
+    from local.template.sam_local import LAYER_ID, write_sam_local_template
 
     derived = write_sam_local_template(load_template(TEMPLATE_PATH), ROOT, tmp_path / "template.json")
     under_sam_local = _function_layers(derived)
@@ -359,8 +359,8 @@ def test_sam_local_template_gives_every_function_the_auth_layer_and_template_yam
 def test_sam_cli_skips_a_layer_given_by_fn_if(tmp_path):
     """Why the sam-local layer is not a parameter of template.yaml: SAM CLI's local function provider
     drops a layer written `!If [Cond, !Ref Layer, !Ref AWS::NoValue]`, even with the condition true."""
-    from local.sam_local import sam_local_template
     from local.template import ROOT, TEMPLATE_PATH, load_template
+    from local.template.sam_local import sam_local_template
 
     template = sam_local_template(load_template(TEMPLATE_PATH), ROOT)
     template["Parameters"]["SamLocalAuth"] = {"Type": "String", "Default": "true"}

@@ -12,7 +12,7 @@ from orders.domain.errors import BuyerNotEligible, InsufficientStock, UnknownPro
 from orders.events.bus import EventBusPublisher
 from orders.upstream.clients import InventoryClient, UpstreamHttp, UserServiceClient
 
-from local.event_source_mapping import StreamMapping
+from local.aws.event_source_mapping import StreamMapping
 from tests.integration.test_order_events import FlakyEventBridge, consumer_mapping_config
 from tests.support.lambda_runtime import FakeLambdaContext, handler_module, http_event, invoke
 from tests.support.streams import stream_records

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="soak-"))
     os.environ["LOCAL_KEYS_DIR"] = str(workdir / "keys")
-    from local import auth
+    from local.aws import auth
 
     auth.signing_key.cache_clear()
 

@@ -1,4 +1,4 @@
-"""The products the unit tests order and their prices: the same as local/seed.json (which the stubs of
+"""The products the unit tests order and their prices: the same as local/stubs/seed.json (which the stubs of
 the integration tests serve), so fakes and stubs agree."""
 
 from __future__ import annotations

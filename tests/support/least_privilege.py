@@ -5,9 +5,9 @@ stack's `/_local/operator`) did against what it grants.
 What functions did comes from two places:
 - in-process runs (the integration suite): a botocore `before-parameter-build` hook, installed for every
   session the tests create, records each call made from a frame under `functions/<name>/`;
-- local stacks (the e2e suite): every authorization moto made, per role (local.iam), read live from
+- local stacks (the e2e suite): every authorization moto made, per role (local.aws.iam), read live from
   `/_local/iam` or from the file a stopped stack left in `LOCAL_IAM_RECORD_DIR`.
-What roles grant comes from local.iam.execution_roles (the template through the SAM translator), keyed by
+What roles grant comes from local.aws.iam.execution_roles (the template through the SAM translator), keyed by
 function, or by the role's own logical id for the other roles.
 
 A granted action that no test performs stays only if the function's (or role's) resource block in
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from local.iam import Statement
+    from local.aws.iam import Statement
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -64,7 +64,7 @@ class InProcessRecorder:
         function = self._calling_function()
         if function is None:
             return
-        from local.iam import TRANSACTIONS, transaction_authorizations
+        from local.aws.iam import TRANSACTIONS, transaction_authorizations
 
         service = model.service_model.signing_name
         if service == "dynamodb" and model.name in TRANSACTIONS:
@@ -107,7 +107,7 @@ RECORDER = InProcessRecorder()
 
 # ---------------------------------------------------------------------------------------- local stacks
 def stack_calls(authorizations: list[dict[str, Any]], origin: str) -> list[Call]:
-    """A stack's authorizations (local.iam.AccessLog.entries) made with a function's role."""
+    """A stack's authorizations (local.aws.iam.AccessLog.entries) made with a function's role."""
     return [
         Call(entry["function"], entry["action"], entry["resource"], bool(entry["allowed"]), origin)
         for entry in authorizations
@@ -161,7 +161,7 @@ def _uses(call: Call, statement: Statement) -> bool:
 
 def problems(roles: dict[str, Any], calls: list[Call], exempt: dict[str, dict[str, str]]) -> list[str]:
     """Every way `calls` and the roles disagree, one line each (empty: least privilege holds)."""
-    from local.iam import Statement
+    from local.aws.iam import Statement
 
     found = []
     for call in sorted(set(calls), key=lambda c: (c.function, c.action, c.resource or "")):

@@ -1,6 +1,6 @@
 """Loopback servers the integration tests run in a child process:
 
-* `--stub`: the user and inventory services of local/upstream_stubs.py (DESIGN.md's contract), with
+* `--stub`: the user and inventory services of local/stubs/upstream.py (DESIGN.md's contract), with
   their open seed: any user is active unless named `unknown-*` or `suspended-*`; products are the
   seeded ones or priced by a `-c<cents>` suffix.
 * `--moto`: moto's DynamoDB server, with every DynamoDB operation made atomic (see below).
@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # ---------------------------------------------------------------------------------------- upstream stub
 def start_upstream_stub() -> str:
-    """The same stubs `make dev` runs (local/upstream_stubs.py), seeded from local/seed.json."""
-    from local.upstream_stubs import StubServer
+    """The same stubs `make dev` runs (local/stubs/upstream.py), seeded from local/stubs/seed.json."""
+    from local.stubs.upstream import StubServer
 
     return StubServer().start().url
 
@@ -47,7 +47,7 @@ def start_moto_server() -> str:
 
     from moto.server import ThreadedMotoServer
 
-    from local.dynamodb import make_dynamodb_atomic
+    from local.aws.moto_server import make_dynamodb_atomic
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     make_dynamodb_atomic()

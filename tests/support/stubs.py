@@ -1,4 +1,4 @@
-"""Driving the upstream stubs (local/upstream_stubs.py) over their control endpoints, from tests whose
+"""Driving the upstream stubs (local/stubs/upstream.py) over their control endpoints, from tests whose
 stubs run in a child process (the concurrency tests fork, so the test process runs no server thread)."""
 
 from __future__ import annotations

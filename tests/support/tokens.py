@@ -1,5 +1,5 @@
 """Tokens the JWT libraries would not make: claims given as JSON text (NaN, 1e400, deep nesting) and
-headers of any content, signed by the local issuer's key (`local.auth`, `LOCAL_KEYS_DIR`)."""
+headers of any content, signed by the local issuer's key (`local.aws.auth`, `LOCAL_KEYS_DIR`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def _segment(data: bytes) -> str:
 def raw_token(header: dict, claims_text: str) -> str:
     """A compact JWS of `header` (JSON, non-ASCII kept as is) and `claims_text` (used verbatim), signed
     RS256 by the local issuer's key."""
-    from local import auth
+    from local.aws import auth
 
     key = auth.signing_key()
     signing_input = (

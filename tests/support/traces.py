@@ -1,4 +1,4 @@
-"""Reading the span trees `local.traces` builds (what `GET /_local/traces` serves)."""
+"""Reading the span trees `local.aws.traces` builds (what `GET /_local/traces` serves)."""
 
 from __future__ import annotations
 

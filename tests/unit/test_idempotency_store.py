@@ -1,6 +1,6 @@
 """The keyed create's idempotency records (orders.storage.idempotency) without a table: the same hashes as
 Powertools' idempotency utility (which wrote the records before it), what each refusal of a claim means, and
-how IAM sees the transaction that completes a claim (local.iam)."""
+how IAM sees the transaction that completes a claim (local.aws.iam)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from orders.storage.idempotency import (
     RequestInProgress,
 )
 
-from local.iam import transaction_authorizations
+from local.aws.iam import transaction_authorizations
 
 NOW = 1_800_000_000.25
 BODIES = [

@@ -23,7 +23,7 @@ from orders.domain.caller import Caller
 from orders.domain.models import CreateOrderRequest
 from orders.storage import repository
 
-from local.traces import spans_of
+from local.aws.traces import spans_of
 from tests.support.domain import make_service
 from tests.support.fake_repository import FakeOrderRepository
 from tests.support.lambda_runtime import sample_event
@@ -211,7 +211,7 @@ FUNCTIONS = sorted(path.name for path in (ROOT / "functions").iterdir() if (path
 
 @pytest.fixture(scope="module")
 def upstream_url() -> Iterator[str]:
-    """The user and inventory stubs (local/upstream_stubs.py, seeded as `make dev`'s) for create_order."""
+    """The user and inventory stubs (local/stubs/upstream.py, seeded as `make dev`'s) for create_order."""
     servers = ServerProcess("stub")
     try:
         yield servers.urls["upstream"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from local.iam import Statement, allows
+from local.aws.iam import Statement, allows
 from tests.support.least_privilege import Call, exemptions, problems
 
 

@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from local.alarms import Alarms
-from local.aws_faults import AwsFaults
-from local.event_source_mapping import FailedBatch
-from local.iam import events_resource, execution_roles
-from local.model import local_resources, s3_bucket_name, stack_model
-from local.streams import bucket_of, failed_batch_key, failure_record, s3_invocation_record
+from local.aws.alarms import Alarms
+from local.aws.event_source_mapping import FailedBatch
+from local.aws.faults import AwsFaults
+from local.aws.iam import events_resource, execution_roles
+from local.aws.streams import bucket_of, failed_batch_key, failure_record, s3_invocation_record
 from local.template import load_template
+from local.template.model import local_resources, s3_bucket_name, stack_model
 
 EVENTS = "arn:aws:events:us-east-1:123456789012"
 

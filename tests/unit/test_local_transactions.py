@@ -1,5 +1,5 @@
 """The local stack's (and the bench's) moto answers TransactWriteItems as moto itself does, without copying the
-tables it names (local.dynamodb.transactions_without_table_copies): the same writes, the same stream records,
+tables it names (local.aws.moto_server.transactions_without_table_copies): the same writes, the same stream records,
 the same CancellationReasons, and its cost no longer grows with the table."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from moto import mock_aws
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 
-from local.dynamodb import transactions_without_table_copies
+from local.aws.moto_server import transactions_without_table_copies
 from local.template import create_table_request
 
 TABLE = "orders-local"

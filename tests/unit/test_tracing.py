@@ -36,7 +36,7 @@ from orders.storage.history import images_by_version, stream_image
 from orders.storage.repository import CHANGE_TRACE_IDS, OrderRepository
 from orders.storage.repository import TRACE_ID as TRACE_ATTRIBUTE
 
-from local.traces import span_tree, spans_of
+from local.aws.traces import span_tree, spans_of
 from tests.conftest import TEST_ENV
 from tests.support.domain import make_service
 from tests.support.dynamo import fresh_table, raw_order_item

@@ -2,7 +2,7 @@
 
 One thread per subscription reads the table's stream through the DynamoDB Streams API (DescribeTable →
 LatestStreamArn, DescribeStream → shards, GetShardIterator, GetRecords every `interval` seconds) and
-feeds each shard, in order, to the function through `local.event_source_mapping` (a `ShardFeed` per
+feeds each shard, in order, to the function through `local.aws.event_source_mapping` (a `ShardFeed` per
 shard: filter, batch size, batching window, partial batch failures, bisection, retries, record age).
 Records reach the function exactly as the stream API returns them (wire format, not boto3's parsed
 types) plus `eventSourceARN`, as Lambda delivers them. A child shard is read once its parent is done.
@@ -27,14 +27,14 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
-from local.event_source_mapping import (
+from local.aws.event_source_mapping import (
     FailedBatch,
     InvocationAbandoned,
     ShardFeed,
     StreamMapping,
 )
-from local.model import ACCOUNT, REGION, StreamSubscription
-from local.workers import InvocationError, InvocationTimeout, Outcome, WorkerDied
+from local.runtime.workers import InvocationError, InvocationTimeout, Outcome, WorkerDied
+from local.template.model import ACCOUNT, REGION, StreamSubscription
 
 PAGE = 1000  # GetRecords' maximum
 SHOWN_SEQUENCE_DIGITS = 6  # of a sequence number in a log line
@@ -137,7 +137,7 @@ class StreamPoller:
         """`stream_credentials`: the consumer's role (what Lambda's event source mapping reads the stream
         with); None: the stack's own credentials. Finding the stream's ARN is the stack's part (what
         CloudFormation resolves at deploy), so it keeps the stack's credentials."""
-        from local.dynamodb import aws_client
+        from local.aws.moto_server import aws_client
 
         self.subscription = subscription
         self._dynamodb = aws_client("dynamodb", dynamodb_endpoint)
@@ -434,7 +434,7 @@ class FailureDestinations:
         alarms: Any = None,
     ) -> None:
         """`credentials_for(function)`: the credentials Lambda sends a function's failures with (its
-        role's); None: the stack's own. `alarms`: a local.alarms.Alarms told of each write and failure."""
+        role's); None: the stack's own. `alarms`: a local.aws.alarms.Alarms told of each write and failure."""
         self._endpoint = endpoint
         self._credentials_for = credentials_for or (lambda function: None)
         self._clients: dict[tuple[str, str], Any] = {}
@@ -445,7 +445,7 @@ class FailureDestinations:
         self._admin_s3: Any = None
 
     def _client(self, service: str, function: str) -> Any:
-        from local.dynamodb import aws_client
+        from local.aws.moto_server import aws_client
 
         if (service, function) not in self._clients:
             self._clients[(service, function)] = aws_client(
@@ -534,7 +534,7 @@ class FailureDestinations:
         ]
 
     def _exists(self, entry: dict[str, Any]) -> bool:
-        from local.dynamodb import aws_client
+        from local.aws.moto_server import aws_client
 
         if self._admin_s3 is None:
             self._admin_s3 = aws_client("s3", self._endpoint)

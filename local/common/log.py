@@ -1,4 +1,4 @@
-"""The stack's console: one line at a time, whole, whatever thread says it."""
+"""The stack's log in the terminal: one line at a time, whole, whatever thread says it."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from local.model import ACCOUNT
+from local.template.model import ACCOUNT
 
 CAPTURE_QUEUE = "local-stack-event-capture"
 CAPTURE_RULE = "local-stack-capture-all"
@@ -105,7 +105,7 @@ class EventCapture:
         idle_interval: float = 1.0,
         busy_for: float = 5.0,
     ) -> None:
-        from local.dynamodb import aws_client
+        from local.aws.moto_server import aws_client
 
         self._events = aws_client("events", endpoint)
         self._sqs = aws_client("sqs", endpoint)

@@ -1,7 +1,7 @@
 """The local stack as its own token issuer, and an emulation of API Gateway's HTTP API JWT authorizer.
 
 One RSA key pair, generated on first use into `local/.keys/` (git-ignored; `LOCAL_KEYS_DIR` overrides),
-signs the tokens `python -m local.token` mints; the server publishes its public half at
+signs the tokens `python -m local.front.token` mints; the server publishes its public half at
 `/.well-known/jwks.json` and checks bearer tokens the way API Gateway does: RS256 signature by the JWKS
 key named by `kid`, then `iss`, `aud` (or `client_id`), `exp`, `nbf`, `iat`, with PyJWT
 (`sam_local_auth.jwt_verifier`, shared with the functions under `sam local`). The issuer does not depend
@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -28,13 +28,16 @@ from jwt.algorithms import RSAAlgorithm
 from sam_local_auth import jwt_verifier
 from sam_local_auth.jwt_verifier import api_gateway_claims, token_scopes  # noqa: F401 - the stack's public names
 
+if TYPE_CHECKING:
+    from local.template.model import JwtConfiguration
+
 ISSUER = "http://localhost/local-issuer"
 AUDIENCE = "orders-local"
 ALGORITHM = "RS256"  # API Gateway's JWT authorizer accepts RSA signatures only
 DEFAULT_EXPIRES_IN = 3600
 ADMIN_GROUP = "admin"
 KEY_FILE = "signing-key.pem"
-DEFAULT_KEYS_DIR = Path(__file__).resolve().parent / ".keys"
+DEFAULT_KEYS_DIR = Path(__file__).resolve().parents[1] / ".keys"  # local/.keys
 
 
 def keys_dir() -> Path:
@@ -171,6 +174,18 @@ class JwtAuthorizer:
         if required and not required & set(token_scopes(claims) or []):
             raise Forbidden("token lacks the route's scopes")
         return claims
+
+
+@cache
+def local_authorizer(configuration: JwtConfiguration) -> JwtAuthorizer:
+    """A JWT authorizer of the template (a route's `authorizer`) as the stack runs it: checking the local
+    issuer's tokens and audience in place of the template's."""
+    return JwtAuthorizer(
+        name=configuration.name,
+        issuer=ISSUER,
+        audiences=(AUDIENCE,),
+        identity_source=configuration.identity_source,
+    )
 
 
 def public_keys() -> dict[str, Any]:

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from local.model import LocalResources
 from local.template import Unresolvable, resources_of_type
+from local.template.model import LocalResources
 
 EMULATED = {("AWS/S3", "PutRequests"), ("AWS/Lambda", "DestinationDeliveryFailures")}
 # ComparisonOperator → (how it reads, what it does)

@@ -5,17 +5,17 @@ template; this module only decides what the template's references mean locally."
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import sys
 import sysconfig
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local import auth
-from local.event_source_mapping import StreamMappingConfig
 from local.template import (
     PSEUDO_PARAMETERS,
     ROOT,
@@ -284,11 +284,21 @@ def function_spec(resources: LocalResources, logical_id: str, services: dict[str
 
 # ---------------------------------------------------------------------------------------- routes
 @dataclass(frozen=True)
+class JwtConfiguration:
+    """A JWT authorizer of the template's HTTP API: its name and where the request carries the token. The
+    stack checks its own issuer's tokens in place of the template's issuer and audience
+    (local/aws/auth.py, `local_authorizer`)."""
+
+    name: str
+    identity_source: str = "$request.header.Authorization"
+
+
+@dataclass(frozen=True)
 class Route:
     method: str  # upper case, or ANY
     path: str  # as in the template: /api/orders/{id}
     function: str  # logical id
-    authorizer: auth.JwtAuthorizer | None
+    authorizer: JwtConfiguration | None
     scopes: tuple[str, ...] = ()
 
     @property
@@ -332,20 +342,16 @@ def ungroup(group: str) -> str:
     return re.sub(r"_([0-9a-f]+)_", lambda match: chr(int(match.group(1), 16)), group.removeprefix("p_"))
 
 
-def _authorizers(
-    resources: LocalResources, event_properties: dict[str, Any]
-) -> dict[str, auth.JwtAuthorizer]:
-    """The API's JWT authorizers, with the local issuer and audience in place of the template's."""
+def _authorizers(resources: LocalResources, event_properties: dict[str, Any]) -> dict[str, JwtConfiguration]:
+    """The API's JWT authorizers (the stack checks them with its own issuer and audience)."""
     authorizers = {}
     for name, definition in (
         http_api_auth(resources.template, event_properties).get("Authorizers") or {}
     ).items():
         if "JwtConfiguration" not in definition:
             continue  # Lambda authorizers are not emulated
-        authorizers[name] = auth.JwtAuthorizer(
+        authorizers[name] = JwtConfiguration(
             name=name,
-            issuer=auth.ISSUER,
-            audiences=(auth.AUDIENCE,),
             identity_source=str(definition.get("IdentitySource", "$request.header.Authorization")),
         )
     return authorizers
@@ -369,6 +375,58 @@ def http_routes(resources: LocalResources) -> list[Route]:
 
 
 # ---------------------------------------------------------------------------------------- table streams
+# A `Type: DynamoDB` event's settings, as the emulated event source mapping (local/aws/event_source_mapping.py)
+# applies them.
+INFINITE_RETRIES = -1
+
+
+def matches(pattern: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
+    """The subset of EventBridge/Lambda filter syntax the template uses: nested keys and value lists."""
+    for key, expected in pattern.items():
+        if key not in record:
+            return False
+        actual = record[key]
+        if isinstance(expected, Mapping):
+            if not isinstance(actual, Mapping) or not matches(expected, actual):
+                return False
+        elif actual not in expected:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class StreamMappingConfig:
+    """The event source mapping's settings from the event's properties, and which records its
+    `FilterCriteria` lets through (`accepts`)."""
+
+    batch_size: int = 100
+    maximum_retry_attempts: int = INFINITE_RETRIES
+    bisect_on_function_error: bool = False
+    report_batch_item_failures: bool = False
+    filter_patterns: tuple[Mapping[str, Any], ...] = ()
+    maximum_batching_window: float = 0.0  # seconds
+    maximum_record_age: int = INFINITE_RETRIES  # seconds; -1: no limit
+    starting_position: str = "TRIM_HORIZON"
+
+    @classmethod
+    def from_event_properties(cls, properties: Mapping[str, Any]) -> StreamMappingConfig:
+        filters = (properties.get("FilterCriteria") or {}).get("Filters") or []
+        return cls(
+            batch_size=int(properties.get("BatchSize", 100)),
+            maximum_retry_attempts=int(properties.get("MaximumRetryAttempts", INFINITE_RETRIES)),
+            bisect_on_function_error=bool(properties.get("BisectBatchOnFunctionError", False)),
+            report_batch_item_failures="ReportBatchItemFailures"
+            in (properties.get("FunctionResponseTypes") or []),
+            filter_patterns=tuple(json.loads(item["Pattern"]) for item in filters),
+            maximum_batching_window=float(properties.get("MaximumBatchingWindowInSeconds", 0)),
+            maximum_record_age=int(properties.get("MaximumRecordAgeInSeconds", INFINITE_RETRIES)),
+            starting_position=str(properties.get("StartingPosition", "TRIM_HORIZON")),
+        )
+
+    def accepts(self, record: Mapping[str, Any]) -> bool:
+        return not self.filter_patterns or any(matches(pattern, record) for pattern in self.filter_patterns)
+
+
 @dataclass(frozen=True)
 class StreamSubscription:
     """A function's `Type: DynamoDB` event on a table of the template: what the stack polls and feeds it."""

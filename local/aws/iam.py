@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local.model import ACCOUNT, REGION, LocalResources
 from local.template import TemplateError, Unresolvable, resolve, resources_of_type
+from local.template.model import ACCOUNT, REGION, LocalResources
 
 ADMIN_USER = "local-stack"
 FUNCTION_SESSION = "function"  # the function's own code
@@ -547,7 +547,7 @@ class IamEnforcement:
     def setup(self) -> dict[str, str]:
         """Create the admin user and the roles (before authorization is on), then turn it on. The admin's
         credentials (for the stack's own clients)."""
-        from local.dynamodb import aws_client
+        from local.aws.moto_server import aws_client
 
         install_moto_authorization()
         set_enforced(False)

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local.model import ACCOUNT, REGION, FunctionSpec, site_packages
-from local.worker_protocol import read_message, write_message
+from local.runtime.worker_protocol import read_message, write_message
+from local.template.model import ACCOUNT, REGION, FunctionSpec, site_packages
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "worker_runtime.py"
 SHOWN_CHANGES = 3  # changed files named in the reload line
@@ -124,7 +124,7 @@ class Worker:
         generation: int = 0,
         credentials: Any = None,
     ) -> None:
-        """`credentials`: the function's role credentials (`local.iam.RoleCredentials`), in its environment
+        """`credentials`: the function's role credentials (`local.aws.iam.RoleCredentials`), in its environment
         as Lambda puts them; None keeps the template environment's placeholder ones."""
         self.spec = spec
         self.generation = generation  # the version of the code it was started with

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from local.aws_faults import install_fault_injection
-from local.model import ACCOUNT, FAKE_CREDENTIALS, REGION, LocalResources
-from local.net import bind
+from local.aws.faults import install_fault_injection
+from local.common.net import bind
 from local.template import TemplateError, create_table_request, resources_of_type
+from local.template.model import ACCOUNT, FAKE_CREDENTIALS, REGION, LocalResources
 
 _atomic_lock = threading.Lock()
 MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit
@@ -269,7 +269,7 @@ _stack_credentials: dict[str, str] = dict(FAKE_CREDENTIALS)
 
 
 def use_stack_credentials(credentials: dict[str, str]) -> None:
-    """The credentials of the stack's own calls from now on (the admin user `local.iam` creates when IAM
+    """The credentials of the stack's own calls from now on (the admin user `local.aws.iam` creates when IAM
     is enforced; moto refuses the placeholder ones then)."""
     _stack_credentials.clear()
     _stack_credentials.update(credentials)
@@ -286,7 +286,7 @@ def aws_client(
     credentials: dict[str, str] | Callable[[], Any] | None = None,
 ) -> Any:
     """A boto3 client for `endpoint`: with the stack's credentials, given ones (AWS_* names), or a
-    provider of `local.iam.RoleCredentials` (refreshed by botocore before they expire)."""
+    provider of `local.aws.iam.RoleCredentials` (refreshed by botocore before they expire)."""
     import boto3
     import botocore.session
     from botocore.config import Config
@@ -406,7 +406,7 @@ def ensure_event_buses(endpoint: str, resources: LocalResources) -> list[str]:
 
 
 def ensure_buckets(endpoint: str, resources: LocalResources) -> dict[str, str]:
-    """Create the template's S3 buckets (their local names: `local.model.s3_bucket_name`) with the
+    """Create the template's S3 buckets (their local names: `local.template.model.s3_bucket_name`) with the
     encryption, versioning and public access block the template gives them; bucket ARN → name. Their
     bucket policies are not applied (a policy such as "deny without TLS" would refuse every local call,
     all plain HTTP); lifecycle rules are not applied (nothing local lives that long)."""

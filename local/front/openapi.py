@@ -11,7 +11,7 @@ routes refer to (`orders.http.problems`, `orders.http.docs`). This module only m
 Powertools writes (see `_without_null`, `_described_once`, `_is_powertools_default`) and serves or writes
 the result.
 
-`python -m local.openapi --write docs/openapi.json` (make openapi) writes the document without starting
+`python -m local.front.openapi --write docs/openapi.json` (make openapi) writes the document without starting
 the stack; `--check docs/openapi.json` exits 1 when the committed document and the code disagree. The
 local stack serves the same document at /_local/openapi.json and Swagger UI at /_local/docs, with its
 assets (PyPI's swagger-ui-bundle-v2) under /_local/docs/assets/, so the page works offline.
@@ -34,8 +34,8 @@ from typing import Any
 from orders.http import docs, problems
 from orders.http.docs import PARAMETER_DOCS
 
-from local.model import StackModel, stack_model
 from local.template import ROOT, TEMPLATE_PATH, TemplateError, load_template
+from local.template.model import StackModel, stack_model
 
 DOCUMENT_PATH = ROOT / "docs" / "openapi.json"
 # The committed document names `make dev`'s address; the running stack serves its own.
@@ -88,7 +88,7 @@ def swagger_ui_folder() -> Path | None:
 
 def docs_endpoint(path: str, title: str = "Order Service"):
     """GET /_local/docs (the page) and /_local/docs/assets/<file> (Swagger UI's files); None: no such page."""
-    from local.apigw import OutgoingResponse
+    from local.aws.apigw import OutgoingResponse
 
     if path in ("/_local/docs", "/_local/docs/"):
         page = SWAGGER_UI.format(title=title).encode()
@@ -121,7 +121,7 @@ def docs_asset(name: str) -> tuple[str, bytes] | None:
 def function_schemas(model: StackModel, log: Any = None) -> dict[str, str | None]:
     """Each API function's own OpenAPI document (JSON text, or None for a function without a resolver),
     from a worker process per function, as the stack would ask its workers; in parallel."""
-    from local.workers import Worker
+    from local.runtime.workers import Worker
 
     def quiet(function: str, line: str) -> None:
         if log is not None:
@@ -377,7 +377,7 @@ def _ordered(operation: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------- command line
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m local.openapi",
+        prog="python -m local.front.openapi",
         description="Generate the OpenAPI document from the code and template.yaml (no stack needed).",
     )
     parser.add_argument("-t", "--template", type=Path, default=TEMPLATE_PATH)

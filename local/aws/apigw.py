@@ -15,7 +15,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from local.model import ACCOUNT, Route
+from local.template.model import ACCOUNT, Route
 
 API_ID = "local"
 DOMAIN_PREFIX = "local"

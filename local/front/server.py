@@ -23,17 +23,18 @@ from typing import Any
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
-from local import apigw, auth, control
-from local.alarms import Alarms
-from local.bus import DeadLetterLog, EventCapture, EventLog
-from local.console import function_log, say
-from local.embedded import EmbeddedServices
-from local.iam import OPERATOR, SERVICE_SESSION, record_to_file
-from local.model import StackModel, match_route
-from local.openapi import merged_document
-from local.streams import FailureDestinations, StreamPoller
+from local.aws import apigw, auth
+from local.aws.alarms import Alarms
+from local.aws.bus import DeadLetterLog, EventCapture, EventLog
+from local.aws.iam import OPERATOR, SERVICE_SESSION, record_to_file
+from local.aws.streams import FailureDestinations, StreamPoller
+from local.common.log import function_log, say
+from local.front import control
+from local.front.embedded import EmbeddedServices
+from local.front.openapi import merged_document
+from local.runtime.workers import FunctionPool, InvocationError, InvocationTimeout, WorkerDied
 from local.template import TEMPLATE_PATH
-from local.workers import FunctionPool, InvocationError, InvocationTimeout, WorkerDied
+from local.template.model import StackModel, match_route
 
 __all__ = ["IAM_OFF_WARNING", "LocalStack", "RequestHandler"]
 
@@ -192,9 +193,10 @@ class LocalStack:
         )
         authorizer_context = None
         if route.authorizer is not None:
+            authorizer = auth.local_authorizer(route.authorizer)
             try:
-                token = route.authorizer.token_from({k.lower(): v for k, v in incoming.headers})
-                claims = route.authorizer.verify(token, self._public_keys, route.scopes)
+                token = authorizer.token_from({k.lower(): v for k, v in incoming.headers})
+                claims = authorizer.verify(token, self._public_keys, route.scopes)
             except auth.Unauthorized as error:
                 detail = str(error)  # one of the verifier's fixed reasons, never request data
                 return apigw.unauthorized(
@@ -333,7 +335,7 @@ class LocalStack:
             upstream = services.upstream
             lines.append(
                 f"  Users     {upstream.get('USERS_API_URL')}"
-                f"{'   (stub, seeded from local/seed.json)' if stubbed else ''}"
+                f"{'   (stub, seeded from local/stubs/seed.json)' if stubbed else ''}"
             )
             lines.append(f"  Inventory {upstream.get('INVENTORY_API_URL')}{'   (stub)' if stubbed else ''}")
             if stubbed:

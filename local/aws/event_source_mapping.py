@@ -19,17 +19,20 @@ over time:
   long (retries are not held back).
 - `MaximumRecordAgeInSeconds`: records older than that go to the on-failure destination unprocessed.
 Not emulated: parallelisation factor, tumbling windows.
+
+The settings themselves (`StreamMappingConfig`: the event's properties, and which records its
+`FilterCriteria` lets through) are read from the template in local/template/model.py.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-INFINITE_RETRIES = -1
+from local.template.model import INFINITE_RETRIES, StreamMappingConfig
+
 RETRY_ATTEMPTS_EXHAUSTED = "RetryAttemptsExhausted"
 RECORD_AGE_EXCEEDED = "RecordAgeExceeded"
 
@@ -54,50 +57,6 @@ class FailedBatch(list):
         self.attempts = attempts  # invocations of these records (approximateInvokeCount)
         self.error = error  # the function's last error; None when it reported item failures
         self.condition = condition
-
-
-def matches(pattern: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
-    """The subset of EventBridge/Lambda filter syntax the template uses: nested keys and value lists."""
-    for key, expected in pattern.items():
-        if key not in record:
-            return False
-        actual = record[key]
-        if isinstance(expected, Mapping):
-            if not isinstance(actual, Mapping) or not matches(expected, actual):
-                return False
-        elif actual not in expected:
-            return False
-    return True
-
-
-@dataclass(frozen=True)
-class StreamMappingConfig:
-    batch_size: int = 100
-    maximum_retry_attempts: int = INFINITE_RETRIES
-    bisect_on_function_error: bool = False
-    report_batch_item_failures: bool = False
-    filter_patterns: tuple[Mapping[str, Any], ...] = ()
-    maximum_batching_window: float = 0.0  # seconds
-    maximum_record_age: int = INFINITE_RETRIES  # seconds; -1: no limit
-    starting_position: str = "TRIM_HORIZON"
-
-    @classmethod
-    def from_event_properties(cls, properties: Mapping[str, Any]) -> StreamMappingConfig:
-        filters = (properties.get("FilterCriteria") or {}).get("Filters") or []
-        return cls(
-            batch_size=int(properties.get("BatchSize", 100)),
-            maximum_retry_attempts=int(properties.get("MaximumRetryAttempts", INFINITE_RETRIES)),
-            bisect_on_function_error=bool(properties.get("BisectBatchOnFunctionError", False)),
-            report_batch_item_failures="ReportBatchItemFailures"
-            in (properties.get("FunctionResponseTypes") or []),
-            filter_patterns=tuple(json.loads(item["Pattern"]) for item in filters),
-            maximum_batching_window=float(properties.get("MaximumBatchingWindowInSeconds", 0)),
-            maximum_record_age=int(properties.get("MaximumRecordAgeInSeconds", INFINITE_RETRIES)),
-            starting_position=str(properties.get("StartingPosition", "TRIM_HORIZON")),
-        )
-
-    def accepts(self, record: Mapping[str, Any]) -> bool:
-        return not self.filter_patterns or any(matches(pattern, record) for pattern in self.filter_patterns)
 
 
 @dataclass

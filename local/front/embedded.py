@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from local import auth
-from local.dynamodb import (
+from local.aws import auth
+from local.aws.iam import IamEnforcement, execution_roles
+from local.aws.moto_server import (
     EmbeddedAws,
     ensure_archives,
     ensure_buckets,
@@ -19,10 +20,9 @@ from local.dynamodb import (
     ensure_tables,
     use_stack_credentials,
 )
-from local.iam import IamEnforcement, execution_roles
-from local.model import LocalResources, local_resources
+from local.aws.traces import TraceCollector
 from local.template import resources_of_type
-from local.traces import TraceCollector
+from local.template.model import LocalResources, local_resources
 
 UPSTREAM_VARIABLES = ("USERS_API_URL", "INVENTORY_API_URL")
 
@@ -50,7 +50,7 @@ class EmbeddedServices:
         self._upstream_overrides = {name: url for name, url in (upstream or {}).items() if url}
         self._say = say or (lambda line: print(line, file=sys.stderr, flush=True))
         self.aws = EmbeddedAws(host, aws_port)
-        self.stubs: Any = None  # local.upstream_stubs.StubServer when the stubs run here
+        self.stubs: Any = None  # local.stubs.upstream.StubServer when the stubs run here
         self.aws_endpoint: str | None = None
         self.dynamodb_endpoint: str | None = None
         self.upstream: dict[str, str] = {}
@@ -101,15 +101,15 @@ class EmbeddedServices:
 
     def _start_upstream(self) -> dict[str, str]:
         """The user and inventory services: `USERS_API_URL` / `INVENTORY_API_URL` if given, else the
-        seeded stubs (local/upstream_stubs.py)."""
+        seeded stubs (local/stubs/upstream.py)."""
         upstream = dict(self._upstream_overrides)
         if all(name in upstream for name in UPSTREAM_VARIABLES):
             return upstream
         try:
-            from local.upstream_stubs import StubServer
+            from local.stubs.upstream import StubServer
         except ImportError:  # no stubs in this checkout: the functions will fail to reach upstream
             self._say(
-                "warning: no upstream stubs (local/upstream_stubs.py); set USERS_API_URL and INVENTORY_API_URL"
+                "warning: no upstream stubs (local/stubs/upstream.py); set USERS_API_URL and INVENTORY_API_URL"
             )
             return {name: upstream.get(name, "http://127.0.0.1:9") for name in UPSTREAM_VARIABLES}
         self.stubs = StubServer(host=self.host, port=self._stubs_port).start()

@@ -1,16 +1,16 @@
 """The worker pipe protocol, both ends: one message is a 4-byte big-endian length, then that many bytes of
-a JSON object. Spoken by the local stack (`local/workers.py` and the `local/worker_runtime.py` processes it
+a JSON object. Spoken by the local stack (`local/runtime/workers.py` and the `local/runtime/worker_runtime.py` processes it
 starts) and by the bench (`bench/workers.py` and the `bench/worker.py` processes it starts); each pair has
 its own messages (see those modules), this module only frames them.
 
 Standard library only, and importable without `local` being importable. The worker processes run
 isolated (`python -I`): neither their own folder nor the repository is on `sys.path` (only the function's
-CodeUri, layers and site-packages are), so they cannot `import local.worker_protocol`. They load this file
+CodeUri, layers and site-packages are), so they cannot `import local.runtime.worker_protocol`. They load this file
 by path instead, with `importlib.util.spec_from_file_location`:
-- `local/worker_runtime.py` is run as a script and finds this file next to itself (`__file__`);
+- `local/runtime/worker_runtime.py` is run as a script and finds this file next to itself (`__file__`);
 - `bench/worker.py` is run as `python -c <its text>` (it has no `__file__`), so its parent passes this
   file's path in the worker's configuration (`PATH` below).
-The parents import it normally (`from local.worker_protocol import ...`).
+The parents import it normally (`from local.runtime.worker_protocol import ...`).
 """
 
 import json

@@ -1,15 +1,15 @@
-"""`python -m local.token --user ID [--admin] [--scope S] [--expires-in SECONDS]`: print a JWT the local
+"""`python -m local.front.token --user ID [--admin] [--scope S] [--expires-in SECONDS]`: print a JWT the local
 stack accepts (and nothing else, so that `TOKEN=$(make -s token USER=user-123)` works)."""
 
 from __future__ import annotations
 
 import argparse
 
-from local import auth
+from local.aws import auth
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.token", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m local.front.token", description=__doc__)
     parser.add_argument("--user", required=True, help="the token's subject (sub)")
     parser.add_argument("--admin", action="store_true", help='add cognito:groups ["admin"]')
     parser.add_argument("--scope", action="append", default=[], help="add a scope (repeatable)")

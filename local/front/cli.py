@@ -16,12 +16,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from werkzeug.serving import make_server
 
-from local.console import say
-from local.embedded import EmbeddedServices, upstream_from_environment
-from local.model import stack_model
-from local.net import bind
-from local.server import IAM_OFF_WARNING, LocalStack, RequestHandler
+from local.common.log import say
+from local.common.net import bind
+from local.front.embedded import EmbeddedServices, upstream_from_environment
+from local.front.server import IAM_OFF_WARNING, LocalStack, RequestHandler
 from local.template import TEMPLATE_PATH, TemplateError, load_template
+from local.template.model import stack_model
 
 DEFAULT_PORT = 3001
 

@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from local.console import say
+from local.common.log import say
 
 OPERATIONS = ("PutEvents",)
 DEFAULT_MESSAGES = {

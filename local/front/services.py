@@ -20,7 +20,7 @@ Desktop's name for the host; on Linux add `--add-host host.docker.internal:host-
 `LOCAL_SERVICES_HOST`. The services listen on `LOCAL_SERVICES_BIND` (default 0.0.0.0 on Linux, where a
 container reaches the host through the Docker bridge; 127.0.0.1 elsewhere).
 
-It also writes `.aws-sam/sam-local/template.json` (local/sam_local.py): template.yaml plus the SamLocalAuth
+It also writes `.aws-sam/sam-local/template.json` (local/template/sam_local.py): template.yaml plus the SamLocalAuth
 layer (layers/sam_local: PyJWT + cryptography), with which the functions verify bearer tokens under
 `sam local` (SAM CLI runs no JWT authorizer). template.yaml itself never mentions that layer, so no
 deployment ships it. Build and run that template:
@@ -42,15 +42,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from local import auth
-from local.cli import _shown, argument_parser, load, serve, template_error
-from local.console import say
-from local.embedded import UPSTREAM_VARIABLES, EmbeddedServices, upstream_from_environment
-from local.model import function_environment, local_resources
-from local.net import bind
-from local.sam_local import write_sam_local_template
-from local.server import LocalStack
+from local.aws import auth
+from local.common.log import say
+from local.common.net import bind
+from local.front.cli import _shown, argument_parser, load, serve, template_error
+from local.front.embedded import UPSTREAM_VARIABLES, EmbeddedServices, upstream_from_environment
+from local.front.server import LocalStack
 from local.template import TemplateError, function_properties, resources_of_type
+from local.template.model import function_environment, local_resources
+from local.template.sam_local import write_sam_local_template
 
 DEFAULT_BASE_PORT = 3100
 DOCKER_HOST = "host.docker.internal"

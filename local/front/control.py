@@ -7,26 +7,54 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 
 import simplejson
 
-from local import apigw, auth
-from local.aws_faults import FAULTS
-from local.console import say
-from local.dynamodb import stack_credentials
-from local.model import REGION
-from local.openapi import docs_endpoint
+from local.aws import apigw, auth
+from local.aws.faults import FAULTS
+from local.aws.moto_server import stack_credentials
+from local.aws.traces import MAX_TRACES
+from local.common.log import say
+from local.front.openapi import docs_endpoint
 from local.template import Unresolvable, resources_of_type
-from local.traces import MAX_TRACES
+from local.template.model import REGION
 
 if TYPE_CHECKING:
-    from local.server import LocalStack
+    from local.aws.alarms import Alarms
+    from local.aws.bus import EventLog
+    from local.aws.streams import StreamPoller
+    from local.front.embedded import EmbeddedServices
+    from local.runtime.workers import FunctionPool
+    from local.template.model import StackModel
+
+
+class Stack(Protocol):
+    """What these endpoints read of the running stack: named here, so that this module needs nothing of the
+    server's (server.py's LocalStack passes itself)."""
+
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def model(self) -> StackModel: ...
+    @property
+    def services(self) -> EmbeddedServices | None: ...
+    @property
+    def events(self) -> EventLog: ...
+    @property
+    def alarms(self) -> Alarms: ...
+    @property
+    def pollers(self) -> list[StreamPoller]: ...
+    @property
+    def pools(self) -> dict[str, FunctionPool]: ...
+
+    def dead_letter_entries(self) -> list[dict[str, Any]]: ...
+    def openapi(self) -> dict[str, Any]: ...
 
 
 def endpoint(
-    stack: LocalStack, method: str, path: str, body: bytes = b"", query: str = ""
+    stack: Stack, method: str, path: str, body: bytes = b"", query: str = ""
 ) -> apigw.OutgoingResponse | None:
     """The answer of the stack's own endpoint at `path`, or None when there is none (the API's, then)."""
     if path.startswith("/_local/stubs/"):
@@ -76,7 +104,7 @@ def endpoint(
     return None
 
 
-def traces_endpoint(stack: LocalStack, query: dict[str, list[str]]) -> apigw.OutgoingResponse:
+def traces_endpoint(stack: Stack, query: dict[str, list[str]]) -> apigw.OutgoingResponse:
     """The latest traces the functions sent, newest first, as span trees: `?traceId=`, `?correlationId=`
     (an API response's `apigw-requestid`), `?limit=` (default 50)."""
     if stack.services is None:
@@ -98,7 +126,7 @@ def traces_endpoint(stack: LocalStack, query: dict[str, list[str]]) -> apigw.Out
 
 
 def aws_faults_endpoint(body: bytes) -> apigw.OutgoingResponse:
-    """`POST /_local/aws-faults`: replace the plan (local/aws_faults.py); `{}` clears it."""
+    """`POST /_local/aws-faults`: replace the plan (local/aws/faults.py); `{}` clears it."""
     try:
         FAULTS.set(json.loads(body or b"{}"))
     except (ValueError, TypeError) as error:
@@ -108,7 +136,7 @@ def aws_faults_endpoint(body: bytes) -> apigw.OutgoingResponse:
     return apigw.json_response(200, described)
 
 
-def operator_endpoint(stack: LocalStack, role: str) -> apigw.OutgoingResponse:
+def operator_endpoint(stack: Stack, role: str) -> apigw.OutgoingResponse:
     """`GET /_local/operator?role=<logical id>`: what an operator command (make redrive/replay/backfill)
     needs to act on this stack: endpoints, the template's outputs and parameters as resolved here, and
     fresh credentials of that role (IAM off: the stack's own)."""
@@ -149,13 +177,13 @@ def operator_endpoint(stack: LocalStack, role: str) -> apigw.OutgoingResponse:
 OPERATOR_SESSION = "operator"  # the session name of operator credentials (GET /_local/iam shows it)
 
 
-def _template_roles(stack: LocalStack) -> set[str]:
+def _template_roles(stack: Stack) -> set[str]:
     """Without IAM: the template's own roles and its functions (the keys IAM would have)."""
     template = stack.model.resources.template
     return set(resources_of_type(template, "AWS::IAM::Role")) | set(stack.model.functions)
 
 
-def template_outputs(stack: LocalStack) -> dict[str, Any]:
+def template_outputs(stack: Stack) -> dict[str, Any]:
     """Every Output of the template whose value resolves locally (one whose Condition is false, or that
     names something with no local value, is left out)."""
     resources = stack.model.resources
@@ -176,7 +204,7 @@ def template_outputs(stack: LocalStack) -> dict[str, Any]:
     return outputs
 
 
-def stubs_endpoint(stack: LocalStack, method: str, action: str, body: bytes) -> apigw.OutgoingResponse | None:
+def stubs_endpoint(stack: Stack, method: str, action: str, body: bytes) -> apigw.OutgoingResponse | None:
     """`POST /_local/stubs/faults` (the stubs' fault plan), `GET /_local/stubs/state`,
     `POST /_local/stubs/reset` (reload the seed)."""
     stubs = stack.services.stubs if stack.services is not None else None
