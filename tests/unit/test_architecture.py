@@ -1,15 +1,17 @@
 """The domain layer's rooms and the one way their dependencies point (DESIGN.md, "Layering").
 
 Every module of the `orders` package and every function's `app.py` is parsed (ast, so function-local
-and TYPE_CHECKING imports count too); each import of `orders...` must be one its room may make.
+and TYPE_CHECKING imports count too: tests/support/imports.py); each import of `orders...` must be one its
+room may make.
 """
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+
+from tests.support.imports import imported_modules, module_name
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "layers/orders/python/orders"
@@ -39,35 +41,11 @@ def room_of_module(name: str) -> str | None:
     return parts[1]
 
 
-def imported_modules(path: Path, module: str) -> list[tuple[int, str]]:
-    """(line, absolute module name) for every import in the file, wherever it is."""
-    package = module.rpartition(".")[0] if path.name != "__init__.py" else module
-    found: list[tuple[int, str]] = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found.extend((node.lineno, alias.name) for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - (node.level - 1)]
-                target = ".".join([*base, node.module] if node.module else base)
-            else:
-                target = node.module or ""
-            # `from orders import wiring` imports the module orders.wiring.
-            if target == "orders":
-                found.extend((node.lineno, f"orders.{alias.name}") for alias in node.names)
-            else:
-                found.append((node.lineno, target))
-    return found
-
-
 def sources() -> list[tuple[str, str, Path]]:
     """(room, module name, path) for every module of ours whose imports are ruled."""
     modules = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        relative = path.relative_to(PACKAGE.parent).with_suffix("")
-        parts = relative.parts[:-1] if relative.name == "__init__" else relative.parts
-        name = ".".join(parts)
+        name = module_name(path, PACKAGE.parent)
         room = room_of_module(name)
         if room is not None:
             modules.append((room, name, path))
@@ -78,7 +56,7 @@ def sources() -> list[tuple[str, str, Path]]:
 
 def wrong_way_imports(room: str, module: str, path: Path) -> list[str]:
     problems = []
-    for line, target in imported_modules(path, module):
+    for line, target in imported_modules(path, module, packages=("orders",)):
         target_room = room_of_module(target)
         if target == "orders" or (target.startswith("orders.") and target_room not in ROOMS):
             problems.append(f"{path.name}:{line}: {target} is in no room")
