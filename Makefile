@@ -9,6 +9,9 @@ export UV_PYTHON_DOWNLOADS := never
 export SAM_CLI_TELEMETRY := 0
 
 UV_VERSION := 0.13.9
+# The private copy comes from PyPI, each file checked against the sha256 sums pinned here (pip --require-hashes;
+# Dependabot keeps pin and sums current), never from an unchecked download.
+UV_REQUIREMENTS := tools/uv/requirements.txt
 # uv from PATH when it runs (a pyenv shim may exist and still fail), else a private copy in .tools/.
 ifndef UV
 UV := $(shell uv --version >/dev/null 2>&1 && command -v uv || echo $(CURDIR)/.tools/bin/uv)
@@ -67,9 +70,11 @@ help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' \
 		$(MAKEFILE_LIST)
 
-$(CURDIR)/.tools/bin/uv:
+$(CURDIR)/.tools/bin/uv: $(UV_REQUIREMENTS)
 	python3 -m venv $(CURDIR)/.tools
-	$(CURDIR)/.tools/bin/pip install $(QUIET) --disable-pip-version-check uv==$(UV_VERSION)
+	$(CURDIR)/.tools/bin/pip install $(QUIET) --disable-pip-version-check --require-hashes --no-deps \
+		--only-binary uv -r $(UV_REQUIREMENTS)
+	@touch $@
 
 $(STAMP): uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen $(QUIET)

