@@ -20,7 +20,9 @@ COMMITTED = ROOT / "layers/deps/requirements.txt"
 def test_deps_requirements_match_a_fresh_export_of_the_lock(tmp_path: Path) -> None:
     # Run the real Makefile target in a copy, so the committed file is never touched and the flags
     # (and uv's header, which repeats them) come from the one place they are defined.
-    for name in ("Makefile", "pyproject.toml", "uv.lock", ".python-version"):
+    # (tools/uv/requirements.txt: the hashes the Makefile installs uv with, when none is on the PATH.)
+    for name in ("Makefile", "pyproject.toml", "uv.lock", ".python-version", "tools/uv/requirements.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, tmp_path / name)
     (tmp_path / "layers/deps").mkdir(parents=True)
     env = {
