@@ -749,11 +749,6 @@ def patched(template: dict[str, Any]) -> dict[str, Any]:
     return template
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="template.yaml is another change's (issue 23's patch, /tmp/issue23_template_patch.md, not applied yet): "
-    "delete this marker with the patch",
-)
 def test_template_sets_the_boundary_on_every_role_and_tags_what_the_deploy_role_recognises() -> None:
     assert app_template_problems(load(APP_TEMPLATE)) == []
 

@@ -65,7 +65,12 @@ def test_make_dev_prints_what_each_role_allows_one_line_each(stack):
     assert "index/*" not in rows["ListUserOrdersFunction"] + rows["ListOrdersFunction"]
     assert "GSI3" not in rows["ListUserOrdersFunction"] and "GSI1" not in rows["ListOrdersFunction"]
     assert "events:PutEvents on event-bus/" in rows["OrderEventsFunction"]
-    assert "AWSLambdaDynamoDBExecutionRole" in rows["OrderEventsFunction"]
+    # Its own role reads this table's streams only, not every stream (AWSLambdaDynamoDBExecutionRole).
+    assert "AWSLambdaDynamoDBExecutionRole" not in rows["OrderEventsFunction"]
+    assert (
+        "dynamodb:DescribeStream dynamodb:GetRecords dynamodb:GetShardIterator on table/OrdersTable/stream/*;"
+        in rows["OrderEventsFunction"]
+    )
     assert "nothing of its own" in rows["HealthFunction"]
     assert "s3:PutObject on orders-local-ordereventsfailedbatchbucket/*" in rows["OrderEventsFunction"]
     # Then the template's other roles (the operators'), each enforced the same way.
@@ -123,26 +128,41 @@ def test_credentials_iam_does_not_know_are_refused(stack):
 
 
 # ------------------------------------------------------------------------------------ permissions taken away
+def _own_policies(template: dict, function: str) -> tuple[dict, bool]:
+    """What holds the function's own `Policies`: the function (SAM's form, statements in each policy), or
+    its role when the template gives it one (`Role: !GetAtt <Role>.Arn`, as the stream consumer has;
+    statements in each policy's PolicyDocument). True for a role."""
+    properties = template["Resources"][function]["Properties"]
+    role = properties.get("Role")
+    if isinstance(role, dict) and "Fn::GetAtt" in role:
+        target = role["Fn::GetAtt"]
+        role_id = target.split(".")[0] if isinstance(target, str) else target[0]
+        return template["Resources"][role_id]["Properties"], True
+    return properties, False
+
+
+def _statements(policy: object, in_role: bool) -> list[dict]:
+    if not isinstance(policy, dict):
+        return []
+    return (policy.get("PolicyDocument", {}) if in_role else policy).get("Statement", [])
+
+
 def _without(template: dict, function: str, action: str, instead: str | None = None) -> None:
     """Take `action` out of the function's own policy statements (or put `instead` in its place)."""
     found = False
-    properties = template["Resources"][function]["Properties"]
-    for policy in properties["Policies"]:
-        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+    holder, in_role = _own_policies(template, function)
+    for policy in holder["Policies"]:
+        for statement in _statements(policy, in_role):
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             if action in actions:
                 found = True
                 statement["Action"] = [a for a in actions if a != action] + ([instead] if instead else [])
     assert found, f"{function} no longer grants {action}: update this test"
     # A statement left with no action is not a policy IAM accepts: take it away whole.
-    properties["Policies"] = [
+    holder["Policies"] = [
         policy
-        for policy in properties["Policies"]
-        if not (
-            isinstance(policy, dict)
-            and "Statement" in policy
-            and all(not s["Action"] for s in policy["Statement"])
-        )
+        for policy in holder["Policies"]
+        if not ((statements := _statements(policy, in_role)) and all(not s["Action"] for s in statements))
     ]
 
 

@@ -176,7 +176,7 @@ def route[Handler: Callable[..., Any]](
 
     `parameters` (by the handler's argument name: OpenAPI keys such as `description`) is for routes that
     must not import pydantic, which Powertools' `Path(description=...)` and its kin need: it travels as the
-    operation's `x-parameter-docs` extension, which the OpenAPI document's assembly (`local/openapi.py`)
+    operation's `x-parameter-docs` extension, which the OpenAPI document's assembly (`local/front/openapi.py`)
     folds into the parameters. Routes that validate with pydantic annotate their arguments instead."""
 
     def decorate(handler: Callable[..., Any]) -> Any:
