@@ -193,6 +193,23 @@ def replay_only_the_window() -> None:
     Replay.replay_events = replay_events
 
 
+def without_moto_api(app: Any) -> Any:
+    """The WSGI app, refusing moto's own control API (`/moto-api/*`: its data.json holds every IAM user's keys,
+    the stack admin's included, and its reset wipes the IAM the stack enforces). Every function reaches this
+    server (its AWS endpoint); AWS has no such door, so the local stack has none either."""
+
+    def guarded(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO", "").startswith("/moto-api"):
+            body = b'{"message": "moto\'s control API is closed in the local stack"}'
+            start_response(
+                "403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
+        return app(environ, start_response)
+
+    return guarded
+
+
 class EmbeddedAws:
     """moto's server on `host:port` (0: a free port), in a thread of this process."""
 
@@ -224,7 +241,7 @@ class EmbeddedAws:
             self._server = make_server(
                 self._host,
                 port,
-                DomainDispatcherApplication(create_backend_app),
+                without_moto_api(DomainDispatcherApplication(create_backend_app)),
                 threaded=True,
                 request_handler=MotoRequestHandler,
                 fd=listener.fileno(),

@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 import json
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
@@ -125,6 +127,21 @@ def test_credentials_iam_does_not_know_are_refused(stack):
         stranger.list_tables()
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] in (400, 403)
     assert "OrdersTable" in stack.aws("dynamodb").list_tables()["TableNames"]  # the stack's own principal
+
+
+@pytest.mark.parametrize("path", ["/moto-api/data.json", "/moto-api/reset", "/moto-api/"])
+def test_motos_control_api_is_closed_to_every_caller(stack, path):
+    """Every function reaches the embedded moto (its AWS endpoint); moto's /moto-api/data.json would hand it
+    every IAM user's keys (the stack admin's too) and /moto-api/reset would wipe the IAM the stack enforces.
+    AWS has no such door: the local stack refuses it, and IAM still holds afterwards."""
+    endpoint = stack.services()["dynamodb"]
+    method = "POST" if path.endswith("reset") else "GET"
+    request = urllib.request.Request(endpoint + path, method=method, data=b"" if method == "POST" else None)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403
+    assert b"AKIA" not in refused.value.read()
+    test_credentials_iam_does_not_know_are_refused(stack)  # enforcement survived the attempt
 
 
 # ------------------------------------------------------------------------------------ permissions taken away
