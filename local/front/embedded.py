@@ -4,8 +4,11 @@ user and inventory service stubs. `python -m local` and `python -m local service
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +67,7 @@ class EmbeddedServices:
         self.enforce_iam = enforce_iam
         self.iam: IamEnforcement | None = None  # the functions' roles, when IAM is enforced
         self.traces = TraceCollector(host)  # the functions' X-Ray agent (AWS_XRAY_DAEMON_ADDRESS)
+        self.credentials_file: Path | None = None
 
     def start(self) -> dict[str, str]:
         """Start the servers and create the template's resources; the variables that point a function at
@@ -89,6 +93,7 @@ class EmbeddedServices:
                 self._say(f"warning: IAM: {warning}")
             self.iam = IamEnforcement(self.aws_endpoint, roles)
             use_stack_credentials(self.iam.setup())
+            self.credentials_file = _private_file("stack-admin.json", json.dumps(self.iam.admin))
         return self.variables()
 
     def variables(self) -> dict[str, str]:
@@ -127,16 +132,27 @@ class EmbeddedServices:
             "upstream": self.upstream,
             "stubs": self.stubs.url if self.stubs is not None else None,
             "iamEnforced": self.iam is not None,
-            # The stack's own (admin) credentials in the embedded moto, for tools and tests that look in.
-            "credentials": self.iam.admin if self.iam is not None else None,
+            # Where the stack's own (admin) credentials in the embedded moto are, for tools and tests that look
+            # in: a file only this OS user reads, never the keys themselves (this endpoint answers over HTTP).
+            "credentialsFile": str(self.credentials_file) if self.credentials_file is not None else None,
         }
 
     def stop(self) -> None:
+        if self.credentials_file is not None:
+            shutil.rmtree(self.credentials_file.parent, ignore_errors=True)
         self.traces.stop()
         if self.stubs is not None:
             self.stubs.stop()
         if self.aws_endpoint is not None:
             self.aws.stop()
+
+
+def _private_file(name: str, text: str) -> Path:
+    """`text` in a new file of a new directory only this OS user can open (0700, 0600)."""
+    path = Path(tempfile.mkdtemp(prefix="orders-local-")) / name
+    path.touch(mode=0o600)
+    path.write_text(text)
+    return path
 
 
 def upstream_from_environment() -> dict[str, str]:

@@ -17,8 +17,10 @@ function's logical id to its variables: every variable the template declares for
 own), resolved as the stack resolves them (TABLE_NAME → the local table, EVENT_BUS_NAME → the local bus,
 ...), plus the services' endpoints as a container reaches them: host `host.docker.internal` (Docker
 Desktop's name for the host; on Linux add `--add-host host.docker.internal:host-gateway`), or
-`LOCAL_SERVICES_HOST`. The services listen on `LOCAL_SERVICES_BIND` (default 0.0.0.0 on Linux, where a
-container reaches the host through the Docker bridge; 127.0.0.1 elsewhere).
+`LOCAL_SERVICES_HOST`. The services listen on `LOCAL_SERVICES_BIND`, loopback by default: nothing beyond this
+machine reaches them. On Linux a container reaches the host through the Docker bridge, not loopback: give
+the bridge's address (`LOCAL_SERVICES_BIND=172.17.0.1`, docker0's; `ip -4 addr show docker0`), reachable by
+containers and not by the network (0.0.0.0 would open them to it).
 
 It also writes `.aws-sam/sam-local/template.json` (local/template/sam_local.py): template.yaml plus the SamLocalAuth
 layer (layers/sam_local: PyJWT + cryptography), with which the functions verify bearer tokens under
@@ -59,7 +61,8 @@ LOOPBACK = ("127.0.0.1", "localhost", "0.0.0.0", "::1", "::")
 
 
 def default_bind() -> str:
-    return "0.0.0.0" if sys.platform.startswith("linux") else "127.0.0.1"
+    """Loopback: the services hold the stack's IAM and data, and answer without authentication."""
+    return "127.0.0.1"
 
 
 def for_container(url: str, host: str) -> str:

@@ -85,6 +85,13 @@ def http_request(
         connection.close()
 
 
+def stack_admin_credentials(described: dict[str, Any]) -> dict[str, str] | None:
+    """The stack's own credentials in its moto (IAM enforced), from the private file `/_local/services` names;
+    None with IAM off."""
+    path = described.get("credentialsFile")
+    return json.loads(Path(path).read_text()) if path else None
+
+
 class RunningStack:
     """`python -m local [arguments]` on `port`; its output (stdout and stderr) goes to `log_path`."""
 
@@ -134,7 +141,9 @@ class RunningStack:
         described = self.services()
         # Under IAM enforcement moto knows only the stack's own principal (and the functions' roles).
         return aws_client(
-            service, described["dynamodb" if service == "dynamodb" else "aws"], described.get("credentials")
+            service,
+            described["dynamodb" if service == "dynamodb" else "aws"],
+            stack_admin_credentials(described),
         )
 
     def stop(self, timeout: float = 15) -> int:

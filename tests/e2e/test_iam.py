@@ -9,6 +9,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -16,7 +17,7 @@ from botocore.exceptions import ClientError
 from local.aws.moto_server import aws_client
 from local.template import load_template
 from local.template.model import FAKE_CREDENTIALS
-from tests.e2e.harness import ROOT, RunningStack, free_port, wait_for
+from tests.e2e.harness import ROOT, RunningStack, free_port, stack_admin_credentials, wait_for
 from tests.e2e.test_streams import create_order, events_of
 
 pytestmark = pytest.mark.e2e
@@ -142,6 +143,19 @@ def test_motos_control_api_is_closed_to_every_caller(stack, path):
     assert refused.value.code == 403
     assert b"AKIA" not in refused.value.read()
     test_credentials_iam_does_not_know_are_refused(stack)  # enforcement survived the attempt
+
+
+def test_the_services_endpoint_names_where_the_stack_admins_keys_are_not_the_keys(stack):
+    """`/_local/services` answers over HTTP to whatever reaches the stack's port (every function does): it
+    names a file only this OS user can read instead of the stack admin's keys."""
+    reply = stack.request("GET", "/_local/services")
+    described = reply.json()
+    admin = stack_admin_credentials(described)
+    assert admin is not None and admin["AWS_ACCESS_KEY_ID"] not in reply.text
+    assert admin["AWS_SECRET_ACCESS_KEY"] not in reply.text and "credentials" not in described
+    path = Path(described["credentialsFile"])
+    assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+    assert "OrdersTable" in stack.aws("dynamodb").list_tables()["TableNames"]  # the keys in it work
 
 
 # ------------------------------------------------------------------------------------ permissions taken away

@@ -4,6 +4,7 @@ services, not used by sam)."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 import uuid
@@ -33,7 +34,7 @@ ENDPOINT_VARIABLES = (
 
 @pytest.fixture(scope="module")
 def services(keys_dir, tmp_path_factory):
-    """The services on free ports, bound to and named by 127.0.0.1 (so this test can reach them)."""
+    """The services on free ports, bound to loopback by default and named by 127.0.0.1."""
     folder = tmp_path_factory.mktemp("services")
     env_file = folder / "local-env.json"
     running = RunningStack(
@@ -44,7 +45,7 @@ def services(keys_dir, tmp_path_factory):
         env={
             "LOCAL_SERVICES_PORT": "0",
             "LOCAL_SERVICES_HOST": "127.0.0.1",
-            "LOCAL_SERVICES_BIND": "127.0.0.1",
+            # LOCAL_SERVICES_BIND unset: the default (loopback) is what this module runs against.
         },
     )
     try:
@@ -61,6 +62,24 @@ def services(keys_dir, tmp_path_factory):
         yield running
     finally:
         running.stop()
+
+
+def test_the_services_listen_on_loopback_unless_told_otherwise(services):
+    # First in the module: a later test stops the services.
+    """They hold the stack's IAM and data and answer without authentication: nothing beyond this machine may
+    reach them by default (issue 23); sam local on Linux names the Docker bridge's address instead."""
+    from local.front.services import default_bind
+
+    assert ipaddress.ip_address(default_bind()).is_loopback
+    tcp = Path("/proc/net/tcp")
+    if tcp.exists():  # Linux: every listening socket of the control, AWS and stubs ports is on 127.0.0.1
+        ports = {services.port} | {
+            urlsplit(services.env_file_content["HealthFunction"][name]).port
+            for name in ("DYNAMODB_ENDPOINT", "USERS_API_URL")
+        }
+        listening = [line.split()[1] for line in tcp.read_text().splitlines()[1:] if line.split()[3] == "0A"]
+        addresses = {int(local.split(":")[1], 16): local.split(":")[0] for local in listening}
+        assert {port: addresses.get(port) for port in ports} == dict.fromkeys(ports, "0100007F")
 
 
 def test_services_write_the_sam_local_template_with_the_auth_layer(services):
