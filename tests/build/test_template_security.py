@@ -26,6 +26,8 @@ from typing import Any
 
 import pytest
 
+from local.aws.iam import sam_translate
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 SAMCONFIG = ROOT / "samconfig.toml"
@@ -189,30 +191,8 @@ def test_no_samconfig_stage_opens_sign_up():
 # ------------------------------------------------------------------------------------------------- roles
 def translate(document: dict[str, Any]) -> dict[str, Any]:
     """The template as CloudFormation gets it from the SAM translator, offline (code locations become
-    placeholders, as `sam validate` makes them)."""
-    import boto3
-    import samtranslator
-    from samtranslator.parser.parser import Parser
-    from samtranslator.translator.translator import Translator
-
-    document = copy.deepcopy(document)
-    for logical_id, resource in document["Resources"].items():
-        properties = resource.get("Properties")
-        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
-            if isinstance(properties, dict) and isinstance(properties.get(key), str):
-                properties[key] = f"s3://placeholder/{logical_id}.zip"
-    managed = json.loads(
-        (Path(samtranslator.__file__).parent / "internal" / "data" / "aws_managed_policies.json").read_text()
-    )["aws"]
-    session = boto3.session.Session(
-        region_name=REGION, aws_access_key_id="placeholder", aws_secret_access_key="placeholder"
-    )
-    translator = Translator(managed_policy_map=None, sam_parser=Parser(), plugins=[], boto_session=session)
-    return translator.translate(
-        sam_template=document,
-        parameter_values={"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"},
-        get_managed_policy_map=lambda: managed,
-    )
+    placeholders, as `sam validate` makes them): the local stack's own translation, which its IAM uses."""
+    return sam_translate(document, {})
 
 
 @functools.cache
