@@ -48,7 +48,7 @@ TO_DELIVER: deque[str] = deque(maxlen=10_000)
 
 def local_token(user_id: str, *, admin: bool = False) -> str:
     """A token from the local issuer, as `make -s token USER=<id> [ADMIN=1]` prints it."""
-    from local import auth  # the repository's local stack: run Locust from the repository's root
+    from local.aws import auth  # the repository's local stack: run Locust from the repository's root
 
     return auth.mint(user_id, admin=admin)
 
