@@ -13,6 +13,8 @@ How (details in `tests.support.servers` and `tests.support.concurrency`):
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
 import time
 from collections import Counter
 
@@ -137,9 +139,11 @@ def test_twenty_identical_posts_with_one_key_make_one_order(shared_table):
     assert f"/api/orders/{orders[0]['id']['S']}" == created[0].headers["Location"]
 
 
-def _read_then_write_change_status():
+def _read_then_write_change_status(everyone_has_read):
     """A deliberately broken repository (read, decide, then write without a condition), patched into
-    the forked environments only: the harness must see it fail."""
+    the forked environments only: the harness must see it fail. Each waits until every environment has
+    read (`everyone_has_read`, a barrier inherited through fork), so the race happens however slowly the
+    environments start on a loaded machine."""
     from orders.domain.models import Order, StatusChange
     from orders.storage.repository import OrderRepository, TransitionRejected, _to_item, _wire_from_item
 
@@ -150,7 +154,7 @@ def _read_then_write_change_status():
         current = None if wire is None else Order.model_validate(wire)
         if current is None or current.status not in allowed_sources:
             raise TransitionRejected(wire)
-        time.sleep(0.05)  # the window a real network round trip opens
+        everyone_has_read.wait(timeout=30)  # the window a real network round trip opens, held open
         updated = current.model_copy(
             update={
                 "status": target,
@@ -166,7 +170,11 @@ def _read_then_write_change_status():
 
 def test_the_harness_catches_a_read_then_write_race(shared_table):
     order_id = create_order()["id"]
+    events = status_events(order_id, "cancelled")
+    everyone_has_read = multiprocessing.get_context("fork").Barrier(len(events))
     outcomes = invoke_concurrently(
-        "update_order_status", status_events(order_id, "cancelled"), prepare=_read_then_write_change_status
+        "update_order_status",
+        events,
+        prepare=functools.partial(_read_then_write_change_status, everyone_has_read),
     )
     assert sum(outcome.status == 200 for outcome in outcomes) > 1
