@@ -31,8 +31,6 @@ BASELINE_REASON = "the baseline imports it too (the same cost in both)"
 _OBSERVABILITY = {
     "aws_lambda_powertools": "Logger and Metrics wrap every invocation: JSON logs with the request's correlation "
     "id and cold-start flag, CloudWatch metrics (EMF) flushed at its end (the package's __init__ loads both)",
-    "opentelemetry.*": "tracing (orders.tracing): the invocation's span and its AWS and upstream calls' spans, "
-    "sent as OTLP to Lambda's X-Ray agent (issue 20, point 1)",
 }
 _API = {
     **_OBSERVABILITY,

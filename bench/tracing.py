@@ -7,8 +7,10 @@
    Runs alternate the candidates, so a slow moment of the machine is shared. Candidates:
    - `none`: Lambda's own segment only (active tracing, no in-function spans): the floor;
    - `xray-sdk`: Powertools' Tracer on aws-xray-sdk 2.15 (what the functions used; botocore patched);
-   - `otel-udp` (chosen, `orders.tracing`): the OpenTelemetry SDK, OTLP/protobuf over UDP to the agent,
-     loaded on the first sampled invocation;
+   - `otlp-udp` (chosen, `orders.tracing`): spans recorded by orders.tracing and written as OTLP protobuf by
+     `orders.tracing.otlp`, over UDP to the agent: no tracing library imported;
+   - `otel-udp`: the same transport with the OpenTelemetry SDK recording the spans and its OTLP encoder
+     (opentelemetry-proto, protobuf) writing them (what `orders.tracing` did before);
    - `otel-http`: the same SDK with `opentelemetry-exporter-otlp-proto-http` (X-Ray's OTLP endpoint, or a
      collector such as the ADOT layer's), batch processor flushed at the end of the invocation.
    The datagrams and HTTP requests each candidate sent are counted, so a candidate that traced nothing
@@ -35,8 +37,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "orders" / "python"
-CANDIDATES = ("none", "xray-sdk", "otel-udp", "otel-http")
-CHOSEN = "otel-udp"
+CANDIDATES = ("none", "xray-sdk", "otlp-udp", "otel-udp", "otel-http")
+CHOSEN = "otlp-udp"
 AGENT_CASES = ("sink", "closed-port", "unroutable", "unsampled")
 UNROUTABLE = "192.0.2.1:2000"  # TEST-NET-1 (RFC 5737): nothing answers there
 
@@ -70,7 +72,7 @@ elif candidate == "xray-sdk":
         with tracer.provider.in_subsegment("step"):
             get_item()
         return {"statusCode": 200}
-elif candidate == "otel-udp":
+elif candidate == "otlp-udp":
     from orders import tracing
     tracing.instrument(client)
     @tracing.Tracer().capture_lambda_handler
@@ -80,6 +82,36 @@ elif candidate == "otel-udp":
                 with tracing.span("more"):
                     pass
             get_item()
+        return {"statusCode": 200}
+elif candidate == "otel-udp":
+    import base64, socket
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.propagators.aws import AwsXRayPropagator
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+    from opentelemetry.trace import SpanKind
+    class Kept(SpanProcessor):
+        finished = []
+        def on_end(self, span):
+            self.finished.append(span)
+    kept = Kept()
+    provider = TracerProvider()
+    provider.add_span_processor(kept)
+    otel = provider.get_tracer("orders")
+    host, _, port = os.environ["AWS_XRAY_DAEMON_ADDRESS"].rpartition(":")
+    agent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    agent.setblocking(False)
+    def handler(event, context):
+        parent = AwsXRayPropagator().extract({"X-Amzn-Trace-Id": os.environ["_X_AMZN_TRACE_ID"]})
+        with otel.start_as_current_span("handler", context=parent, kind=SpanKind.SERVER):
+            with otel.start_as_current_span("step"):
+                for _ in range(3 if mode == "warm" else 0):
+                    with otel.start_as_current_span("more"):
+                        pass
+                with otel.start_as_current_span("DynamoDB.GetItem", kind=SpanKind.CLIENT):
+                    get_item()
+        spans, kept.finished[:] = list(kept.finished), []
+        body = base64.b64encode(encode_spans(spans).SerializeToString())
+        agent.sendto(b'{"format":"json","version":1}\nT1S' + body, (host, int(port)))
         return {"statusCode": 200}
 elif candidate == "otel-http":
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -201,7 +233,11 @@ def candidate_sites(work_dir: Path) -> dict[str, list[str]]:
     deps = set(deps_layer_distributions())
     extras = {
         "xray-sdk": _requirement_closure("aws-xray-sdk"),
-        "otel-http": _requirement_closure("opentelemetry-exporter-otlp-proto-http"),
+        "otel-udp": _requirement_closure("opentelemetry-exporter-otlp-proto-common")
+        | _requirement_closure("opentelemetry-sdk")
+        | _requirement_closure("opentelemetry-propagator-aws-xray"),
+        "otel-http": _requirement_closure("opentelemetry-exporter-otlp-proto-http")
+        | _requirement_closure("opentelemetry-propagator-aws-xray"),
     }
     return {
         candidate: [

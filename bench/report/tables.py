@@ -589,7 +589,9 @@ def tracing_table(data: dict[str, Any]) -> list[str]:
     described = {
         "none": "Lambda's own segment only (no in-function spans): the floor",
         "xray-sdk": "Powertools' Tracer on aws-xray-sdk (what we leave; support ends 2027-02-25)",
-        "otel-udp": "OpenTelemetry SDK, OTLP over UDP to Lambda's X-Ray agent (**chosen**, `orders.tracing`)",
+        "otlp-udp": "OTLP over UDP to Lambda's X-Ray agent, spans recorded and written by `orders.tracing` "
+        "(**chosen**)",
+        "otel-udp": "the same, recorded by the OpenTelemetry SDK and written by its OTLP encoder (protobuf)",
         "otel-http": "OpenTelemetry SDK, OTLP/HTTP exporter (X-Ray's OTLP endpoint or a collector)",
     }
     out = [

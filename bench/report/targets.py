@@ -68,10 +68,11 @@ def targets(data: dict[str, Any]) -> dict[str, Any]:
         limit = TARGETS["tracing_agent_down_overhead_ms"]
         out[f"tracing: agent {case} adds <= {limit} ms to a warm p50"] = _verdict(overhead, limit)
     tracers = data.get("tracing_cold_over_none_ms") or {}
-    if tracers.get("otel-udp") is not None and tracers.get("otel-http") is not None:
-        # Of the candidates that export to what AWS supports after the X-Ray SDK's end (2027-02-25).
-        out["tracing: the chosen tracer (otel-udp) costs the least cold"] = _verdict(
-            tracers["otel-udp"], tracers["otel-http"]
+    # Of the candidates that export to what AWS supports after the X-Ray SDK's end (2027-02-25): OTLP.
+    otlp_exporters = [tracers.get(name) for name in ("otel-udp", "otel-http")]
+    if tracers.get("otlp-udp") is not None and None not in otlp_exporters:
+        out["tracing: the chosen tracer (otlp-udp) costs the least cold"] = _verdict(
+            tracers["otlp-udp"], min(otlp_exporters)
         )
     cost = data.get("cost_per_million_orders_usd")
     floor = data.get("cost_floor_per_million_orders_usd")

@@ -26,7 +26,6 @@ if hasattr(module, "tracer"):
     # What the first sampled invocation loads to trace (orders.tracing): the cold one usually is sampled.
     from orders import tracing
     tracing._pipeline()
-    import opentelemetry.exporter.otlp.proto.common.trace_encoder
 print(json.dumps(sorted({m.__file__ for m in list(sys.modules.values()) if getattr(m, "__file__", None)})))
 """
 ENV = {

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,14 +35,9 @@ objects = gc.get_objects()
 services = sorted(o.meta.service_model.service_name for o in objects if isinstance(o, botocore.client.BaseClient))
 upstream = sum(isinstance(o, UpstreamHttp) for o in objects)
 sockets = sum(isinstance(o, socket.socket) for o in objects)
-providers = 0
-if "opentelemetry.sdk.trace" in sys.modules:
-    from opentelemetry.sdk.trace import TracerProvider
-    providers = sum(isinstance(o, TracerProvider) for o in objects)
 print(json.dumps({"caches": caches, "default_session": boto3.DEFAULT_SESSION is not None,
                   "clients": services, "upstream_clients": upstream, "sockets": sockets,
-                  "tracing_pipelines": tracing._pipeline.cache_info().currsize, "providers": providers,
-                  "opentelemetry_sdk": sorted(m for m in sys.modules if m.startswith("opentelemetry.sdk"))}))
+                  "tracing_pipelines": tracing._pipeline.cache_info().currsize}))
 """
 
 
@@ -68,10 +64,9 @@ def test_init_leaves_no_client_credential_or_cached_configuration(function):
     assert state["caches"] and all(size == 0 for size in state["caches"].values()), state["caches"]
     assert not state["default_session"] and state["upstream_clients"] == 0, state
     # No client at all before the first request (the X-Ray SDK, which built one at init, is gone), and
-    # tracing keeps nothing either: its socket and OpenTelemetry's provider wait for a sampled invocation.
+    # tracing keeps nothing either: its exporter and socket wait for a sampled invocation.
     assert state["clients"] == [], state
     assert state["sockets"] == 0 and state["tracing_pipelines"] == 0, state
-    assert state["providers"] == 0 and state["opentelemetry_sdk"] == [], state
 
 
 def test_order_ids_come_from_each_request_not_from_init():
@@ -82,3 +77,39 @@ def test_order_ids_come_from_each_request_not_from_init():
     moment = datetime(2026, 11, 25, tzinfo=UTC)
     ids = {new_order_id(moment) for _ in range(1000)}
     assert len(ids) == 1000  # same millisecond, still unique: randomness is drawn per call
+
+
+def test_span_ids_differ_between_two_restores_of_one_snapshot(monkeypatch):
+    """Two execution environments restored from one snapshot start with the same memory, `random`'s state
+    included: tracing's ids must come from the OS, or their spans would collide in X-Ray."""
+    import random
+
+    from orders import tracing
+
+    sent: list[Any] = []
+
+    class Exporter:
+        dropped = 0
+
+        def export(self, spans: list[Any]) -> None:
+            sent.append([span.span_id for span in spans])
+
+    monkeypatch.setenv(tracing.TRACE_HEADER_VARIABLE, "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
+    monkeypatch.delenv(tracing.DISABLED_VARIABLE, raising=False)
+    tracing._pipeline.cache_clear()
+    monkeypatch.setattr(tracing._pipeline(), "exporter", Exporter())
+
+    @tracing.Tracer().capture_lambda_handler
+    def handler(event: Any, context: Any) -> int:
+        with tracing.span("step"):
+            return 200
+
+    snapshot = random.getstate()
+    handler({}, None)
+    random.setstate(snapshot)  # the second environment, restored from the same snapshot
+    handler({}, None)
+    tracing._pipeline.cache_clear()
+
+    first, second = sent
+    assert len(first) == len(second) == 2
+    assert not set(first) & set(second)

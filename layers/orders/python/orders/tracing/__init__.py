@@ -1,5 +1,5 @@
-"""Traces without the X-Ray SDK: OpenTelemetry spans, sent as OTLP over UDP to the X-Ray agent that Lambda
-runs beside every function with active tracing (`AWS_XRAY_DAEMON_ADDRESS`).
+"""Traces without the X-Ray SDK: OpenTelemetry's data model (OTLP spans), sent over UDP to the X-Ray agent that
+Lambda runs beside every function with active tracing (`AWS_XRAY_DAEMON_ADDRESS`).
 
 Why this shape (the README's observability section has the measurements):
 - The agent forwards OTLP to X-Ray outside the invocation: a datagram is the daemon's JSON header line,
@@ -7,14 +7,17 @@ Why this shape (the README's observability section has the measurements):
   AWS Distro for OpenTelemetry uses in Lambda; it outlives the X-Ray SDK (end of support 2027-02-25).
   Sending a datagram never waits for the agent, so an absent or slow agent costs a request nothing but
   the encoding, and a failed send only drops spans.
+- Spans are recorded here and written as OTLP protobuf by `orders.tracing.otlp`, not by the OpenTelemetry
+  SDK and opentelemetry-proto: those cost a sampled cold start 30-45 ms of imports and set-up (`make bench`,
+  the tracing row) for what is a few lines of wire format; the tests check the bytes against both.
 - Lambda decides sampling (`Sampled=` in `_X_AMZN_TRACE_ID`, X-Ray's rules). An unsampled invocation,
-  or `OTEL_SDK_DISABLED=true`, imports nothing of OpenTelemetry: the SDK and the encoder load on the first
-  sampled invocation, so a process that is never sampled never pays for them.
+  or `OTEL_SDK_DISABLED=true` (OpenTelemetry's own switch), records nothing and opens no socket.
 - The spans of one invocation are exported together when its handler returns (one datagram, split only
   near UDP's size limit), not from a background thread: Lambda freezes the process after the response,
   and SnapStart must snapshot no thread or socket.
 - AWS calls are spans through botocore's own event hooks (`instrument`), HTTP calls to the upstream
-  services and any other step through `span`.
+  services and any other step through `span`. Span and trace ids come from `os.urandom`, never from a
+  seeded generator a SnapStart snapshot would copy.
 
 The trace id (X-Ray's `1-xxxxxxxx-...` form) of the request is also read without OpenTelemetry
 (`current_trace_id`): the storage package keeps it on each order version, so the event a change causes
@@ -28,15 +31,13 @@ import functools
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
-if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
-    from opentelemetry.trace import Tracer as OtelTracer
-    from opentelemetry.util.types import AttributeValue
+from orders.tracing.otlp import STATUS_ERROR, AttributeValue, RecordedSpan, SpanEvent, export_request
 
 TRACE_HEADER_VARIABLE = "_X_AMZN_TRACE_ID"  # set by the Lambda runtime for each invocation
 AGENT_ADDRESS_VARIABLE = "AWS_XRAY_DAEMON_ADDRESS"
@@ -50,12 +51,9 @@ SCOPE = "orders"
 
 
 SERVER_ERROR = 500
-
-
-class InvocationSpans(Protocol):
-    processor: SpanProcessor
-
-    def take(self) -> list[ReadableSpan]: ...
+SPAN_ID_BYTES, TRACE_ID_BYTES = 8, 16
+# X-Ray's trace id: `1-<8 hex digits: the epoch second>-<24 hex digits>`
+EPOCH_DIGITS, UNIQUE_DIGITS = 8, 24
 
 
 logger = logging.getLogger(__name__)
@@ -105,13 +103,14 @@ class UdpOtlpExporter:
     """OTLP `ExportTraceServiceRequest`s as datagrams to the X-Ray agent. The socket never blocks: when
     the agent is absent, slow or its buffer full, the spans are dropped, never waited for."""
 
-    def __init__(self, address: tuple[str, int]) -> None:
+    def __init__(self, address: tuple[str, int], resource: Mapping[str, AttributeValue]) -> None:
         self._address = address
+        self._resource = resource
         self._socket: socket.socket | None = None  # opened on first export: nothing to snapshot
         self.dropped = 0
 
-    def export(self, spans: Sequence[ReadableSpan]) -> None:
-        batches = _encoded_batches(spans)
+    def export(self, spans: Sequence[RecordedSpan]) -> None:
+        batches = encoded_batches(self._resource, spans)
         sendable = [body for body in batches if len(body) <= MAX_ENCODED_BYTES]
         self.dropped += len(batches) - len(sendable)  # a span too big for any datagram
         for datagram in datagrams(sendable):
@@ -124,75 +123,46 @@ class UdpOtlpExporter:
                 self.dropped += 1
 
 
-def _encoded_batches(spans: Sequence[ReadableSpan]) -> list[bytes]:
+def encoded_batches(resource: Mapping[str, AttributeValue], spans: Sequence[RecordedSpan]) -> list[bytes]:
     """The spans as few OTLP requests as fit a datagram each (halving a batch that does not fit)."""
-    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-
     if not spans:
         return []
-    encoded = encode_spans(spans).SerializeToString()
+    encoded = export_request(resource, SCOPE, spans)
     if len(encoded) <= MAX_ENCODED_BYTES or len(spans) == 1:
         return [encoded]  # one span too big to send: the exporter drops it
     middle = len(spans) // 2
-    return _encoded_batches(spans[:middle]) + _encoded_batches(spans[middle:])
+    return encoded_batches(resource, spans[:middle]) + encoded_batches(resource, spans[middle:])
 
 
 # ------------------------------------------------------------------ the per-process pipeline
+def _resource() -> dict[str, AttributeValue]:
+    """What every span of the process shares. Given, not detected (detection would read every package's
+    entry points)."""
+    return {
+        "service.name": os.environ.get("OTEL_SERVICE_NAME")
+        or os.environ.get("POWERTOOLS_SERVICE_NAME")
+        or "orders",
+        "cloud.provider": "aws",
+        "cloud.platform": "aws_lambda",
+        "cloud.region": os.environ.get("AWS_REGION", ""),
+        "faas.name": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""),
+        "faas.version": os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", ""),
+    }
+
+
 class _Pipeline:
-    """Built on the first sampled invocation and kept: the SDK's provider, our processor and exporter."""
+    """Built on the first sampled invocation and kept: the exporter (its socket opens on the first send)."""
 
     def __init__(self) -> None:
-        from opentelemetry.propagators.aws import AwsXRayPropagator
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
+        # A malformed address fails here, and the invocation runs untraced (and tries again next time).
+        self.exporter = UdpOtlpExporter(agent_address(os.environ.get(AGENT_ADDRESS_VARIABLE)), _resource())
 
-        # First: a malformed address fails here, before a provider (and its atexit hook) is made for nothing
-        # on each invocation that tries again.
-        self.exporter = UdpOtlpExporter(agent_address(os.environ.get(AGENT_ADDRESS_VARIABLE)))
-        self.spans = _invocation_spans()
-        # Given, not detected: the SDK's resource detectors would read entry points of every package.
-        resource = Resource(
-            {
-                "service.name": os.environ.get("OTEL_SERVICE_NAME")
-                or os.environ.get("POWERTOOLS_SERVICE_NAME")
-                or "orders",
-                "cloud.provider": "aws",
-                "cloud.platform": "aws_lambda",
-                "cloud.region": os.environ.get("AWS_REGION", ""),
-                "faas.name": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""),
-                "faas.version": os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", ""),
-            }
-        )
-        provider = TracerProvider(resource=resource)
-        provider.add_span_processor(self.spans.processor)
-        self.tracer: OtelTracer = provider.get_tracer(SCOPE)
-        self.propagator = AwsXRayPropagator()
-
-    def flush(self) -> None:
+    def flush(self, spans: Sequence[RecordedSpan]) -> None:
         try:
-            self.exporter.export(self.spans.take())
+            self.exporter.export(spans)
         except Exception:  # an encoding bug must not fail the request it traced
             self.exporter.dropped += 1
             logger.debug("spans not exported", exc_info=True)
-
-
-def _invocation_spans() -> InvocationSpans:
-    """An OpenTelemetry span processor that keeps the finished spans of the running invocation."""
-    from opentelemetry.sdk.trace import SpanProcessor
-
-    class Kept(SpanProcessor):
-        def __init__(self) -> None:
-            self.finished: list[ReadableSpan] = []
-            self.processor: SpanProcessor = self
-
-        def on_end(self, span: ReadableSpan) -> None:
-            self.finished.append(span)
-
-        def take(self) -> list[ReadableSpan]:
-            taken, self.finished = self.finished, []
-            return taken
-
-    return Kept()
 
 
 @functools.cache
@@ -200,12 +170,83 @@ def _pipeline() -> _Pipeline:
     return _Pipeline()
 
 
-# The pipeline of the invocation being traced; None when it is not sampled (or tracing is off).
-_active: ContextVar[_Pipeline | None] = ContextVar("orders_tracing", default=None)
+class _Invocation:
+    """The traced invocation: its trace, and its spans as they end (threads of the invocation append too:
+    `wiring.in_background` runs them in a copy of the invocation's context)."""
+
+    __slots__ = ("finished", "pipeline", "trace_id")
+
+    def __init__(self, pipeline: _Pipeline, trace_id: bytes) -> None:
+        self.pipeline = pipeline
+        self.trace_id = trace_id
+        self.finished: list[RecordedSpan] = []
 
 
-def _tracing() -> _Pipeline | None:
+# The invocation being traced (None when it is not sampled, or tracing is off) and its innermost open span.
+_active: ContextVar[_Invocation | None] = ContextVar("orders_tracing", default=None)
+_current: ContextVar[RecordedSpan | None] = ContextVar("orders_tracing_span", default=None)
+
+
+def _tracing() -> _Invocation | None:
     return _active.get()
+
+
+def _new_id(size: int) -> bytes:
+    return os.urandom(size)  # not `random`: a SnapStart snapshot would hand every copy the same sequence
+
+
+def _xray_trace_id(root: str | None) -> bytes | None:
+    """`1-5759e988-bd862e3fe1be46a994272793` -> its 16 bytes; None when it is not one."""
+    version, _, rest = (root or "").partition("-")
+    epoch, _, unique = rest.partition("-")
+    if version != "1" or len(epoch) != EPOCH_DIGITS or len(unique) != UNIQUE_DIGITS:
+        return None
+    try:
+        return bytes.fromhex(epoch + unique)
+    except ValueError:
+        return None
+
+
+def _xray_root(trace_id: bytes) -> str:
+    hexed = trace_id.hex()
+    return f"1-{hexed[:8]}-{hexed[8:]}"
+
+
+def _start(
+    invocation: _Invocation, name: str, kind: str, attributes: Mapping[str, AttributeValue] | None
+) -> RecordedSpan:
+    parent = _current.get()
+    return RecordedSpan(
+        invocation.trace_id,
+        _new_id(SPAN_ID_BYTES),
+        parent.span_id if parent is not None else b"",
+        name,
+        kind=kind,
+        start_time_unix_nano=time.time_ns(),
+        attributes=dict(attributes) if attributes else None,
+    )
+
+
+def _end(invocation: _Invocation, recorded: RecordedSpan) -> None:
+    recorded.end_time_unix_nano = time.time_ns()
+    invocation.finished.append(recorded)
+
+
+def _record_exception(recorded: RecordedSpan, error: BaseException) -> None:
+    """As OpenTelemetry records an exception that leaves a span: an `exception` event, the span an error."""
+    recorded.events.append(
+        SpanEvent(
+            "exception",
+            time.time_ns(),
+            {
+                "exception.type": type(error).__name__,
+                "exception.message": str(error),
+                "exception.escaped": "False",
+            },
+        )
+    )
+    recorded.status_code = STATUS_ERROR
+    recorded.status_message = f"{type(error).__name__}: {error}"
 
 
 # ------------------------------------------------------------------ what the code uses
@@ -224,24 +265,29 @@ def span(
     name: str, attributes: Mapping[str, AttributeValue] | None = None, *, kind: str = "INTERNAL"
 ) -> Iterator[Any]:
     """A child span of the current one; nothing at all when the invocation is not traced."""
-    pipeline = _tracing()
-    if pipeline is None:
+    invocation = _tracing()
+    if invocation is None:
         yield _NO_SPAN
         return
-    from opentelemetry.trace import SpanKind
-
-    with pipeline.tracer.start_as_current_span(name, kind=SpanKind[kind], attributes=attributes) as current:
-        yield current
+    recorded = _start(invocation, name, kind, attributes)
+    token = _current.set(recorded)
+    try:
+        yield recorded
+    except BaseException as error:
+        _record_exception(recorded, error)
+        raise
+    finally:
+        _current.reset(token)
+        _end(invocation, recorded)
 
 
 def outgoing_trace_header() -> str | None:
     """The X-Ray header that makes a downstream call a child of the current span, None when not traced."""
-    pipeline = _tracing()
-    if pipeline is None:
+    invocation = _tracing()
+    current = _current.get()
+    if invocation is None or current is None:
         return None
-    carrier: dict[str, str] = {}
-    pipeline.propagator.inject(carrier)
-    return carrier.get("X-Amzn-Trace-Id")
+    return f"Root={_xray_root(invocation.trace_id)};Parent={current.span_id.hex()};Sampled=1"
 
 
 def instrument[Client](client: Client) -> Client:
@@ -262,12 +308,10 @@ def _aws_call_parameters(params: Mapping[str, Any], context: dict[str, Any], **_
 
 
 def _aws_call_started(model: Any, context: dict[str, Any], **_: Any) -> None:
-    pipeline = _tracing()
+    invocation = _tracing()
     params: Mapping[str, Any] = context.pop("orders_parameters", {})
-    if pipeline is None:
+    if invocation is None:
         return
-    from opentelemetry.trace import SpanKind
-
     service = model.service_model.service_id
     attributes: dict[str, AttributeValue] = {
         "rpc.system": "aws-api",
@@ -280,33 +324,31 @@ def _aws_call_started(model: Any, context: dict[str, Any], **_: Any) -> None:
         attributes["aws.dynamodb.transact_items"] = len(transact)
     if entries := params.get("Entries"):
         attributes["aws.events.entries"] = len(entries)
-    context["orders_span"] = pipeline.tracer.start_span(
-        f"{str(service).replace(' ', '')}.{model.name}", kind=SpanKind.CLIENT, attributes=attributes
-    )
+    name = f"{str(service).replace(' ', '')}.{model.name}"
+    context["orders_span"] = (invocation, _start(invocation, name, "CLIENT", attributes))
 
 
 def _aws_call_ended(http_response: Any, parsed: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
-    if (current := context.pop("orders_span", None)) is None:
+    if (started := context.pop("orders_span", None)) is None:
         return
+    invocation, recorded = started
     metadata = parsed.get("ResponseMetadata", {})
-    current.set_attribute("http.response.status_code", int(getattr(http_response, "status_code", 0) or 0))
+    recorded.set_attribute("http.response.status_code", int(getattr(http_response, "status_code", 0) or 0))
     if request_id := metadata.get("RequestId"):
-        current.set_attribute("aws.request_id", request_id)
+        recorded.set_attribute("aws.request_id", request_id)
     if error := parsed.get("Error", {}).get("Code"):
-        from opentelemetry.trace import Status, StatusCode
-
-        current.set_status(Status(StatusCode.ERROR, error))
-    current.end()
+        recorded.status_code = STATUS_ERROR
+        recorded.status_message = str(error)
+    _end(invocation, recorded)
 
 
 def _aws_call_failed(exception: BaseException, context: dict[str, Any], **_: Any) -> None:
-    if (current := context.pop("orders_span", None)) is None:
+    if (started := context.pop("orders_span", None)) is None:
         return
-    from opentelemetry.trace import Status, StatusCode
-
-    current.record_exception(exception)
-    current.set_status(Status(StatusCode.ERROR, type(exception).__name__))
-    current.end()
+    invocation, recorded = started
+    _record_exception(recorded, exception)
+    recorded.status_message = type(exception).__name__
+    _end(invocation, recorded)
 
 
 class Tracer:
@@ -343,29 +385,45 @@ _cold = [True]
 
 
 def _traced_invocation[E, C, R](pipeline: _Pipeline, handler: Callable[[E, C], R], event: E, context: C) -> R:
-    from opentelemetry.trace import SpanKind, Status, StatusCode
-
-    parent = pipeline.propagator.extract({"X-Amzn-Trace-Id": os.environ.get(TRACE_HEADER_VARIABLE, "")})
+    lambda_segment = trace_header_fields(os.environ.get(TRACE_HEADER_VARIABLE))
+    trace_id = _xray_trace_id(lambda_segment.get("Root")) or _new_id(TRACE_ID_BYTES)
+    try:
+        parent = bytes.fromhex(lambda_segment.get("Parent", ""))
+    except ValueError:
+        parent = b""
     attributes: dict[str, AttributeValue] = {"faas.coldstart": _cold[0]}
     _cold[0] = False
     if request_id := getattr(context, "aws_request_id", None):
         attributes["faas.invocation_id"] = request_id
     attributes.update(_event_attributes(event))
     name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or str(getattr(handler, "__module__", "handler"))
-    token = _active.set(pipeline)
+    invocation = _Invocation(pipeline, trace_id)
+    root = RecordedSpan(
+        trace_id,
+        _new_id(SPAN_ID_BYTES),
+        parent if len(parent) == SPAN_ID_BYTES else b"",
+        name,
+        kind="SERVER",
+        start_time_unix_nano=time.time_ns(),
+        attributes=attributes,
+        parent_is_remote=len(parent) == SPAN_ID_BYTES,
+    )
+    active, current = _active.set(invocation), _current.set(root)
     try:
-        with pipeline.tracer.start_as_current_span(
-            name, context=parent, kind=SpanKind.SERVER, attributes=attributes
-        ) as root:
-            result = handler(event, context)
-            if isinstance(result, Mapping) and isinstance(status := result.get("statusCode"), int):
-                root.set_attribute("http.response.status_code", status)
-                if status >= SERVER_ERROR:
-                    root.set_status(Status(StatusCode.ERROR))
-            return result
+        result = handler(event, context)
+        if isinstance(result, Mapping) and isinstance(status := result.get("statusCode"), int):
+            root.set_attribute("http.response.status_code", status)
+            if status >= SERVER_ERROR:
+                root.status_code = STATUS_ERROR
+        return result
+    except BaseException as error:
+        _record_exception(root, error)
+        raise
     finally:
-        _active.reset(token)
-        pipeline.flush()
+        _current.reset(current)
+        _active.reset(active)
+        _end(invocation, root)
+        pipeline.flush(invocation.finished)
 
 
 def _event_attributes(event: Any) -> dict[str, AttributeValue]:
