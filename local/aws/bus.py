@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+import time as clock  # `append` takes a parameter named `time`
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -23,9 +25,12 @@ CAPTURE_RULE = "local-stack-capture-all"
 
 
 class EventLog:
+    """The events put to the buses, oldest first, the oldest dropped past `limit`; each with when the stack
+    saw it (`timed_entries`: the envelope's `time` has whole seconds only, too coarse to order an order's
+    timeline by)."""
+
     def __init__(self, limit: int = 10_000) -> None:
-        self._entries: list[dict[str, Any]] = []
-        self._limit = limit
+        self._entries: deque[tuple[float, dict[str, Any]]] = deque(maxlen=limit)
         self._lock = threading.Lock()
 
     def append(
@@ -39,10 +44,14 @@ class EventLog:
             **extra,
         }
         with self._lock:
-            self._entries.append(entry)
-            del self._entries[: max(0, len(self._entries) - self._limit)]
+            self._entries.append((clock.time(), entry))
 
     def entries(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [entry for _, entry in self._entries]
+
+    def timed_entries(self) -> list[tuple[float, dict[str, Any]]]:
+        """(epoch seconds the stack saw it, entry), oldest first."""
         with self._lock:
             return list(self._entries)
 

@@ -21,7 +21,8 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -45,6 +46,72 @@ FAST_ATTEMPTS = 10
 RETRY_INTERVAL = 1.0
 
 
+STREAM_RECORD_LOG_LIMIT = 2_000  # records kept for the console (each with its images)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One invocation a record was in: when it ended and what became of the record."""
+
+    at: float  # epoch seconds
+    outcome: str  # "ok", "reported failed", "function error", "timed out", "worker died", "given up"
+
+
+@dataclass
+class SeenRecord:
+    """A stream record as the mapping read it, with what happened to it since (the console's view of it)."""
+
+    function: str
+    table: str
+    shard_id: str
+    sequence: str
+    event_name: str
+    keys: dict[str, Any]  # wire format (`{"PK": {"S": ...}}`), as are the images
+    new_image: dict[str, Any] | None
+    old_image: dict[str, Any] | None
+    written_at: float | None  # ApproximateCreationDateTime as the stream gave it (epoch seconds)
+    read_at: float  # when the mapping read it
+    filtered_out: bool  # the mapping's FilterCriteria did not accept it: never delivered
+    deliveries: list[Delivery] = field(default_factory=list)
+
+
+class StreamRecordLog:
+    """The last `limit` records the stream mappings read, oldest first, each with its deliveries. Written by
+    the pollers' threads, read by the console's."""
+
+    def __init__(self, limit: int = STREAM_RECORD_LOG_LIMIT) -> None:
+        self._limit = limit
+        self._records: OrderedDict[tuple[str, str], SeenRecord] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    def read(self, record: SeenRecord) -> None:
+        with self._lock:
+            self._records[(record.function, record.sequence)] = record
+            while len(self._records) > self._limit:
+                self._records.popitem(last=False)
+
+    def delivered(self, function: str, outcomes: dict[str, str], at: float | None = None) -> None:
+        """One invocation of `function` ended: sequence number -> what became of that record."""
+        moment = time.time() if at is None else at
+        with self._lock:
+            for sequence, outcome in outcomes.items():
+                seen = self._records.get((function, sequence))
+                if seen is not None:
+                    seen.deliveries.append(Delivery(moment, outcome))
+
+    def records(self) -> list[SeenRecord]:
+        """Copies, so that a reader never sees a delivery half added."""
+        with self._lock:
+            return [
+                SeenRecord(**{**record.__dict__, "deliveries": list(record.deliveries)})
+                for record in self._records.values()
+            ]
+
+
 def _short_sequence(sequence: str) -> str:
     return f"…{sequence[-SHOWN_SEQUENCE_DIGITS:]}" if len(sequence) > SHOWN_SEQUENCE_DIGITS + 2 else sequence
 
@@ -53,6 +120,11 @@ def _iso(epoch: Any) -> str | None:
     if not isinstance(epoch, (int, float)):
         return None
     return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _created_at(record: dict[str, Any]) -> float | None:
+    created = (record.get("dynamodb") or {}).get("ApproximateCreationDateTime")
+    return float(created) if isinstance(created, (int, float)) else None
 
 
 def as_lambda_delivers(record: dict[str, Any], stream_arn: str | None) -> None:
@@ -133,10 +205,12 @@ class StreamPoller:
         interval: float = 0.2,
         forget_iterator: Callable[[str], None] | None = None,
         stream_credentials: Callable[[], Any] | None = None,
+        record_log: StreamRecordLog | None = None,
     ) -> None:
         """`stream_credentials`: the consumer's role (what Lambda's event source mapping reads the stream
         with); None: the stack's own credentials. Finding the stream's ARN is the stack's part (what
-        CloudFormation resolves at deploy), so it keeps the stack's credentials."""
+        CloudFormation resolves at deploy), so it keeps the stack's credentials. `record_log`: where each
+        record read, and each delivery of it, is kept (the console's)."""
         from local.aws.moto_server import aws_client
 
         self.subscription = subscription
@@ -149,6 +223,7 @@ class StreamPoller:
         self._say = say
         self._interval = interval
         self._forget_iterator = forget_iterator or (lambda iterator: None)
+        self._record_log = record_log
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._current_shard = ""
@@ -317,8 +392,12 @@ class StreamPoller:
         records = page.get("Records") or []
         if records:
             arn = self.status.stream_arn
+            # Before as_lambda_delivers rounds it down to the second: the console orders writes by it.
+            written = [_created_at(record) for record in records]
             for record in records:
                 as_lambda_delivers(record, arn)
+            if self._record_log is not None:
+                self._keep(shard, records, written)
             with self._lock:
                 shard.last_read = str(records[-1]["dynamodb"]["SequenceNumber"])
                 self.status.records_read += len(records)
@@ -326,6 +405,40 @@ class StreamPoller:
         if shard.iterator is None:
             shard.closed = True
         return len(records) >= PAGE
+
+    def _keep(self, shard: _Shard, records: list[dict[str, Any]], written: list[float | None]) -> None:
+        """Each record read into the record log, with when it was written and whether the mapping's
+        filter lets it through."""
+        assert self._record_log is not None
+        read_at = time.time()
+        for record, written_at in zip(records, written, strict=True):
+            image = record.get("dynamodb") or {}
+            self._record_log.read(
+                SeenRecord(
+                    function=self.subscription.function,
+                    table=self.subscription.table_name,
+                    shard_id=shard.id,
+                    sequence=str(image.get("SequenceNumber")),
+                    event_name=str(record.get("eventName")),
+                    keys=image.get("Keys") or {},
+                    new_image=image.get("NewImage"),
+                    old_image=image.get("OldImage"),
+                    written_at=written_at,
+                    read_at=read_at,
+                    filtered_out=not self.subscription.config.accepts(record),
+                )
+            )
+
+    def _log_deliveries(
+        self, records: list[dict[str, Any]], outcome: str, failed: Collection[str] = ()
+    ) -> None:
+        if self._record_log is None:
+            return
+        sequences = [str(record["dynamodb"]["SequenceNumber"]) for record in records]
+        self._record_log.delivered(
+            self.subscription.function,
+            {sequence: ("reported failed" if sequence in failed else outcome) for sequence in sequences},
+        )
 
     def _iterator(self, shard: _Shard) -> str:
         arguments: dict[str, Any] = {"StreamArn": self.status.stream_arn, "ShardId": shard.id}
@@ -359,27 +472,44 @@ class StreamPoller:
             outcome = self._invoke_function(event)
         except InvocationTimeout:
             self._say(f"{described} -> timed out")
+            self._log_deliveries(records, "timed out")
             raise
         except WorkerDied:
             if self._stop.is_set():
                 raise InvocationAbandoned() from None
             self._say(f"{described} -> the worker died")
+            self._log_deliveries(records, "worker died")
             raise
         except InvocationError as error:
             self._say(
                 f"{described} -> function error {str(error).splitlines()[0] if str(error) else error!r}"
             )
+            self._log_deliveries(records, "function error")
             raise
         state = f"cold, init {outcome.init_ms:.0f} ms" if outcome.cold and outcome.init_ms else "warm"
         response = json.loads(outcome.payload)
         failures = response.get("batchItemFailures") if isinstance(response, dict) else None
         result = f"{len(failures)} item failure{'s' if len(failures) != 1 else ''}" if failures else "ok"
         self._say(f"{described} -> {result} {outcome.duration_ms:.0f} ms {state}")
+        self._log_deliveries(records, "ok", _reported_failures(records, failures))
         return response
 
     def _failed(self, batch: list[dict]) -> None:
         failed = batch if isinstance(batch, FailedBatch) else FailedBatch(batch, 0)
+        self._log_deliveries(failed, "given up: sent to the on-failure destination")
         self._on_failure(self.subscription, self._current_shard, self.status.stream_arn or "", failed)
+
+
+def _reported_failures(records: list[dict[str, Any]], failures: Any) -> set[str]:
+    """The sequence numbers a function's batchItemFailures sends back: from its first failure on (Lambda
+    retries from the lowest one reported; one naming no record of the batch fails all of it)."""
+    if not failures:
+        return set()
+    sequences = [str(record["dynamodb"]["SequenceNumber"]) for record in records]
+    named = {str(item.get("itemIdentifier")) if isinstance(item, dict) else None for item in failures}
+    if not named <= set(sequences):
+        return set(sequences)
+    return set(sequences[min(sequences.index(sequence) for sequence in named) :])
 
 
 def _wire_records(http_response: Any, parsed: dict[str, Any], **_: Any) -> None:

@@ -22,6 +22,7 @@ import re
 import socket
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -37,6 +38,21 @@ SEED_PATH = Path(__file__).with_name("seed.json")
 FAULT_KINDS = ("error", "timeout", "reset", "slow")
 PRICED_ID = re.compile(r"-c(\d{1,9})$")
 OPEN_CATALOG_STOCK = 1_000_000
+CALL_LOG_LIMIT = 2_000  # contract calls kept (GET /_stubs/state, the console), the oldest dropped
+RESERVATION_PATH = re.compile(r"^/api/inventory/reservations/([^/]+)")
+
+
+@dataclass
+class StubCall:
+    """One call of the contract, as the stub saw it: never a header or a body, only the reservation id a
+    body names."""
+
+    at: float  # epoch seconds it arrived
+    method: str
+    path: str
+    reservation_id: str | None = None  # the inventory reservation it is about (an order's id)
+    status: int | None = None  # None until answered; a reset connection has none
+    fault: str | None = None  # the fault injected into it, if any
 
 
 @dataclass
@@ -85,11 +101,11 @@ def _json(status: int, body: Any = None) -> Response:
 
 
 class UpstreamStubs:
-    def __init__(self, seed_path: Path = SEED_PATH) -> None:
+    def __init__(self, seed_path: Path = SEED_PATH, call_log_limit: int = CALL_LOG_LIMIT) -> None:
         self._seed_path = seed_path
         self._lock = threading.Lock()
         self.faults = FaultPlan()
-        self.calls: list[tuple[str, str, str | None]] = []
+        self.calls: deque[StubCall] = deque(maxlen=call_log_limit)
         self.reset()
         self._routes = Map(
             [
@@ -167,8 +183,12 @@ class UpstreamStubs:
 
     def calls_to(self, method: str, path_prefix: str) -> int:
         return sum(
-            1 for call_method, path, _ in self.calls if call_method == method and path.startswith(path_prefix)
+            1 for call in list(self.calls) if call.method == method and call.path.startswith(path_prefix)
         )
+
+    def recent_calls(self) -> list[StubCall]:
+        """The calls kept, oldest first (copies: a call still in progress gets its status later)."""
+        return [StubCall(**call.__dict__) for call in list(self.calls)]
 
     def live_reservations(self) -> dict[str, dict]:
         with self._lock:
@@ -182,7 +202,7 @@ class UpstreamStubs:
                 "reservations": {
                     rid: {"state": r["state"], "items": r["items"]} for rid, r in self.reservations.items()
                 },
-                "calls": [[method, path] for method, path, _ in self.calls],
+                "calls": [[call.method, call.path] for call in list(self.calls)],
                 "faultsInjected": self.faults_injected,
             }
 
@@ -306,11 +326,14 @@ class UpstreamStubs:
         handler = handlers.get(endpoint) or getattr(self, endpoint)
         if endpoint.startswith(("set_", "state", "reset", "put_")):
             return handler(request, **arguments)(environ, start_response)
-        self.calls.append((request.method, request.path, None))
+        call = StubCall(time.time(), request.method, request.path, _reservation_of(request))
+        self.calls.append(call)
         fault = self.faults.draw(request.method, request.path)
+        call.fault = fault
         if fault is not None and fault != "slow":
             self.faults_injected += 1
         if fault == "error":
+            call.status = 503
             return _json(503, {"message": "injected failure"})(environ, start_response)
         if fault == "reset":
             start_response("500 Connection Reset", [])
@@ -322,7 +345,22 @@ class UpstreamStubs:
         if fault == "timeout":
             # The work is done, but the answer comes too late: the hardest case for the caller.
             time.sleep(self.faults.hang_seconds)
+        call.status = response.status_code
         return response(environ, start_response)
+
+
+def _reservation_of(request: Request) -> str | None:
+    """The reservation an inventory call is about: in its path, or (a new reservation) its body's
+    `reservationId`. The body is read once here and kept for the handler (werkzeug caches it)."""
+    if match := RESERVATION_PATH.match(request.path):
+        return match.group(1)
+    if request.method == "POST" and request.path == "/api/inventory/reservations":
+        try:
+            reservation = json.loads(request.get_data() or b"{}").get("reservationId")
+        except (ValueError, AttributeError):
+            return None
+        return reservation if isinstance(reservation, str) else None
+    return None
 
 
 def _reset_connection(environ: dict) -> None:
