@@ -1,14 +1,15 @@
-"""The local stack's own endpoints, beside the API: `/_local/*` (events, dead letters, alarms, streams, IAM,
-operator credentials, services, workers, routes, the OpenAPI document and its docs page, the upstream
-stubs' state, faults and reset, faults in the emulated AWS) and the issuer's `/.well-known/*` (JWKS, OpenID
-configuration). README lists them."""
+"""The local stack's own endpoints, beside the API: `/_local/*` (the console and its order timelines, events,
+dead letters, alarms, streams, IAM, operator credentials, services, workers, routes, the OpenAPI document and
+its docs page, the upstream stubs' state, faults and reset, faults in the emulated AWS) and the issuer's
+`/.well-known/*` (JWKS, OpenID configuration). README lists them."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import simplejson
 
@@ -17,14 +18,17 @@ from local.aws.faults import FAULTS
 from local.aws.moto_server import stack_credentials
 from local.aws.traces import MAX_TRACES
 from local.common.log import say
+from local.front import console
 from local.front.openapi import docs_endpoint
+from local.front.timeline import order_timeline
 from local.template import Unresolvable, resources_of_type
 from local.template.model import REGION
 
 if TYPE_CHECKING:
+    from local.aws.access_log import AccessLog
     from local.aws.alarms import Alarms
     from local.aws.bus import EventLog
-    from local.aws.streams import StreamPoller
+    from local.aws.streams import StreamPoller, StreamRecordLog
     from local.front.embedded import EmbeddedServices
     from local.runtime.workers import FunctionPool
     from local.template.model import StackModel
@@ -48,21 +52,40 @@ class Stack(Protocol):
     def pollers(self) -> list[StreamPoller]: ...
     @property
     def pools(self) -> dict[str, FunctionPool]: ...
+    @property
+    def access_log(self) -> AccessLog: ...
+    @property
+    def stream_records(self) -> StreamRecordLog: ...
 
     def dead_letter_entries(self) -> list[dict[str, Any]]: ...
     def openapi(self) -> dict[str, Any]: ...
 
 
 def endpoint(
-    stack: Stack, method: str, path: str, body: bytes = b"", query: str = ""
+    stack: Stack,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    query: str = "",
+    *,
+    headers: Mapping[str, str] | None = None,
 ) -> apigw.OutgoingResponse | None:
-    """The answer of the stack's own endpoint at `path`, or None when there is none (the API's, then)."""
+    """The answer of the stack's own endpoint at `path`, or None when there is none (the API's, then).
+    `headers`: the request's (a form post's origin is checked)."""
     if path.startswith("/_local/stubs/"):
         return stubs_endpoint(stack, method, path.removeprefix("/_local/stubs/"), body)
     if path == "/_local/aws-faults" and method == "POST":
         return aws_faults_endpoint(body)
+    if path == console.STUB_FAULTS_FORM and method == "POST":
+        return stub_faults_form(stack, body, headers or {})
     if method not in ("GET", "HEAD"):
         return None
+    if path == "/_local":
+        return console.redirect(console.CONSOLE_PATH)
+    if path == console.CONSOLE_PATH:
+        return console.console_page(console_view(stack))
+    if path.startswith(console.ORDERS_PATH):
+        return timeline_endpoint(stack, path.removeprefix(console.ORDERS_PATH))
     if path == "/.well-known/jwks.json":
         return apigw.json_response(200, auth.jwks())
     if path == "/.well-known/openid-configuration":
@@ -204,6 +227,117 @@ def template_outputs(stack: Stack) -> dict[str, Any]:
     return outputs
 
 
+# ---------------------------------------------------------------------------------------- the console
+JSON_ENDPOINTS = (
+    ("/_local/events", "every event put on the bus since start"),
+    ("/_local/dead-letters", "the failed batches, each with its records"),
+    ("/_local/streams", "the table streams' mappings"),
+    ("/_local/alarms", "the template's alarms, emulated"),
+    ("/_local/traces", "the spans the functions sent"),
+    ("/_local/workers", "worker processes"),
+    ("/_local/routes", "routes"),
+    ("/_local/iam", "execution roles and every authorization moto made"),
+    ("/_local/stubs/state", "the upstream stubs: users, stock, reservations, calls"),
+    ("/_local/aws-faults", "faults in the emulated AWS"),
+)
+
+
+def console_view(stack: Stack, error: str | None = None) -> console.ConsoleView:
+    """What the console shows, read from the stack now (never credentials: a role's name and summary only)."""
+    services = stack.services
+    iam = services.iam if services is not None else None
+    functions = []
+    for name, pool in stack.pools.items():
+        role = iam.roles.get(name) if iam is not None else None
+        functions.append(
+            console.FunctionRow(
+                name,
+                pool.describe(),
+                role.name if role is not None else None,
+                role.summary() if role is not None else None,
+            )
+        )
+    stubs_server = services.stubs if services is not None else None
+    stubs = None
+    if stubs_server is not None:
+        upstream = stubs_server.stubs
+        stubs = console.StubsView(
+            upstream.faults.describe(), upstream.faults_injected, upstream.recent_calls()
+        )
+    return console.ConsoleView(
+        title="Local stack console",
+        base_url=stack.base_url,
+        routes=[_route_row(route) for route in stack.model.routes],
+        functions=functions,
+        requests=stack.access_log.entries(),
+        request_log_limit=stack.access_log.limit,
+        events=stack.events.timed_entries(),
+        dead_letters=stack.dead_letter_entries(),
+        streams=[poller.describe() for poller in stack.pollers],
+        stubs=stubs,
+        iam_enforced=iam is not None,
+        error=error,
+        links=list(JSON_ENDPOINTS),
+    )
+
+
+def timeline_endpoint(stack: Stack, order_id: str) -> apigw.OutgoingResponse:
+    """`GET /_local/orders/<id>`: the order's timeline page, or a 404 page (an id no log mentions, or no id)."""
+    services = stack.services
+    stubs_server = services.stubs if services is not None else None
+    timeline = order_timeline(
+        order_id,
+        requests=stack.access_log.entries(),
+        records=stack.stream_records.records(),
+        events=stack.events.timed_entries(),
+        dead_letters=stack.dead_letter_entries(),
+        stub_calls=stubs_server.stubs.recent_calls() if stubs_server is not None else [],
+    )
+    if timeline is None:
+        return console.not_found_page(
+            f"No order {order_id!r} in what this stack has seen since it started: no request, stream record, "
+            "event or inventory call names it."
+        )
+    return console.timeline_page(timeline)
+
+
+def stub_faults_form(stack: Stack, body: bytes, headers: Mapping[str, str]) -> apigw.OutgoingResponse:
+    """`POST /_local/console/stub-faults` (the console's form): set the stubs' fault plan as
+    `POST /_local/stubs/faults` does, then back to the console (303); a plan refused is the console again,
+    with the reason (400). A post from another site's page is refused: the form is for this page only."""
+    if not _same_origin(headers):
+        return console.refused_page(403, "A form posted from another site's page: refused.")
+    stubs = stack.services.stubs if stack.services is not None else None
+    if stubs is None:
+        return console.console_page(console_view(stack, "No upstream stubs here."), 404)
+    try:
+        set_stub_faults(stubs.stubs, console.fault_plan_from_form(body))
+    except (ValueError, TypeError) as error:
+        return console.console_page(console_view(stack, f"Fault plan refused: {error}"), 400)
+    return console.redirect(f"{console.CONSOLE_PATH}#stub-faults")
+
+
+def _same_origin(headers: Mapping[str, str]) -> bool:
+    """A browser names the page a form was posted from (`Origin`, `Sec-Fetch-Site`); a client that names
+    none (curl) is let through, as the JSON endpoints are."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    if lowered.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = lowered.get("origin")
+    return origin is None or urlsplit(origin).netloc == lowered.get("host", "")
+
+
+def set_stub_faults(stubs: Any, plan: Any) -> dict[str, Any]:
+    """Replace the stubs' fault plan (local/stubs/upstream.py's fields); the plan as it now stands. Raises
+    ValueError or TypeError for a plan the stubs refuse."""
+    if not isinstance(plan, dict):
+        raise TypeError("the fault plan is a JSON object")
+    stubs.set_faults(**plan)
+    described: dict[str, Any] = stubs.faults.describe()
+    say(f"[stubs] fault plan: {json.dumps(described)}")
+    return described
+
+
 def stubs_endpoint(stack: Stack, method: str, action: str, body: bytes) -> apigw.OutgoingResponse | None:
     """`POST /_local/stubs/faults` (the stubs' fault plan), `GET /_local/stubs/state`,
     `POST /_local/stubs/reset` (reload the seed)."""
@@ -217,14 +351,10 @@ def stubs_endpoint(stack: Stack, method: str, action: str, body: bytes) -> apigw
         )
     if action == "faults":
         try:
-            plan = json.loads(body or b"{}")
-            if not isinstance(plan, dict):
-                raise TypeError("the fault plan is a JSON object")
-            stubs.stubs.set_faults(**plan)
+            described = set_stub_faults(stubs.stubs, json.loads(body or b"{}"))
         except (ValueError, TypeError) as error:
             return apigw.json_response(400, {"message": str(error)})
-        say(f"[stubs] fault plan: {json.dumps(stubs.stubs.faults.describe())}")
-        return apigw.json_response(200, stubs.stubs.faults.describe())
+        return apigw.json_response(200, described)
     if action == "reset":
         stubs.stubs.reset()
         say("[stubs] reset to the seed")

@@ -17,17 +17,20 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from local.aws import apigw, auth
+from local.aws.access_log import AccessLog, AccessLogEntry, resource_id
 from local.aws.alarms import Alarms
 from local.aws.bus import DeadLetterLog, EventCapture, EventLog
 from local.aws.iam import OPERATOR, SERVICE_SESSION, record_to_file
-from local.aws.streams import FailureDestinations, StreamPoller
+from local.aws.streams import FailureDestinations, StreamPoller, StreamRecordLog
 from local.common.log import function_log, say
 from local.front import control
 from local.front.embedded import EmbeddedServices
@@ -43,6 +46,18 @@ IAM_OFF_WARNING = (
     "AccessDenied on AWS"
 )
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+
+
+@dataclass
+class ApiCall:
+    """What the API path learnt of a request on its way (for its access log entry): filled in as far as the
+    request got (a refused token has no caller, a request no route matched has nothing)."""
+
+    route_key: str | None = None
+    function: str | None = None
+    caller: str | None = None
+    correlation_id: str | None = None
+    path_parameters: dict[str, str] = field(default_factory=dict)
 
 
 class LocalStack:
@@ -64,6 +79,8 @@ class LocalStack:
         self.services = services
         self.events = EventLog()
         self.dead_letters = DeadLetterLog()
+        self.access_log = AccessLog()
+        self.stream_records = StreamRecordLog()
         iam = services.iam if services is not None else None
         self.pools = {
             name: FunctionPool(
@@ -125,6 +142,7 @@ class LocalStack:
                 say,
                 forget_iterator=services.aws.forget_shard_iterator if embedded_streams else None,
                 stream_credentials=service_role(subscription.function),
+                record_log=self.stream_records,
             )
             self.pollers.append(poller.start())
 
@@ -137,10 +155,12 @@ class LocalStack:
     # -------------------------------------------------------------------------------- WSGI
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
+        received_at = time.time()
         started = time.perf_counter()
         note = ""
+        api_call: ApiCall | None = None
         try:
-            response, note = self.dispatch(request)
+            response, note, api_call = self.dispatch(request)
         except Exception as error:  # noqa: BLE001 - the stack itself failed: say so, keep serving
             say(f"local stack error: {error!r}", sys.stderr)
             response = apigw.internal_error()
@@ -154,17 +174,56 @@ class LocalStack:
             wsgi_response = _wsgi_response(response)
         elapsed = (time.perf_counter() - started) * 1000
         say(f"{request.method} {request.full_path.rstrip('?')} -> {response.status} {note}({elapsed:.0f} ms)")
+        if api_call is not None:
+            self._log_access(request, received_at, elapsed, response, api_call)
         return wsgi_response(environ, start_response)
 
-    def dispatch(self, request: Request) -> tuple[apigw.OutgoingResponse, str]:
+    def _log_access(
+        self,
+        request: Request,
+        received_at: float,
+        elapsed_ms: float,
+        response: apigw.OutgoingResponse,
+        api_call: ApiCall,
+    ) -> None:
+        location = next((value for name, value in response.headers if name.lower() == "location"), None)
+        self.access_log.append(
+            AccessLogEntry(
+                received_at=received_at,
+                method=request.method,
+                path=request.path,
+                status=response.status,
+                latency_ms=elapsed_ms,
+                route_key=api_call.route_key,
+                function=api_call.function,
+                caller=api_call.caller,
+                correlation_id=api_call.correlation_id,
+                resource_id=resource_id(api_call.path_parameters, location),
+            )
+        )
+
+    def dispatch(self, request: Request) -> tuple[apigw.OutgoingResponse, str, ApiCall | None]:
+        """The response, a note for the log line, and what the API learnt of the request (None: one of the
+        stack's own endpoints, which the access log leaves out)."""
         path = request.path
-        if path.startswith(("/_local/", "/.well-known/")):
+        if path.startswith(("/_local", "/.well-known/")):
             body = request.get_data(cache=False) if request.method == "POST" else b""
             local = control.endpoint(
-                self, request.method, path, body, request.environ.get("QUERY_STRING", "")
+                self,
+                request.method,
+                path,
+                body,
+                request.environ.get("QUERY_STRING", ""),
+                headers=request.headers,
             )
             if local is not None:
-                return local, ""
+                return local, "", None
+        api_call = ApiCall()
+        response, note = self._api(request, api_call)
+        return response, note, api_call
+
+    def _api(self, request: Request, api_call: ApiCall) -> tuple[apigw.OutgoingResponse, str]:
+        """A request to the API, through API Gateway's emulation to its function."""
         if not self.serve_api:
             return apigw.not_found(), ""
         raw_uri = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.full_path
@@ -177,6 +236,8 @@ class LocalStack:
         if matched is None:
             return apigw.not_found(), ""
         route, path_parameters = matched
+        api_call.route_key, api_call.function = route.route_key, route.function
+        api_call.path_parameters = {name: unquote(value) for name, value in path_parameters.items()}
         if (request.content_length or 0) > MAX_BODY_BYTES:
             return apigw.json_response(413, {"message": "Request Entity Too Large"}), ""
         body = request.get_data(cache=False)
@@ -207,7 +268,10 @@ class LocalStack:
             authorizer_context = {
                 "jwt": {"claims": auth.api_gateway_claims(claims), "scopes": auth.token_scopes(claims)}
             }
+            subject = claims.get("sub")
+            api_call.caller = subject if isinstance(subject, str) else None
         request_id = apigw.new_request_id()
+        api_call.correlation_id = request_id
         event = apigw.build_event(
             incoming,
             route,
@@ -280,7 +344,11 @@ class LocalStack:
 
     def banner(self, title: str = "Local stack", template_name: str = "template.yaml") -> str:
         url = self.base_url
-        lines = [f"{title} ({template_name})"]
+        # The console first: one page with all of what follows (and each order's timeline).
+        lines = [
+            f"{title} ({template_name})",
+            f"  Console   {url}/_local/   (an order's timeline: {url}/_local/orders/<id>)",
+        ]
         if self.model.routes and self.serve_api:
             rows = [("METHOD", "PATH", "FUNCTION", "AUTH")]
             for route in self.model.routes:
