@@ -52,14 +52,15 @@ def section(html: str, section_id: str) -> str:
 
 def test_the_banner_gives_the_consoles_url_first(stack):
     lines = stack.log.splitlines()
-    assert lines[1].split() == [
+    title = next(index for index, line in enumerate(lines) if line.startswith("Order Service local stack ("))
+    assert lines[title + 1].split() == [
         "Console",
         f"http://localhost:{stack.port}/_local/",
         "(an",
         "order's",
         "timeline:",
         f"http://localhost:{stack.port}/_local/orders/<id>)",
-    ], lines[:3]
+    ], lines[title : title + 3]
 
 
 def test_local_without_its_slash_leads_to_the_console(stack):
