@@ -24,14 +24,11 @@ LAYER_PATH = ROOT / "layers" / "orders" / "python"
 # Function folder -> what it serves, in the order the tables print.
 FUNCTIONS = ("health", "get_order", "list_user_orders", "create_order", "update_order_status", "order_events")
 
-# What each function is built on (README's packages, template's Tracing: Active), imported and nothing more.
+# What each function is built on (README's packages), imported and nothing more. Tracing is no library:
+# orders.tracing records spans and writes OTLP itself (the tracing row measures what that costs).
 _OBSERVABILITY = (
     "aws_lambda_powertools.logging",
     "aws_lambda_powertools.metrics",
-    # orders.tracing loads these on a sampled invocation (the cold one is sampled here, as on Lambda).
-    "opentelemetry.sdk.trace",
-    "opentelemetry.exporter.otlp.proto.common.trace_encoder",
-    "opentelemetry.propagators.aws",
 )
 # The API functions answer through orders.http.routes: Powertools' resolver is built only for the OpenAPI
 # document and for a request the router leaves to it, never on a valid request's path.
