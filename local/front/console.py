@@ -194,6 +194,17 @@ def _table(headings: Sequence[str], rows: Sequence[str], empty: str, section_id:
     )
 
 
+def _table_section(
+    section_id: str,
+    title: str,
+    table: tuple[Sequence[str], Sequence[str], str, str],
+    *,
+    intro: str = "",
+) -> str:
+    """A section of the console: its heading, an optional line of (already escaped) HTML, then `_table`."""
+    return f'<section id="{esc(section_id)}"><h2>{esc(title)}</h2>{intro}' + _table(*table) + "</section>"
+
+
 def _requests_section(view: ConsoleView) -> str:
     rows = [
         "<tr>"
@@ -213,15 +224,22 @@ def _requests_section(view: ConsoleView) -> str:
         f"newest first; the last {min(len(view.requests), SHOWN_REQUESTS)} of the {view.request_log_limit} "
         "the stack keeps"
     )
-    return (
-        f'<section id="recent-requests"><h2>Recent requests</h2><p class="muted">{esc(kept)}</p>'
-        + _table(
-            ("time", "method", "path", "caller", "status", "latency", "correlation id", "order", "function"),
-            rows,
-            "No request to the API yet.",
-            "requests",
-        )
-        + "</section>"
+    headings = (
+        "time",
+        "method",
+        "path",
+        "caller",
+        "status",
+        "latency",
+        "correlation id",
+        "order",
+        "function",
+    )
+    return _table_section(
+        "recent-requests",
+        "Recent requests",
+        (headings, rows, "No request to the API yet.", "requests"),
+        intro=f'<p class="muted">{esc(kept)}</p>',
     )
 
 
@@ -241,10 +259,10 @@ def _routes_section(view: ConsoleView) -> str:
         "</tr>"
         for route in view.routes
     ]
-    return (
-        '<section id="routes-section"><h2>Routes</h2>'
-        + _table(("method", "path", "function", "auth"), rows, "This template has no routes.", "routes")
-        + "</section>"
+    return _table_section(
+        "routes-section",
+        "Routes",
+        (("method", "path", "function", "auth"), rows, "This template has no routes.", "routes"),
     )
 
 
@@ -268,16 +286,8 @@ def _functions_section(view: ConsoleView) -> str:
         "</tr>"
         for function in view.functions
     ]
-    return (
-        '<section id="functions-section"><h2>Functions</h2>'
-        + _table(
-            ("function", "workers", "execution role", "what its role allows"),
-            rows,
-            "No functions.",
-            "functions",
-        )
-        + "</section>"
-    )
+    headings = ("function", "workers", "execution role", "what its role allows")
+    return _table_section("functions-section", "Functions", (headings, rows, "No functions.", "functions"))
 
 
 def _events_section(view: ConsoleView) -> str:
@@ -295,13 +305,11 @@ def _events_section(view: ConsoleView) -> str:
             f"<td>{esc(change)}</td><td>{esc(detail.get('version', ''))}</td>"
             "</tr>"
         )
-    return (
-        '<section id="events-section"><h2>Events on the bus</h2>'
-        '<p class="muted">newest first (all of them: <a href="/_local/events">/_local/events</a>)</p>'
-        + _table(
-            ("seen", "detail-type", "source", "order", "status", "version"), rows, "No event yet.", "events"
-        )
-        + "</section>"
+    return _table_section(
+        "events-section",
+        "Events on the bus",
+        (("seen", "detail-type", "source", "order", "status", "version"), rows, "No event yet.", "events"),
+        intro='<p class="muted">newest first (all of them: <a href="/_local/events">/_local/events</a>)</p>',
     )
 
 
@@ -315,15 +323,9 @@ def _streams_section(view: ConsoleView) -> str:
         "</tr>"
         for stream in view.streams
     ]
-    return (
-        '<section id="streams-section"><h2>Table streams</h2>'
-        + _table(
-            ("mapping", "state", "records read", "invocations", "retries", "batches given up"),
-            rows,
-            "No stream mapping.",
-            "streams",
-        )
-        + "</section>"
+    headings = ("mapping", "state", "records read", "invocations", "retries", "batches given up")
+    return _table_section(
+        "streams-section", "Table streams", (headings, rows, "No stream mapping.", "streams")
     )
 
 
@@ -353,15 +355,15 @@ def _dead_letters_section(view: ConsoleView) -> str:
             f'<td class="mono">{esc(where)}</td><td>{esc(state)}</td>'
             "</tr>"
         )
-    return (
-        '<section id="failed-batches"><h2>Failed batches (on-failure destinations)</h2>'
-        + _table(
+    return _table_section(
+        "failed-batches",
+        "Failed batches (on-failure destinations)",
+        (
             ("when", "function", "batch", "why", "destination", "object"),
             rows,
             "No batch given up on.",
             "dead-letters",
-        )
-        + "</section>"
+        ),
     )
 
 
