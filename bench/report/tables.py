@@ -64,9 +64,9 @@ def cold_start_table(data: dict[str, Any]) -> list[str]:
                 f"{runs} runs per function and variant; the real functions run with Tracing on, as deployed. "
                 "The tracer-off, as-deployed and libraries columns come from a later phase with their own side-by-side "
                 "baseline runs. 'Baseline + importing the libraries' is the raw-boto3 handler importing, and not "
-                "using, what the function is built on (Powertools Logger/Metrics/Tracer, the X-Ray SDK, the resolver; "
-                "pydantic and the validation machinery where requests are validated; idempotency, batch): the floor "
-                "those libraries alone put under the ratio."
+                "using, what the function is built on (Powertools Logger and Metrics; pydantic where requests are "
+                "validated; Powertools' DynamoDB deserializer in the consumer; tracing is our own code, no library): "
+                "the floor those libraries alone put under the ratio."
             ),
             "",
         ]
