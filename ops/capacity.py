@@ -47,6 +47,11 @@ SHARDS_DESIGN_RATE = DEFAULT_RATES[1]
 # partition's limit at SHARDS_DESIGN_RATE: the busiest second is ~1.4x the average (uneven hashing, per-second
 # arrivals; tests/unit/test_partition_simulation.py), and a changed order's item grows past 1 KB.
 STATUS_SHARDS_HEADROOM = 2
+# The stream mapping's ParallelizationFactor keeps the consumer's batches at most 1 / CONSUMER_HEADROOM (80%)
+# busy at the design rate: a consumer sized to exactly keep up lets any burst or slow upstream call grow the
+# iterator age for good, and a measured per-order time a few percent either side of a factor's edge would
+# move the default from one bench run to the next (1,000 orders/s x 29.5 ms is 29.5 batches, 30.3 ms 30.3).
+CONSUMER_HEADROOM = 1.25
 # What sets a component's capacity, so that the operator knows who can move it: a template parameter or
 # setting (ours to change), an AWS quota (a quota request, or not raisable), or an assumption (a number to
 # agree with someone: the upstream services' limits).
@@ -1070,9 +1075,9 @@ def template_settings(inputs: Inputs) -> dict[str, int]:
 
 
 def parallelization_factor_for(inputs: Inputs, rate: float) -> int:
-    """The smallest ParallelizationFactor (1 to the quota's 10) whose batches keep up with `rate` orders/s on
-    the shards a table writing that much has; the most when none does."""
-    needed = rate * consumer_seconds(inputs)
+    """The smallest ParallelizationFactor (1 to the quota's 10) whose batches keep up with CONSUMER_HEADROOM x
+    `rate` orders/s on the shards a table writing that much has; the most when none does."""
+    needed = CONSUMER_HEADROOM * rate * consumer_seconds(inputs)
     most = int(inputs.quotas["parallelization_factor_max"])
     count = stream_shards(inputs, rate)
     return next((f for f in range(1, most + 1) if count * f >= needed), most)
@@ -1100,7 +1105,7 @@ def recommended_defaults(inputs: Inputs, rate: float | None = None) -> Defaults:
       rounded up to 100, and never above the account's throttle (a stage throttle over it protects nothing).
     - ApiThrottlingBurstLimit = one second of the rate limit, never above the account's burst (5,000).
     - ParallelizationFactor = the smallest factor (1 to 10) whose shards x factor concurrent batches keep up
-      with the design rate, on the fewest shards a table writing that much has (`stream_shards`), the
+      with CONSUMER_HEADROOM (1.25) x the design rate (batches at most 80% busy), on the fewest shards a table writing that much has (`stream_shards`), the
       consumer settling on its threads (`consumer_time`). Also computed at SHARDS_DESIGN_RATE, for the rule.
     - StatusIndexShards = STATUS_SHARDS_HEADROOM (2) x the fewest shards that keep the busiest status's
       average write units per partition under a partition's limit at SHARDS_DESIGN_RATE (10,000 orders/s:
@@ -1150,7 +1155,8 @@ def recommended_defaults(inputs: Inputs, rate: float | None = None) -> Defaults:
             "ParallelizationFactor",
             factor,
             f"{sized_for:,.0f} orders/s x {timing.per_order_s * 1000:.1f} ms per order "
-            f"({timing.threads} settling threads) = {sized_for * timing.per_order_s:,.1f} concurrent batches on "
+            f"({timing.threads} settling threads) = {sized_for * timing.per_order_s:,.1f} concurrent batches "
+            f"(x {CONSUMER_HEADROOM:g} headroom: {CONSUMER_HEADROOM * sized_for * timing.per_order_s:,.1f}) on "
             f"{stream_shards(inputs, sized_for):,} shards; at {SHARDS_DESIGN_RATE:,.0f} orders/s "
             f"{SHARDS_DESIGN_RATE * timing.per_order_s:,.0f} on {stream_shards(inputs, SHARDS_DESIGN_RATE):,} "
             f"shards: {factor_at_top}",

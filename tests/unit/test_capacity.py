@@ -502,8 +502,10 @@ def test_the_recommended_factor_is_the_smallest_that_keeps_up(rate: float) -> No
     inputs = read_inputs()
     factor = capacity.parallelization_factor_for(inputs, rate)
     assert 1 <= factor <= 10
-    assert consumer_allows(replace(inputs, parallelization_factor=factor), rate) >= rate
-    assert factor == 1 or consumer_allows(replace(inputs, parallelization_factor=factor - 1), rate) < rate
+    # With CONSUMER_HEADROOM to spare: the batches at most 80% busy at `rate`.
+    wanted = capacity.CONSUMER_HEADROOM * rate
+    assert consumer_allows(replace(inputs, parallelization_factor=factor), rate) >= wanted
+    assert factor == 1 or consumer_allows(replace(inputs, parallelization_factor=factor - 1), rate) < wanted
     assert recommended_defaults(inputs).values()["ParallelizationFactor"] == (
         capacity.parallelization_factor_for(inputs, DESIGN_RATE)
     )
