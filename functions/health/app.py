@@ -54,4 +54,6 @@ OPENAPI = {
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return {"statusCode": 200, "headers": dict(_HEADERS), "body": _BODY}
+    # A copy, since the caller owns the response; .copy() rather than dict(), which looks a builtin up and
+    # calls it (~30 ns of a 0.3 µs handler, the whole of its gap to the benchmark's baseline).
+    return {"statusCode": 200, "headers": _HEADERS.copy(), "body": _BODY}
