@@ -1105,8 +1105,9 @@ def recommended_defaults(inputs: Inputs, rate: float | None = None) -> Defaults:
       rounded up to 100, and never above the account's throttle (a stage throttle over it protects nothing).
     - ApiThrottlingBurstLimit = one second of the rate limit, never above the account's burst (5,000).
     - ParallelizationFactor = the smallest factor (1 to 10) whose shards x factor concurrent batches keep up
-      with CONSUMER_HEADROOM (1.25) x the design rate (batches at most 80% busy), on the fewest shards a table writing that much has (`stream_shards`), the
-      consumer settling on its threads (`consumer_time`). Also computed at SHARDS_DESIGN_RATE, for the rule.
+      with CONSUMER_HEADROOM (1.25) x the design rate (batches at most 80% busy), on the fewest shards a
+      table writing that much has (`stream_shards`), the consumer settling on its threads (`consumer_time`).
+      Also computed at SHARDS_DESIGN_RATE, for the rule.
     - StatusIndexShards = STATUS_SHARDS_HEADROOM (2) x the fewest shards that keep the busiest status's
       average write units per partition under a partition's limit at SHARDS_DESIGN_RATE (10,000 orders/s:
       its shards cannot follow traffic, a partition's limit is no quota; `raise StatusIndexShards to >= N`
