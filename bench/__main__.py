@@ -13,6 +13,7 @@ ROWS = (
     "cold_variants",
     "scaling",
     "import_profile",
+    "keyed_latency",
     "sizes",
     "http_load",
     "recovery",

@@ -54,9 +54,18 @@ ENDPOINTS = {
 CURSOR_SECRET_FALLBACK = "bench-cursor-secret-0123456789abcdef"
 
 _MOTO_SOURCE = """
-import logging, sys
+import logging, os, sys, time
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 from moto.server import ThreadedMotoServer
+# The keyed-latency row's network: every DynamoDB request waits this long before moto serves it.
+delay = float(os.environ.get("BENCH_DYNAMODB_DELAY_MS") or 0) / 1000
+if delay:
+    from moto.dynamodb.responses import DynamoHandler
+    served = DynamoHandler.call_action
+    def call_action(self):
+        time.sleep(delay)
+        return served(self)
+    DynamoHandler.call_action = call_action
 # As the local stack's moto: TransactWriteItems costs no copy of the whole table (DynamoDB's cost does not
 # grow with the table; moto's deep copy did, ~0.3 ms per item).
 from local.aws.moto_server import transactions_without_table_copies
@@ -73,7 +82,8 @@ server.stop()
 class MotoProcess:
     """moto's ThreadedMotoServer in a process of its own, so its work never shares a GIL with the harness."""
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, log_path: Path, *, delay_ms: float = 0) -> None:
+        """`delay_ms`: how long every DynamoDB request waits before it is served (bench/keyedlatency.py)."""
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-c", _MOTO_SOURCE],
@@ -81,6 +91,7 @@ class MotoProcess:
             stdout=subprocess.PIPE,
             stderr=self._log,
             cwd=ROOT,
+            env={**os.environ, "BENCH_DYNAMODB_DELAY_MS": str(delay_ms)} if delay_ms else None,
         )
         line = self.process.stdout.readline().decode().strip()
         if not line.startswith("http://"):

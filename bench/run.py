@@ -27,6 +27,7 @@ from bench import (
     httpload,
     importprofile,
     infra,
+    keyedlatency,
     latency,
     lifecycle,
     recovery,
@@ -74,6 +75,8 @@ class Mode:
     # page of the cross-user listing is measured on (enough that every shard of every status holds more than a
     # first read's share of the page).
     cross_user_orders: int = 6_000
+    # Issue 20 (bench/keyedlatency.py): keyed and unkeyed creates each, per injected-latency profile.
+    keyed_latency_invocations: int = 300
 
 
 MODES = {
@@ -121,6 +124,7 @@ MODES = {
         tracing_cold_runs=5,
         tracing_warm_invocations=200,
         cross_user_orders=3_000,
+        keyed_latency_invocations=100,
     ),
     "smoke": Mode(
         name="smoke",
@@ -152,6 +156,7 @@ MODES = {
         tracing_cold_runs=1,
         tracing_warm_invocations=3,
         cross_user_orders=300,
+        keyed_latency_invocations=2,
     ),
 }
 
@@ -344,6 +349,14 @@ def run(mode: Mode, out_dir: Path, only: set[str] | None = None, verbose: bool =
             logs,
             functions=mode.importtime_functions,
         )
+        data["keyed_latency"] = rows.run(
+            "keyed_latency",
+            keyedlatency.run,
+            environment,
+            mode.keyed_latency_invocations,
+            min(mode.chunk, 50),
+            logs,
+        )
     finally:
         environment.close()
     data["sizes"] = rows.run("sizes", sizes.run, mode.sam_build, logs)
@@ -434,6 +447,11 @@ def headline(data: dict[str, Any]) -> dict[str, Any]:
         "warm_ratio": {ENDPOINTS[function]: row.get("ratio_p50") for function, row in warm.items()},
         # Issue 20: the keyed create's warm p50 over the unkeyed create's, measured side by side.
         "keyed_create_warm_ratio": (warm.get("create_order") or {}).get("keyed_ratio_p50"),
+        # The same ratio with DynamoDB's and the upstreams' answers delayed (injected, bench/keyedlatency.py).
+        "keyed_create_warm_ratio_with_latency": {
+            name: profile["keyed_ratio_p50"]
+            for name, profile in ((data.get("keyed_latency") or {}).get("profiles") or {}).items()
+        },
         "warm_own_time_ratio": {
             ENDPOINTS[function]: (row["real"]["own_p50_ms"] / row["baseline"]["own_p50_ms"])
             if row.get("baseline", {}).get("own_p50_ms")

@@ -581,6 +581,33 @@ def _import_reasons(row: dict[str, Any]) -> list[str]:
     return out
 
 
+def keyed_latency_table(data: dict[str, Any]) -> list[str]:
+    """Issue 20: keyed ÷ unkeyed create with DynamoDB's and the upstreams' answers delayed (bench/keyedlatency.py)."""
+    profiles = (data.get("keyed_latency") or {}).get("profiles") or {}
+    if not profiles:
+        return []
+    rows = [
+        [
+            name,
+            _ms(profile["keyed_p50_ms"]),
+            _ms(profile["unkeyed_p50_ms"]),
+            _x(profile["keyed_ratio_p50"]),
+        ]
+        for name, profile in profiles.items()
+    ]
+    n = next(iter(profiles.values()))["n"]
+    return [
+        "### Keyed create under network latency (issue 20)",
+        "",
+        *_table(["injected delay per request", "keyed p50 ms", "unkeyed p50 ms", "keyed ÷ unkeyed"], rows),
+        (
+            f"{n} creates each way per profile, in one warm worker, taking turns in chunks; a moto and stubs of the "
+            "profile's own sleep before answering each request. The delays are injected, not measured on AWS."
+        ),
+        "",
+    ]
+
+
 def tracing_table(data: dict[str, Any]) -> list[str]:
     """Issue 20: the tracing candidates' cold cost side by side, and what an unreachable agent adds warm."""
     traced = data.get("tracing") or {}
@@ -642,6 +669,7 @@ def tracing_table(data: dict[str, Any]) -> list[str]:
 SECTIONS = (
     cold_start_table,
     warm_table,
+    keyed_latency_table,
     calls_table,
     cross_user_table,
     scaling_table,

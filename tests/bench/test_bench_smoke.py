@@ -95,6 +95,22 @@ def test_keyed_create_beside_the_unkeyed_one(smoke):
     assert "keyed create warm p50 <= 1.5x unkeyed" in smoke["targets"]
 
 
+def test_keyed_create_under_injected_latency(smoke):
+    """Issue 20: the same ratio with DynamoDB's and the upstreams' answers delayed, one profile each, and the
+    delays really applied (each create waits at least the delays of the calls it makes one after another)."""
+    profiles = smoke["keyed_latency"]["profiles"]
+    assert set(smoke["keyed_create_warm_ratio_with_latency"]) == set(profiles)
+    assert profiles["loopback"]["dynamodb_delay_ms"] == profiles["loopback"]["upstream_delay_ms"] == 0
+    for name, profile in profiles.items():
+        assert profile["n"] > 0 and profile["errors"] == {"keyed": 0, "unkeyed": 0}, (name, profile)
+        assert positive(smoke["keyed_create_warm_ratio_with_latency"][name])
+        upstream, dynamodb = profile["upstream_delay_ms"], profile["dynamodb_delay_ms"]
+        # Unkeyed: the buyer check, then the reservation, then the order's write. Keyed: the claim beside the
+        # buyer check, then the same two.
+        assert profile["unkeyed_p50_ms"] >= 2 * upstream + dynamodb, (name, profile)
+        assert profile["keyed_p50_ms"] >= max(upstream, dynamodb) + upstream + dynamodb, (name, profile)
+
+
 def test_dynamodb_calls_per_endpoint(smoke):
     calls = smoke["dynamodb_calls"]
     assert set(calls) == ENDPOINTS
