@@ -1119,7 +1119,9 @@ def recommended_defaults(inputs: Inputs, rate: float | None = None) -> Defaults:
     - ParallelizationFactor = the smallest factor (1 to 10) whose shards x factor concurrent batches keep up
       with CONSUMER_HEADROOM (1.25) x the design rate (batches at most 80% busy), on the fewest shards a
       table writing that much has (`stream_shards`), the consumer settling on its threads (`consumer_time`).
-      Also computed at SHARDS_DESIGN_RATE, for the rule.
+      Also computed at SHARDS_DESIGN_RATE, for the rule. The template's is accepted down to the least factor
+      that keeps up without the headroom (`Setting.accepted`): its input is the consumer's time measured on a
+      shared machine.
     - StatusIndexShards = STATUS_SHARDS_HEADROOM (2) x the fewest shards that keep the busiest status's
       average write units per partition under a partition's limit at SHARDS_DESIGN_RATE (10,000 orders/s:
       its shards cannot follow traffic, a partition's limit is no quota; `raise StatusIndexShards to >= N`
@@ -1148,8 +1150,9 @@ def recommended_defaults(inputs: Inputs, rate: float | None = None) -> Defaults:
     capped = f"; capped at the account's {account:,.0f} requests/s" if wanted > account else ""
     burst = int(min(rate_limit, q["apigw_account_burst"]))
     factor = parallelization_factor_for(inputs, sized_for)
-    # The least that keeps up at all: a bench run on a busier machine measures the consumer's own time up to
-    # ~20% longer, which can move the headroom's factor by one; the template need not follow it.
+    # The least that keeps up at all: a bench run on a busier machine measures the consumer longer (34.0 ms per
+    # order against 29.3 the run before), which can move the headroom's factor by one; the template need not
+    # follow each run.
     keeps_up = parallelization_factor_for(inputs, sized_for, headroom=1.0)
     factor_at_top = parallelization_factor_for(inputs, SHARDS_DESIGN_RATE)
     timing = consumer_time(inputs)
