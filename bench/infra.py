@@ -324,16 +324,22 @@ class Infra:
             self.moto.stop()
 
 
-def start(work_dir: Path) -> Infra:
+def start_stubs() -> Any:
+    """The user and inventory stubs (`local.stubs.upstream.StubServer`), started, with stock for every order the
+    benchmark creates (the seed's 100,000 would run out in a full run)."""
     from local.stubs.upstream import StubServer
 
+    stubs = StubServer().start()
+    for product in stubs.stubs.products.values():
+        product["stock"] = max(product["stock"], 10**9)
+    return stubs
+
+
+def start(work_dir: Path) -> Infra:
     work_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     moto = MotoProcess(work_dir / "moto.log")
-    stubs = StubServer().start()
-    # Stock for every order the benchmark creates (the seed's 100,000 would run out in a full run).
-    for product in stubs.stubs.products.values():
-        product["stock"] = max(product["stock"], 10**9)
+    stubs = start_stubs()
     infra = Infra(moto=moto, stubs=stubs, xray=UdpSink(), work_dir=work_dir, site=lambda_site(work_dir))
     bus = infra.function_env("order_events", "unused").get("EVENT_BUS_NAME")
     if bus:

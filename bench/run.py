@@ -353,6 +353,7 @@ def run(mode: Mode, out_dir: Path, only: set[str] | None = None, verbose: bool =
             "keyed_latency",
             keyedlatency.run,
             environment,
+            scenario,
             mode.keyed_latency_invocations,
             min(mode.chunk, 50),
             logs,
