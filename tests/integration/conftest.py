@@ -8,10 +8,9 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from tests.conftest import TEST_ENV
-from tests.support.dynamo import fresh_table
+from tests.support.dynamo import fresh_table, moto_as_run_locally
 from tests.support.lambda_runtime import reset_process_state
 from tests.support.servers import ServerProcess
 from tests.support.stubs import StubControl
@@ -42,8 +41,9 @@ def upstream() -> Iterator[StubControl]:
 
 @pytest.fixture(scope="module")
 def moto_dynamodb(upstream: StubControl) -> Iterator[Any]:
-    """moto, started once per module (starting it, and the first client after it, cost ~0.1 s)."""
-    with mock_aws():
+    """moto as the local stack runs it, started once per module (starting it, and the first client after it, cost
+    ~0.1 s)."""
+    with moto_as_run_locally():
         yield boto3.client("dynamodb", region_name=TEST_ENV["AWS_DEFAULT_REGION"])
 
 

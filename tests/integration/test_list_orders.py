@@ -9,6 +9,7 @@ import pytest
 
 from tests.support import api_calls as calls
 from tests.support.api_calls import ADMIN_USER, OTHER_USER, SAMPLE_USER, assert_problem
+from tests.support.cursors import with_mac_bit_flipped
 from tests.support.dynamo import record_calls
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -156,7 +157,7 @@ def test_edited_cursor_is_400(api):
     edited = base64.urlsafe_b64encode(json.dumps(edited_position).encode()).rstrip(b"=").decode()
     for bad in (
         f"{edited}.{mac}",
-        f"{payload}.{mac[:-2]}{'AA' if mac[-2:] != 'AA' else 'BB'}",
+        with_mac_bit_flipped(cursor),
         cursor[:-1],
         "x" + cursor,
     ):

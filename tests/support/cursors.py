@@ -1,0 +1,30 @@
+"""Listing cursors edited as a client could edit them: still well-formed base64url, no longer what was issued."""
+
+from __future__ import annotations
+
+import base64
+
+
+def _decode(text: str) -> bytearray:
+    return bytearray(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+
+
+def _encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def with_payload_bit_flipped(cursor: str) -> str:
+    """The cursor with one bit of its payload flipped, its MAC kept."""
+    payload, mac = cursor.split(".")
+    raw = _decode(payload)
+    raw[len(raw) // 2] ^= 0x01
+    return f"{_encode(raw)}.{mac}"
+
+
+def with_mac_bit_flipped(cursor: str) -> str:
+    """The cursor with one bit of its MAC flipped, its payload kept. (Rewriting the MAC's last characters
+    instead, e.g. to "AA", leaves it unchanged whenever it already ends so: 1 in 256 for a 16-byte MAC.)"""
+    payload, mac = cursor.split(".")
+    raw = _decode(mac)
+    raw[-1] ^= 0x01
+    return f"{payload}.{_encode(raw)}"
