@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
 
 from tests.support import api_calls as calls
 from tests.support.api_calls import ADMIN_USER, OTHER_USER, SAMPLE_USER, assert_problem
-from tests.support.cursors import with_mac_bit_flipped
+from tests.support.cursors import b64, unb64, with_mac_bit_flipped
 from tests.support.dynamo import record_calls
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -152,9 +151,9 @@ def test_edited_cursor_is_400(api):
     cursor = first_cursor()
     payload, _, mac = cursor.partition(".")
     assert payload and mac, cursor
-    position = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    position = json.loads(unb64(payload))
     edited_position = position[:-1] + ("0" if position[-1] != "0" else "1")
-    edited = base64.urlsafe_b64encode(json.dumps(edited_position).encode()).rstrip(b"=").decode()
+    edited = b64(json.dumps(edited_position).encode())
     for bad in (
         f"{edited}.{mac}",
         with_mac_bit_flipped(cursor),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -12,17 +11,11 @@ from orders.domain.cursor import CursorCodec
 from orders.domain.errors import InvalidCursor
 from orders.http.problems import PROBLEMS
 
+from tests.support.cursors import b64, unb64, with_mac_bit_flipped
+
 SECRET = b"unit-test-cursor-secret-0123456789"
 SCOPE = "user-123\x00"
 POSITION = "2026-11-25T20:39:08.123Z#019ac0a1-2b3c-7d4e-8f60-123456789abc"
-
-
-def b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 @pytest.fixture
@@ -55,11 +48,8 @@ def test_edited_payload_is_rejected(codec):
 
 
 def test_edited_mac_is_rejected(codec):
-    payload, mac = codec.encode(SCOPE, POSITION).split(".")
-    raw = bytearray(unb64(mac))
-    raw[0] ^= 0x01
     with pytest.raises(InvalidCursor):
-        codec.decode(SCOPE, f"{payload}.{b64(bytes(raw))}")
+        codec.decode(SCOPE, with_mac_bit_flipped(codec.encode(SCOPE, POSITION)))
 
 
 def test_truncated_mac_is_rejected(codec):
