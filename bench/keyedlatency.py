@@ -9,15 +9,18 @@ DynamoDB request (`BENCH_DYNAMODB_DELAY_MS`, outside any lock: concurrent reques
 stubs of their own that sleep before every contract call (their `slow` fault at rate 1); the keyed and
 unkeyed creates take turns in chunks in one warm worker, through the latency row's own warm phase. The delays
 are injected, not measured on AWS: the profiles say which (`loopback` injects none, for comparison in the same
-run).
+run). Each profile also reports the CPU the function, moto, and the stubs with the harness spend per create
+(bench/cpu.py): a sleep costs none, so the CPU ratio says what a key adds as work wherever it runs.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from bench import latency
+from bench.cpu import CpuMeter
 from bench.infra import Infra, MotoProcess, UdpSink, start_stubs
 from bench.scenario import Scenario
 
@@ -60,6 +63,14 @@ def _profile(
     try:
         spec = delayed.real_spec(FUNCTION, delayed.ensure_table(TABLE))
         worker = latency.spawn(spec, scenario.event(FUNCTION, "real"), logs)
+        # The stubs serve from a thread of this process, which also drives the worker.
+        cpu = CpuMeter(
+            {
+                "function": worker.process.pid,
+                "moto": delayed.moto.process.pid,
+                "stubs and harness": os.getpid(),
+            }
+        )
         row = latency.warm_phase(
             delayed,
             scenario,
@@ -67,6 +78,7 @@ def _profile(
             invocations=invocations,
             warmup=chunk,
             chunk=chunk,
+            cpu=cpu,
         ).per_function[FUNCTION]
     finally:
         if worker is not None and worker.process.poll() is None:
@@ -80,6 +92,12 @@ def _profile(
         "keyed_p50_ms": keyed["p50_ms"],
         "unkeyed_p50_ms": unkeyed["p50_ms"],
         "keyed_ratio_p50": row["keyed_ratio_p50"],
+        # ms of CPU per create by process (bench/cpu.py), and keyed ÷ unkeyed of their totals.
+        "cpu_ms_per_create": {
+            "keyed": keyed["cpu_ms_per_invocation"],
+            "unkeyed": unkeyed["cpu_ms_per_invocation"],
+        },
+        "keyed_cpu_ratio": row["keyed_cpu_ratio"],
         "errors": {"keyed": keyed["errors"], "unkeyed": unkeyed["errors"]},
         "error_samples": (keyed["error_samples"] + unkeyed["error_samples"])[:3],
     }

@@ -10,6 +10,7 @@ taking turns with the others, so that the keyed create is measured against the u
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import events
+from bench.cpu import CpuMeter
 from bench.infra import FUNCTIONS, Infra
 from bench.scenario import Scenario
 from bench.stats import median, percentile, ratio
@@ -210,7 +212,9 @@ def warm_phase(
     invocations: int,
     warmup: int,
     chunk: int,
+    cpu: CpuMeter | None = None,
 ) -> WarmResult:
+    """`cpu`: also the CPU its processes spend on each turn (`cpu_ms_per_invocation`; bench/cpu.py)."""
     result = WarmResult()
     for function, workers in kept.items():
         expected = scenario.expected(function)
@@ -234,12 +238,17 @@ def warm_phase(
                 if turn == "real":
                     sampled_count += sum(sampled)
                 before = worker.log_bytes()
-                runs[turn].extend(worker.run(_events(scenario, function, turn, size), sampled))
+                batch = _events(scenario, function, turn, size)
+                with cpu.measure(turn, size) if cpu is not None else contextlib.nullcontext():
+                    ran = worker.run(batch, sampled)
+                runs[turn].extend(ran)
                 log_bytes[turn] += worker.log_bytes() - before
         row: dict[str, Any] = {}
         for turn in turns:
             described = _describe(runs[turn], expected)
             described["log_bytes_per_invocation"] = log_bytes[turn] / max(invocations, 1)
+            if cpu is not None:
+                described["cpu_ms_per_invocation"] = cpu.per_invocation(turn)
             row[turn] = described
         for variant, worker in workers.items():
             memory = worker.stats()
@@ -259,5 +268,10 @@ def warm_phase(
         if UNKEYED in row:
             # What an Idempotency-Key costs a create: keyed (the real variant) over unkeyed, same worker.
             row["keyed_ratio_p50"] = ratio(row["real"]["p50_ms"], row[UNKEYED]["p50_ms"])
+            if cpu is not None:
+                keyed_cpu, unkeyed_cpu = (row[turn]["cpu_ms_per_invocation"] for turn in ("real", UNKEYED))
+                row["keyed_cpu_ratio"] = ratio(
+                    keyed_cpu and keyed_cpu["total"], unkeyed_cpu and unkeyed_cpu["total"]
+                )
         result.per_function[function] = row
     return result

@@ -453,6 +453,12 @@ def headline(data: dict[str, Any]) -> dict[str, Any]:
             name: profile["keyed_ratio_p50"]
             for name, profile in ((data.get("keyed_latency") or {}).get("profiles") or {}).items()
         },
+        # keyed ÷ unkeyed CPU per create, the function's, moto's and the stubs' together (bench/cpu.py): what
+        # the wall-clock ratio follows on a machine whose cores they share; a network's delays leave it as is.
+        "keyed_create_cpu_ratio": {
+            name: profile.get("keyed_cpu_ratio")
+            for name, profile in ((data.get("keyed_latency") or {}).get("profiles") or {}).items()
+        },
         "warm_own_time_ratio": {
             ENDPOINTS[function]: (row["real"]["own_p50_ms"] / row["baseline"]["own_p50_ms"])
             if row.get("baseline", {}).get("own_p50_ms")

@@ -581,6 +581,14 @@ def _import_reasons(row: dict[str, Any]) -> list[str]:
     return out
 
 
+def _cpu(spent: dict[str, float] | None) -> str:
+    """A create's CPU: the total, then each process's share."""
+    if not spent:
+        return "–"
+    shares = " + ".join(f"{ms:.1f}" for name, ms in spent.items() if name != "total")
+    return f"{spent['total']:.1f} ({shares})"
+
+
 def keyed_latency_table(data: dict[str, Any]) -> list[str]:
     """Issue 20: keyed ÷ unkeyed create with DynamoDB's and the upstreams' answers delayed (bench/keyedlatency.py)."""
     profiles = (data.get("keyed_latency") or {}).get("profiles") or {}
@@ -592,6 +600,9 @@ def keyed_latency_table(data: dict[str, Any]) -> list[str]:
             _ms(profile["keyed_p50_ms"]),
             _ms(profile["unkeyed_p50_ms"]),
             _x(profile["keyed_ratio_p50"]),
+            _cpu(profile.get("cpu_ms_per_create", {}).get("keyed")),
+            _cpu(profile.get("cpu_ms_per_create", {}).get("unkeyed")),
+            _x(profile.get("keyed_cpu_ratio")),
         ]
         for name, profile in profiles.items()
     ]
@@ -599,10 +610,23 @@ def keyed_latency_table(data: dict[str, Any]) -> list[str]:
     return [
         "### Keyed create under network latency (issue 20)",
         "",
-        *_table(["injected delay per request", "keyed p50 ms", "unkeyed p50 ms", "keyed ÷ unkeyed"], rows),
+        *_table(
+            [
+                "injected delay per request",
+                "keyed p50 ms",
+                "unkeyed p50 ms",
+                "keyed ÷ unkeyed",
+                "CPU per keyed create ms",
+                "CPU per unkeyed create ms",
+                "CPU keyed ÷ unkeyed",
+            ],
+            rows,
+        ),
         (
             f"{n} creates each way per profile, in one warm worker, taking turns in chunks; a moto and stubs of the "
-            "profile's own sleep before answering each request. The delays are injected, not measured on AWS."
+            "profile's own sleep before answering each request. The delays are injected, not measured on AWS. "
+            "CPU: the function + moto + the stubs with the harness (each create's share of their user and "
+            "system time, in 10 ms ticks), which share this machine's cores."
         ),
         "",
     ]

@@ -109,6 +109,14 @@ def test_keyed_create_under_injected_latency(smoke):
         # buyer check, then the same two.
         assert profile["unkeyed_p50_ms"] >= 2 * upstream + dynamodb, (name, profile)
         assert profile["keyed_p50_ms"] >= max(upstream, dynamodb) + upstream + dynamodb, (name, profile)
+        # And the CPU the function, moto, and the stubs with the harness spent on each (bench/cpu.py).
+        for turn in ("keyed", "unkeyed"):
+            spent = profile["cpu_ms_per_create"][turn]
+            assert set(spent) == {"function", "moto", "stubs and harness", "total"}, (name, spent)
+            assert min(spent.values()) >= 0 and spent["total"] == pytest.approx(
+                sum(spent.values()) - spent["total"]
+            )
+    assert set(smoke["keyed_create_cpu_ratio"]) == set(profiles)
 
 
 def test_dynamodb_calls_per_endpoint(smoke):
