@@ -1,7 +1,8 @@
-"""Cold starts as deployed: Lambda unzips functions and layers onto read-only file systems, and the layers
-here ship no bytecode (layers/orders/Makefile skips *.pyc, layers/deps/Makefile installs --no-compile and
-deletes __pycache__), so every cold start compiles the domain package, Powertools, pydantic, ... from
-source. The runtime's own standard library and boto3/botocore do come with bytecode.
+"""Cold starts without bytecode in the layers, as `sam build` shipped them before the layers' Makefiles compiled
+it (layers/orders/Makefile now compiles the whole package, layers/deps/Makefile the cold-path modules of
+hot_modules.txt): Lambda unzips functions and layers onto read-only file systems, so without it every cold
+start compiles the domain package, Powertools, pydantic, ... from source. The runtime's own standard library
+and boto3/botocore do come with bytecode. The row shows what the layers' bytecode saves.
 
 Emulated with `-B -X pycache_prefix=DIR`: DIR is filled by one run of each function, then emptied of
 everything but the standard library and the runtime's boto3, botocore and s3transfer.

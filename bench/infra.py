@@ -33,12 +33,13 @@ _OBSERVABILITY = (
 # The API functions answer through orders.http.routes: Powertools' resolver is built only for the OpenAPI
 # document and for a request the router leaves to it, never on a valid request's path.
 _RESOLVER: tuple[str, ...] = ()
-# Create and update validate their bodies with pydantic models (the listing's parameters need none).
+# Create validates its body with pydantic models. A status change reads its body without pydantic
+# (orders.domain.bodies; tests/unit/test_lean_functions.py), and the listing's parameters need none.
 _VALIDATION = ("pydantic.main", "pydantic.types")
 LIBRARY_IMPORTS = {
     "get_order": _OBSERVABILITY + _RESOLVER,
     "list_user_orders": _OBSERVABILITY + _RESOLVER,
-    "update_order_status": _OBSERVABILITY + _RESOLVER + _VALIDATION,
+    "update_order_status": _OBSERVABILITY + _RESOLVER,
     "create_order": _OBSERVABILITY + _RESOLVER + _VALIDATION,
     # The consumer decodes stream images with Powertools' deserialiser (orders.events.batch), not its batch utility.
     "order_events": (*_OBSERVABILITY, "aws_lambda_powertools.shared.dynamodb_deserializer"),

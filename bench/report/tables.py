@@ -29,7 +29,7 @@ def cold_start_table(data: dict[str, Any]) -> list[str]:
         if variants:
             header[6:6] = [
                 "tracer off: ms (÷ baseline)",
-                "no layer bytecode, as deployed: ms (÷ baseline)",
+                "no layer bytecode (as shipped before): ms (÷ baseline)",
                 "baseline + importing the libraries: ms (÷ baseline)",
             ]
         rows = []
@@ -64,10 +64,11 @@ def cold_start_table(data: dict[str, Any]) -> list[str]:
         out += [
             (
                 f"{runs} runs per function and variant; the real functions run with Tracing on, as deployed. "
-                "The tracer-off, as-deployed and libraries columns come from a later phase with their own side-by-side "
-                "baseline runs. 'Baseline + importing the libraries' is the raw-boto3 handler importing, and not "
-                "using, what the function is built on (Powertools Logger and Metrics; pydantic where requests are "
-                "validated; Powertools' DynamoDB deserializer in the consumer; tracing is our own code, no library): "
+                "The tracer-off, no-layer-bytecode and libraries columns come from a later phase with their own "
+                "side-by-side baseline runs. 'Baseline + importing the libraries' is the raw-boto3 handler importing, "
+                "and not using, what the function is built on (Powertools Logger and Metrics; pydantic for create, "
+                "which validates its body with the models; Powertools' DynamoDB deserializer in the consumer; tracing "
+                "is our own code, no library): "
                 "the floor those libraries alone put under the ratio."
             ),
             "",

@@ -24,6 +24,7 @@ from orders.domain.caller import Caller
 from orders.domain.models import CreateOrderRequest
 from orders.storage import repository
 
+from bench.infra import LIBRARY_IMPORTS
 from local.aws.traces import spans_of
 from tests.support.domain import make_service
 from tests.support.fake_repository import FakeOrderRepository
@@ -299,6 +300,22 @@ def test_a_traced_cold_start_loads_no_tracing_library(function, upstream_url):
     assert datagram is not None
     roots = [span for span in spans_of(datagram) if span["kind"] == "SERVER"]
     assert [root["name"] for root in roots] == [function]
+
+
+@pytest.mark.parametrize("function", sorted(LIBRARY_IMPORTS))
+def test_the_benchmarks_floor_imports_only_what_the_function_loads(function, upstream_url):
+    """bench's "baseline + libraries" cold start is the floor under a function's ratio: the raw-boto3 baseline
+    importing the libraries the function is built on (bench.infra.LIBRARY_IMPORTS). A library there that the
+    function's first invocation does not load would raise the floor above what the function pays."""
+    client, operation, response, event, _ = first_invocation_of(function)
+    env = {
+        "CURSOR_SECRET": "test-cursor-secret-0123456789abcdef",
+        "STATUS_INDEX_SHARDS": "1",
+        "USERS_API_URL": upstream_url,
+        "INVENTORY_API_URL": upstream_url,
+    }
+    loaded = set(run_first_invocation(function, client, operation, response, event, env)["modules"])
+    assert LIBRARY_IMPORTS[function] and not set(LIBRARY_IMPORTS[function]) - loaded
 
 
 def status_change(body: dict) -> tuple[dict, dict]:
