@@ -125,7 +125,8 @@ redrive: $(STAMP) ## Deliver the stream batches the consumer gave up on (failed-
 	$(PY) -m ops redrive $(OPS_STAGE) $(OPS_DRY_RUN) $(REDRIVE_ARGS)
 
 replay: $(STAMP) ## Replay the event archive onto the bus: make replay FROM=<ISO time> [TO=<ISO time>] [RULES=<arn,...>]; ENV=dev|prod
-	$(PY) -m ops replay $(OPS_STAGE) --from "$(FROM)" $(if $(TO),--to "$(TO)") $(if $(RULES),--rules "$(RULES)")
+	$(PY) -m ops replay $(OPS_STAGE) --from "$(FROM)" $(if $(TO),--to "$(TO)") $(if $(RULES),--rules "$(RULES)") \
+		$(REPLAY_ARGS)
 
 backfill: $(STAMP) ## Publish past events from the table: make backfill FROM=<ISO>|ALL=1 [TO=] [USER_ID=] [BUS=] [RATE=]; ENV=dev|prod
 	$(PY) -m ops backfill $(OPS_STAGE) $(if $(ALL),--all,--from "$(FROM)") $(if $(TO),--to "$(TO)") \

@@ -1,7 +1,7 @@
 """Each function runs as its own execution role, as on AWS, and moto enforces what the role allows.
 
 The roles are built as SAM builds them: template.yaml goes through the SAM translator that ships with
-aws-sam-cli (`samtranslator`), so policy templates (`EventBridgePutEventsPolicy`, ...) and the managed
+aws-sam-cli (`samtranslator`), so policy templates (`AWSSecretsManagerGetSecretValuePolicy`, ...) and the managed
 policies SAM attaches (`AWSLambdaBasicExecutionRole`, X-Ray, `AWSLambdaDynamoDBExecutionRole` for a
 stream event) expand exactly as in a deployment; the translated roles' intrinsics are then resolved as the
 stack resolves the template's (local names and ARNs). Managed policy documents come from moto's copy of
