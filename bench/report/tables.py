@@ -7,7 +7,7 @@ from typing import Any
 
 from bench.infra import ENDPOINTS, FUNCTIONS
 from bench.report.cells import _f, _mark, _ms, _table, _x
-from bench.report.targets import KB, MB, TARGETS, _verdict
+from bench.report.targets import KB, MB, TARGETS, _verdict, cold_start_limit
 
 
 def cold_start_table(data: dict[str, Any]) -> list[str]:
@@ -52,7 +52,7 @@ def cold_start_table(data: dict[str, Any]) -> list[str]:
                     measured = other.get(label) or {}
                     cells.append(f"{_f(measured.get('median_ms'))} ({_x(measured.get('ratio'))})")
             failed = real.get("failed_runs", 0) + base.get("failed_runs", 0)
-            limit = TARGETS["cold_start_ratio_by_function"].get(function, TARGETS["cold_start_ratio"])
+            limit = cold_start_limit(function)
             cells.append(
                 f"≤ {limit}× "
                 + _mark("pass" if (row.get("ratio") or 99) <= limit else "FAIL")

@@ -229,6 +229,18 @@ def api_event(function: str, path: str, **path_parameters: str) -> dict:
     return event
 
 
+def first_invocation_env(upstream_url: str) -> dict[str, str]:
+    """What every function's first invocation (`first_invocation_of`) needs of its environment besides
+    run_first_invocation's: the cursor secret, the upstream stubs."""
+    return {
+        "CURSOR_SECRET": "test-cursor-secret-0123456789abcdef",
+        # One shard: the cross-user listing's page is then one Query, the one response stubbed.
+        "STATUS_INDEX_SHARDS": "1",
+        "USERS_API_URL": upstream_url,
+        "INVENTORY_API_URL": upstream_url,
+    }
+
+
 def first_invocation_of(function: str) -> tuple[str | None, str | None, dict | None, dict, object]:
     """(client, operation, response, event, the handler's expected answer: a status code or the result)."""
     if function == "health":
@@ -277,11 +289,7 @@ def test_a_traced_cold_start_loads_no_tracing_library(function, upstream_url):
         "_X_AMZN_TRACE_ID": TRACE_HEADER,
         "AWS_XRAY_DAEMON_ADDRESS": "{}:{}".format(*agent.getsockname()),
         "AWS_LAMBDA_FUNCTION_NAME": function,
-        "CURSOR_SECRET": "test-cursor-secret-0123456789abcdef",
-        # One shard: the cross-user listing's page is then one Query, the one response stubbed.
-        "STATUS_INDEX_SHARDS": "1",
-        "USERS_API_URL": upstream_url,
-        "INVENTORY_API_URL": upstream_url,
+        **first_invocation_env(upstream_url),
     }
     client, operation, response, event, expected = first_invocation_of(function)
     with agent:
@@ -308,12 +316,7 @@ def test_the_benchmarks_floor_imports_only_what_the_function_loads(function, ups
     importing the libraries the function is built on (bench.infra.LIBRARY_IMPORTS). A library there that the
     function's first invocation does not load would raise the floor above what the function pays."""
     client, operation, response, event, _ = first_invocation_of(function)
-    env = {
-        "CURSOR_SECRET": "test-cursor-secret-0123456789abcdef",
-        "STATUS_INDEX_SHARDS": "1",
-        "USERS_API_URL": upstream_url,
-        "INVENTORY_API_URL": upstream_url,
-    }
+    env = first_invocation_env(upstream_url)
     loaded = set(run_first_invocation(function, client, operation, response, event, env)["modules"])
     assert LIBRARY_IMPORTS[function] and not set(LIBRARY_IMPORTS[function]) - loaded
 
