@@ -16,6 +16,7 @@ from typing import Any
 
 from bench.infra import FUNCTIONS
 from bench.report import TARGETS
+from bench.report.targets import cold_start_limit
 
 REAL, BASELINE, LIBRARIES, FLOOR = "#1f6feb", "#8c959f", "#d4a72c", "#2da44e"
 FAIL = "#cf222e"
@@ -37,30 +38,41 @@ def _patch(**kwargs):
     return Patch(**kwargs)
 
 
-def _ratio_panel(axes, title: str, rows: list[tuple[str, float | None, float | None]], target: float) -> None:
+# One bar: (function, real ÷ baseline, the baseline merely importing the libraries ÷ baseline, its target).
+Row = tuple[str, float | None, float | None, float]
+
+
+def bar_colours(rows: list[Row]) -> list[str]:
+    """Each bar's colour against its own row's target (get and the consumer are held to less than the rest)."""
+    return [REAL if value is not None and value <= limit else FAIL for _, value, _, limit in rows]
+
+
+def _ratio_panel(axes, title: str, rows: list[Row]) -> None:
     """Horizontal bars of real ÷ baseline per function; a dot for the baseline merely importing the
-    libraries (where measured); lines at 1 (the baseline) and at the target."""
+    libraries (where measured); a line at 1 (the baseline) and, across each bar, a mark at its target."""
     rows = [row for row in rows if row[1] is not None]
     if not rows:
         axes.text(0.5, 0.5, "not measured in this run", ha="center", va="center", transform=axes.transAxes)
         axes.set_title(title, loc="left", fontweight="bold")
         axes.set_axis_off()
         return
-    labels = [label for label, _, _ in rows]
+    labels = [label for label, _, _, _ in rows]
     positions = range(len(rows))
-    values = [value for _, value, _ in rows]
-    colours = [REAL if value <= target else FAIL for value in values]
+    values = [value for _, value, _, _ in rows]
+    limits = [limit for _, _, _, limit in rows]
+    colours = bar_colours(rows)
     axes.barh(positions, values, color=colours, height=0.6)
     for position, value in zip(positions, values, strict=True):
         axes.text(0.03, position, f"{value:.2f}×", ha="left", va="center", color="white", fontweight="bold")
     floor = [
         (position, libraries)
-        for position, (_, _, libraries) in zip(positions, rows, strict=True)
+        for position, (_, _, libraries, _) in zip(positions, rows, strict=True)
         if libraries
     ]
+    targets = " or ".join(f"{limit}×" for limit in sorted(set(limits), reverse=True))
     handles = [
-        _patch(color=REAL, label=f"within the target (≤ {target}×)"),
-        _patch(color=FAIL, label="above the target"),
+        _patch(color=REAL, label=f"within its target (≤ {targets})"),
+        _patch(color=FAIL, label="above its target"),
     ]
     if floor:
         handles.append(
@@ -77,10 +89,20 @@ def _ratio_panel(axes, title: str, rows: list[tuple[str, float | None, float | N
             )
         )
     handles.append(axes.axvline(1.0, color="black", linewidth=1.2, label="baseline (raw boto3) = 1"))
-    handles.append(axes.axvline(target, color=FAIL, linestyle="--", linewidth=1.5, label=f"target {target}×"))
+    handles.append(
+        axes.vlines(
+            limits,
+            [position - 0.4 for position in positions],
+            [position + 0.4 for position in positions],
+            color=FAIL,
+            linestyle="--",
+            linewidth=1.5,
+            label="its target",
+        )
+    )
     axes.set_yticks(list(positions), labels)
     axes.invert_yaxis()
-    axes.set_xlim(0, max([*values, target, *(value for _, value in floor)]) * 1.08)
+    axes.set_xlim(0, max([*values, *limits, *(value for _, value in floor)]) * 1.08)
     axes.set_xlabel("real ÷ baseline (lower is better)")
     axes.set_title(title, loc="left", fontweight="bold")
     axes.legend(
@@ -146,15 +168,18 @@ def render(data: dict[str, Any], path: Path) -> Path:
     cold = data.get("cold_start") or {}
     variants = (data.get("cold_start_variants") or {}).get("per_function") or {}
     warm = data.get("warm") or {}
-    cold_rows = [
+    cold_rows: list[Row] = [
         (
             function,
             (cold.get(function) or {}).get("ratio"),
             ((variants.get(function) or {}).get("libraries") or {}).get("ratio"),
+            cold_start_limit(function),
         )
         for function in FUNCTIONS
     ]
-    warm_rows = [(function, (warm.get(function) or {}).get("ratio_p50"), None) for function in FUNCTIONS]
+    warm_rows: list[Row] = [
+        (function, (warm.get(function) or {}).get("ratio_p50"), None, TARGETS["warm_ratio"]) for function in FUNCTIONS
+    ]
 
     figure = pyplot.figure(figsize=(13, 9.5), layout="constrained")
     grid = figure.add_gridspec(2, 2, height_ratios=[1.25, 1])
@@ -162,9 +187,8 @@ def render(data: dict[str, Any], path: Path) -> Path:
         figure.add_subplot(grid[0, 0]),
         "Cold start ÷ baseline (median of run-by-run ratios)",
         cold_rows,
-        TARGETS["cold_start_ratio"],
     )
-    _ratio_panel(figure.add_subplot(grid[0, 1]), "Warm p50 ÷ baseline", warm_rows, TARGETS["warm_ratio"])
+    _ratio_panel(figure.add_subplot(grid[0, 1]), "Warm p50 ÷ baseline", warm_rows)
     _cost_panel(figure.add_subplot(grid[1, :]), data.get("cost") or {})
     machine = data.get("machine") or {}
     figure.suptitle(
