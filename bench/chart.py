@@ -178,7 +178,8 @@ def render(data: dict[str, Any], path: Path) -> Path:
         for function in FUNCTIONS
     ]
     warm_rows: list[Row] = [
-        (function, (warm.get(function) or {}).get("ratio_p50"), None, TARGETS["warm_ratio"]) for function in FUNCTIONS
+        (function, (warm.get(function) or {}).get("ratio_p50"), None, TARGETS["warm_ratio"])
+        for function in FUNCTIONS
     ]
 
     figure = pyplot.figure(figsize=(13, 9.5), layout="constrained")
