@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.infra import FUNCTIONS
 from bench.report import TARGETS
-from bench.report.targets import cold_start_limit
+from bench.report.targets import _verdict, cold_start_limit
 
 REAL, BASELINE, LIBRARIES, FLOOR = "#1f6feb", "#8c959f", "#d4a72c", "#2da44e"
 FAIL = "#cf222e"
@@ -44,7 +44,7 @@ Row = tuple[str, float | None, float | None, float]
 
 def bar_colours(rows: list[Row]) -> list[str]:
     """Each bar's colour against its own row's target (get and the consumer are held to less than the rest)."""
-    return [REAL if value is not None and value <= limit else FAIL for _, value, _, limit in rows]
+    return [REAL if _verdict(value, limit) == "pass" else FAIL for _, value, _, limit in rows]
 
 
 def _ratio_panel(axes, title: str, rows: list[Row]) -> None:

@@ -438,6 +438,7 @@ def headline(data: dict[str, Any]) -> dict[str, Any]:
     built = data.get("sizes") or {}
     costs = (data.get("cost") or {}).get("real") or {}
     recovered = data.get("recovery") or {}
+    keyed_profiles = (data.get("keyed_latency") or {}).get("profiles") or {}
     list_calls = calls.get("list_user_orders (per page)", {}).get("dynamodb_calls")
     return {
         "cold_start_ratio": {function: row.get("ratio") for function, row in cold.items()},
@@ -450,14 +451,12 @@ def headline(data: dict[str, Any]) -> dict[str, Any]:
         "keyed_create_warm_ratio": (warm.get("create_order") or {}).get("keyed_ratio_p50"),
         # The same ratio with DynamoDB's and the upstreams' answers delayed (injected, bench/keyedlatency.py).
         "keyed_create_warm_ratio_with_latency": {
-            name: profile["keyed_ratio_p50"]
-            for name, profile in ((data.get("keyed_latency") or {}).get("profiles") or {}).items()
+            name: profile["keyed_ratio_p50"] for name, profile in keyed_profiles.items()
         },
         # keyed ÷ unkeyed CPU per create, the function's, moto's and the stubs' together (bench/cpu.py): what
         # the wall-clock ratio follows on a machine whose cores they share; a network's delays leave it as is.
         "keyed_create_cpu_ratio": {
-            name: profile.get("keyed_cpu_ratio")
-            for name, profile in ((data.get("keyed_latency") or {}).get("profiles") or {}).items()
+            name: profile.get("keyed_cpu_ratio") for name, profile in keyed_profiles.items()
         },
         "warm_own_time_ratio": {
             ENDPOINTS[function]: (row["real"]["own_p50_ms"] / row["baseline"]["own_p50_ms"])
