@@ -24,7 +24,6 @@ import sys
 import time
 
 KEPT_ERRORS = 3  # per run: enough to tell what failed
-_IO_NS = [0]
 
 
 def _load_protocol(path):
@@ -79,26 +78,59 @@ def _status(result):
     return 200
 
 
+class IoMeter:
+    """Time during which at least one HTTP request is in flight, from any thread: the union of the requests'
+    intervals. A keyed create asks the user service on its main thread while its claim goes to DynamoDB on
+    another; time waiting on both at once counts once, and waiting on the claim alone counts too."""
+
+    def __init__(self, clock=time.perf_counter_ns):
+        import threading
+
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._since = 0
+        self._total = 0
+
+    def total_ns(self):
+        """Time counted so far, including the running part of requests still in flight."""
+        with self._lock:
+            return self._total + (self._clock() - self._since if self._in_flight else 0)
+
+    def _enter(self):
+        with self._lock:
+            if not self._in_flight:
+                self._since = self._clock()
+            self._in_flight += 1
+
+    def _exit(self):
+        with self._lock:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._total += self._clock() - self._since
+
+    def metered(self, urlopen):
+        meter = self
+
+        def metered_urlopen(pool, *args, **kwargs):
+            meter._enter()
+            try:
+                return urlopen(pool, *args, **kwargs)
+            finally:
+                meter._exit()
+
+        return metered_urlopen
+
+
+_IO = IoMeter()
+
+
 def _install_io_meter():
     """Time spent inside HTTP requests (botocore and any upstream client both go through urllib3)."""
     pool_module = sys.modules.get("urllib3.connectionpool")
     if pool_module is None or getattr(pool_module, "_bench_metered", False):
         return
-    original = pool_module.HTTPConnectionPool.urlopen
-    depth = [0]
-
-    def urlopen(self, *args, **kwargs):
-        if depth[0]:
-            return original(self, *args, **kwargs)
-        depth[0] += 1
-        started = time.perf_counter_ns()
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            _IO_NS[0] += time.perf_counter_ns() - started
-            depth[0] -= 1
-
-    pool_module.HTTPConnectionPool.urlopen = urlopen
+    pool_module.HTTPConnectionPool.urlopen = _IO.metered(pool_module.HTTPConnectionPool.urlopen)
     pool_module._bench_metered = True
 
 
@@ -167,7 +199,7 @@ def main():
             durations, io, statuses, errors = [], [], [], []
             for event, sampled in zip(message["events"], message["sampled"], strict=True):
                 context = _prepare(sampled, config)
-                io_before = _IO_NS[0]
+                io_before = _IO.total_ns()
                 started_ns = time.perf_counter_ns()
                 try:
                     status = _status(handler(event, context))
@@ -176,7 +208,7 @@ def main():
                     if len(errors) < KEPT_ERRORS:
                         errors.append(f"{type(exc).__name__}: {exc}")
                 durations.append(time.perf_counter_ns() - started_ns)
-                io.append(_IO_NS[0] - io_before)
+                io.append(_IO.total_ns() - io_before)
                 statuses.append(status)
             sys.stdout.flush()
             write(out_fd, {"type": "ran", "ns": durations, "io_ns": io, "status": statuses, "errors": errors})
