@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,13 @@ def test_deps_requirements_match_a_fresh_export_of_the_lock(tmp_path: Path) -> N
     assert COMMITTED.read_text() == fresh, (
         "layers/deps/requirements.txt is stale: run `make requirements` and commit the result"
     )
+
+
+def test_the_venvs_own_python3_can_run_pip_as_sam_build_does() -> None:
+    """`sam build` runs `python3 -m pip` (layers/lambda-wheels.mk) and pip (the functions' python3.13 builder) from
+    the PATH; with the project's venv activated that is the venv's interpreter, which uv creates without pip."""
+    python3 = Path(sys.executable).with_name("python3")
+    result = subprocess.run(
+        [str(python3), "-m", "pip", "--version"], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
