@@ -41,7 +41,8 @@ def test_requests_overlapping_on_two_threads_count_once_from_the_first_start_to_
     clock.now = 30
     second_done.set()
     second.join(timeout=10)
-    # The second outlived the first: its last 10 count too (a per-thread depth counter missed them).
+    # The second outlived the first: its last 10 count too (the old meter timed only a request that found none
+    # in flight, and missed them).
     assert meter.total_ns() == 30
     clock.now = 100  # nothing in flight: nothing more counts
     assert meter.total_ns() == 30
