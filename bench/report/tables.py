@@ -10,6 +10,11 @@ from bench.report.cells import _f, _mark, _ms, _table, _x
 from bench.report.targets import KB, MB, TARGETS, _verdict, cold_start_limit
 
 
+def _cell_verdict(ratio: float | None, limit: float) -> str:
+    """The targets' verdict for a table cell, where a ratio that was not measured (or came out as 0) fails."""
+    return _verdict(ratio or None, limit) or "FAIL"
+
+
 def cold_start_table(data: dict[str, Any]) -> list[str]:
     """Cold start: real and baseline spawn → first answer per function, with the variants."""
     out: list[str] = []
@@ -55,7 +60,7 @@ def cold_start_table(data: dict[str, Any]) -> list[str]:
             limit = cold_start_limit(function)
             cells.append(
                 f"≤ {limit}× "
-                + _mark("pass" if (row.get("ratio") or 99) <= limit else "FAIL")
+                + _mark(_cell_verdict(row.get("ratio"), limit))
                 + (f" ({failed} failed runs)" if failed else "")
             )
             rows.append(cells)
@@ -98,7 +103,7 @@ def warm_table(data: dict[str, Any]) -> list[str]:
                     _x(row.get("ratio_p99")),
                     f"{_ms(real['own_p50_ms'])} / {_ms(base['own_p50_ms'])}",
                     _ms(real["io_p50_ms"]),
-                    _mark("pass" if (row.get("ratio_p50") or 99) <= TARGETS["warm_ratio"] else "FAIL")
+                    _mark(_cell_verdict(row.get("ratio_p50"), TARGETS["warm_ratio"]))
                     + (f" ({errors} errors)" if errors else ""),
                 ]
             )
