@@ -331,8 +331,9 @@ def test_a_claim_taken_over_meanwhile_is_409_and_left_alone(api, upstream, monke
         api.update_item(
             TableName=wiring.table_name(),
             Key=idempotency.record_key(SAMPLE_USER, KEY),
-            UpdateExpression="SET in_progress_expiration = in_progress_expiration + :later",
-            ExpressionAttributeValues={":later": {"N": "1"}},
+            # Another request's claim: its own token, and a deadline after ours.
+            UpdateExpression="SET in_progress_expiration = in_progress_expiration + :later, claim_token = :theirs",
+            ExpressionAttributeValues={":later": {"N": "1"}, ":theirs": {"S": "another-request"}},
         )
 
     def taken_over(self, order, correlation_id, also):

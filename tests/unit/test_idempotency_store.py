@@ -10,8 +10,10 @@ from decimal import Decimal
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+from botocore.exceptions import ReadTimeoutError
 from botocore.stub import Stubber
 from orders.domain.models import CreateOrderRequest
+from orders.http.api import loads_body
 from orders.storage import idempotency
 from orders.storage.idempotency import (
     Claim,
@@ -89,11 +91,12 @@ def test_powertools_attribute_names():
 def stubbed():
     client = boto3.client("dynamodb", region_name="us-east-1")
     with Stubber(client) as stubber:
-        yield IdempotencyStore(client, "orders", clock=lambda: NOW), stubber
+        yield IdempotencyStore(client, "orders", clock=lambda: NOW, new_token=lambda: TOKEN), stubber
         stubber.assert_no_pending_responses()
 
 
 BODY = {"items": [{"product_id": "p", "quantity": 1}]}
+TOKEN = "0123456789abcdef0123456789abcdef"
 
 
 def _refused_with(stubber: Stubber, item: dict | None) -> None:
@@ -131,6 +134,7 @@ def test_a_claim_is_one_conditional_put_expiring_at_the_deadline(stubbed):
             "expiration": {"N": str(int(NOW) + 24 * 3600)},
             "in_progress_expiration": {"N": str(int(NOW * 1000) + 7000)},
             "validation": {"S": idempotency.body_hash(BODY)},
+            "claim_token": {"S": TOKEN},
         },
         "ConditionExpression": idempotency.CLAIMABLE,
         "ExpressionAttributeNames": idempotency.NAMES,
@@ -143,8 +147,24 @@ def test_a_claim_is_one_conditional_put_expiring_at_the_deadline(stubbed):
     }
     stubber.add_response("put_item", {}, expected)
     assert store.claim("user-123", "k", BODY, remaining_ms=7000) == Claim(
-        key, idempotency.body_hash(BODY), int(NOW * 1000) + 7000
+        key, idempotency.body_hash(BODY), int(NOW * 1000) + 7000, TOKEN
     )
+
+
+def test_a_claim_refused_by_itself_is_the_claim(stubbed):
+    """The PutItem was made but its answer lost, and botocore's retry is refused by the record it made: the
+    refusal hands back this claim's token, so the claim is this invocation's (not a request in progress)."""
+    store, stubber = stubbed
+    _refused_with(stubber, {**_record("INPROGRESS"), "claim_token": {"S": TOKEN}})
+    claim = store.claim("user-123", "k", BODY, remaining_ms=7000)
+    assert isinstance(claim, Claim) and claim.token == TOKEN
+
+
+def test_another_claims_token_is_in_progress(stubbed):
+    store, stubber = stubbed
+    _refused_with(stubber, {**_record("INPROGRESS"), "claim_token": {"S": "another-request"}})
+    with pytest.raises(RequestInProgress):
+        store.claim("user-123", "k", BODY, remaining_ms=7000)
 
 
 def test_a_completed_record_of_the_same_body_is_replayed(stubbed):
@@ -178,7 +198,7 @@ def test_a_conflict_with_the_completing_transaction_is_in_progress(stubbed):
 
 def test_a_completion_puts_the_record_completed_if_the_claim_is_ours(stubbed):
     store, _ = stubbed
-    claim = Claim(idempotency.record_key("u", "k"), "hash", 123)
+    claim = Claim(idempotency.record_key("u", "k"), "hash", 123, TOKEN)
     put = store.completion(claim, {"id": "o", "version": 1, "body": "{}"})["Put"]
     assert put["Item"] == {
         **claim.key,
@@ -189,12 +209,13 @@ def test_a_completion_puts_the_record_completed_if_the_claim_is_ours(stubbed):
         "validation": {"S": "hash"},
     }
     assert put["ConditionExpression"] == idempotency.OURS
-    assert put["ExpressionAttributeValues"] == {":inprogress": {"S": "INPROGRESS"}, ":claimed": {"N": "123"}}
+    # The completed record is Powertools' own: no claim token is left on it.
+    assert put["ExpressionAttributeValues"] == {":inprogress": {"S": "INPROGRESS"}, ":token": {"S": TOKEN}}
 
 
 def test_a_release_deletes_only_our_claim_and_never_fails_the_request(stubbed):
     store, stubber = stubbed
-    claim = Claim(idempotency.record_key("u", "k"), "hash", 123)
+    claim = Claim(idempotency.record_key("u", "k"), "hash", 123, TOKEN)
     stubber.add_response(
         "delete_item",
         {},
@@ -202,11 +223,8 @@ def test_a_release_deletes_only_our_claim_and_never_fails_the_request(stubbed):
             "TableName": "orders",
             "Key": claim.key,
             "ConditionExpression": idempotency.OURS,
-            "ExpressionAttributeNames": {
-                "#status": "status",
-                "#in_progress_expiry": "in_progress_expiration",
-            },
-            "ExpressionAttributeValues": {":inprogress": {"S": "INPROGRESS"}, ":claimed": {"N": "123"}},
+            "ExpressionAttributeNames": {"#status": "status", "#claim_token": "claim_token"},
+            "ExpressionAttributeValues": {":inprogress": {"S": "INPROGRESS"}, ":token": {"S": TOKEN}},
         },
     )
     store.release(claim)
@@ -214,6 +232,18 @@ def test_a_release_deletes_only_our_claim_and_never_fails_the_request(stubbed):
     store.release(claim)  # completed, or taken over by another request: left alone
     stubber.add_client_error("delete_item", "InternalServerError", http_status_code=500)
     store.release(claim)  # the create's own error is the one to report; the claim expires at the deadline
+
+
+def test_a_release_that_times_out_never_fails_the_request():
+    client = boto3.client("dynamodb", region_name="us-east-1")
+
+    def timed_out(**_):
+        raise ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+
+    # Sent nowhere, and not retried: as botocore raises it after its last attempt.
+    client.meta.events.register("before-call.dynamodb.DeleteItem", timed_out)
+    store = IdempotencyStore(client, "orders", clock=lambda: NOW)
+    store.release(Claim(idempotency.record_key("u", "k"), "hash", 123, TOKEN))  # returns: no exception
 
 
 # ---------------------------------------------------------------------------------------- IAM
@@ -237,3 +267,19 @@ def test_iam_authorizes_a_transaction_item_by_item():
     assert transaction_authorizations({"TransactItems": [{"Get": {"TableName": "orders", "Key": {}}}]}) == [
         ("GetItem", table)
     ]
+
+
+def test_the_same_body_is_the_same_fields_and_values_with_prices_as_written():
+    """What README promises of "the same body": key order and spacing, a quantity's `2.0` and a trimmed address
+    make no difference; a price's spelling does, as it did under Powertools' utility (its records replay here)."""
+
+    def hashed(text: str) -> str:  # as create_order reads and hashes a body
+        return idempotency.body_hash(
+            CreateOrderRequest.model_validate(loads_body(text)).model_dump(mode="json")
+        )
+
+    address = '"shippingAddress": {"street": "1 Main St", "city": "NYC", "zipCode": "10001"}'
+    first = hashed('{"items": [{"productId": "p", "quantity": 2, "price": 29.99}], ' + address + "}")
+    reordered = '{"shippingAddress": {"zipCode": "10001", "city": "NYC ", "street": "1 Main St"}, "items":'
+    assert hashed(reordered + '[{"price": 29.99, "quantity": 2.0, "productId": "p"}]}') == first
+    assert hashed('{"items": [{"productId": "p", "quantity": 2, "price": 29.990}], ' + address + "}") != first

@@ -13,11 +13,13 @@ checked with the user service (`once_per_key`):
    invocation's deadline. The condition lets it through only where no live record is (none, one past its
    `expiration`, or an INPROGRESS one whose invocation's deadline has passed); a refusal hands back the
    record (ReturnValuesOnConditionCheckFailure=ALL_OLD), which tells without a second read: the first
-   response again (COMPLETED, same body), `IdempotencyKeyReused` (another body), `RequestInProgress`.
+   response again (COMPLETED, same body), `IdempotencyKeyReused` (another body), `RequestInProgress`. The
+   claim carries a token of its own (`claim_token`, which Powertools ignores): a refusal that hands back this
+   claim's token is this claim, made by an attempt whose answer was lost (botocore retried it).
 2. the order's Put and `completion` (the claim's record put again, COMPLETED with the response, conditioned on
    still being this invocation's claim) in one TransactWriteItems (`OrderRepository.put_new_with`).
 A create that fails releases its claim (`release`: a DeleteItem conditioned on still being this claim), so a
-retry with the same key runs again.
+retry with the same key runs again. "This claim" is its token: an in-flight record whose token is this claim's.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ import hashlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from orders.storage.repository import OrderRepository, TransactionCancelled
 
@@ -55,6 +58,8 @@ INPROGRESS, COMPLETED = "INPROGRESS", "COMPLETED"
 # Powertools' attribute names (its DynamoDBPersistenceLayer's defaults).
 STATUS, EXPIRATION, IN_PROGRESS_EXPIRATION = "status", "expiration", "in_progress_expiration"
 DATA, VALIDATION = "data", "validation"
+# Ours: Powertools never writes it and ignores it; a completed record (a Put of the whole record) has none.
+CLAIM_TOKEN = "claim_token"
 NAMES = {
     "#status": STATUS,
     "#expiry": EXPIRATION,
@@ -66,10 +71,10 @@ NAMES = {
 CLAIMABLE = (
     "attribute_not_exists(PK) OR #expiry < :now OR (#status = :inprogress AND #in_progress_expiry < :now_ms)"
 )
-# Still this invocation's claim: an in-flight record whose deadline is this invocation's. Another claim of the
-# key can only be made after that deadline, so it carries a later one.
-OURS = "#status = :inprogress AND #in_progress_expiry = :claimed"
-OURS_NAMES = {"#status": STATUS, "#in_progress_expiry": IN_PROGRESS_EXPIRATION}
+# Still this invocation's claim: an in-flight record with this claim's token. (Not its deadline: two requests
+# racing for a key can compute the same millisecond, and the loser must never take the winner's claim for its own.)
+OURS = "#status = :inprogress AND #claim_token = :token"
+OURS_NAMES = {"#status": STATUS, "#claim_token": CLAIM_TOKEN}
 
 
 class RequestInProgress(Exception):
@@ -95,17 +100,24 @@ def record_key(caller_id: str, key: str) -> Item:
 
 
 def body_hash(body: Any) -> str:
-    """The `validation` hash: a repeat must send the same body (compared as JSON values, not text)."""
+    """The `validation` hash: a repeat must send the same body, compared as the validated request's JSON (key
+    order, spacing, `2` or `2.0` for a quantity and a trimmed address make no difference) with each price as it
+    was written: `29.99` and `29.990` are two bodies, as under Powertools' utility, whose records this reads."""
     return _sha256(body)
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """This invocation holds the key: its record is INPROGRESS until `until_ms` (its deadline)."""
+    """This invocation holds the key: its record is INPROGRESS until `until_ms` (its deadline), with `token`."""
 
     key: Item
     validation: str
     until_ms: int
+    token: str
+
+    def ours(self) -> dict[str, AttributeValueTypeDef]:
+        """OURS's values."""
+        return {":inprogress": {"S": INPROGRESS}, ":token": {"S": self.token}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,17 +129,24 @@ class Replay:
 
 class IdempotencyStore:
     def __init__(
-        self, client: DynamoDBClient, table_name: str, *, clock: Callable[[], float] = time.time
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        new_token: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
         self._client = client
         self._table = table_name
         self._clock = clock
+        self._new_token = new_token
 
     def claim(self, caller_id: str, key: str, body: Any, *, remaining_ms: int) -> Claim | Replay:
         """One conditional PutItem. Returns the claim, or the first response (`Replay`); raises
         `IdempotencyKeyReused` or `RequestInProgress`. `remaining_ms`: the invocation's remaining time."""
         now = self._clock()
-        claim = Claim(record_key(caller_id, key), body_hash(body), int(now * 1000) + remaining_ms)
+        until_ms = int(now * 1000) + remaining_ms
+        claim = Claim(record_key(caller_id, key), body_hash(body), until_ms, self._new_token())
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -137,6 +156,7 @@ class IdempotencyStore:
                     EXPIRATION: {"N": str(int(now) + EXPIRES_AFTER_SECONDS)},
                     IN_PROGRESS_EXPIRATION: {"N": str(claim.until_ms)},
                     VALIDATION: {"S": claim.validation},
+                    CLAIM_TOKEN: {"S": claim.token},
                 },
                 ConditionExpression=CLAIMABLE,
                 ExpressionAttributeNames=NAMES,
@@ -154,7 +174,7 @@ class IdempotencyStore:
             if code != "ConditionalCheckFailedException":
                 raise
             # The live record (ReturnValuesOnConditionCheckFailure), which botocore's error type leaves untyped.
-            return _refusal(cast("Item", error.response.get("Item") or {}), claim.validation, error)
+            return _refusal(cast("Item", error.response.get("Item") or {}), claim, error)
         return claim
 
     def completion(self, claim: Claim, response: dict[str, Any]) -> TransactWriteItemTypeDef:
@@ -174,10 +194,7 @@ class IdempotencyStore:
                 },
                 "ConditionExpression": OURS,
                 "ExpressionAttributeNames": OURS_NAMES,
-                "ExpressionAttributeValues": {
-                    ":inprogress": {"S": INPROGRESS},
-                    ":claimed": {"N": str(claim.until_ms)},
-                },
+                "ExpressionAttributeValues": claim.ours(),
             }
         }
 
@@ -190,21 +207,25 @@ class IdempotencyStore:
                 Key=claim.key,
                 ConditionExpression=OURS,
                 ExpressionAttributeNames=OURS_NAMES,
-                ExpressionAttributeValues={
-                    ":inprogress": {"S": INPROGRESS},
-                    ":claimed": {"N": str(claim.until_ms)},
-                },
+                ExpressionAttributeValues=claim.ours(),
             )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+        except (ClientError, BotoCoreError) as error:
+            # Answering the create's own error matters more than this: a timeout here must not replace it.
+            if not (
+                isinstance(error, ClientError)
+                and error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+            ):
                 logger.warning(
                     "could not release an idempotency claim; it expires at the invocation's deadline"
                 )
 
 
-def _refusal(record: Item, validation: str, error: ClientError) -> Replay:
-    """What a live record says to a claim of its key: a replay of the same body's first response, or why not."""
-    if record.get(VALIDATION, {}).get("S") != validation:
+def _refusal(record: Item, claim: Claim, error: ClientError) -> Claim | Replay:
+    """What a live record says to a claim of its key: a replay of the same body's first response, or why not;
+    or that it is this very claim (an earlier attempt of the same PutItem made it, and its answer was lost)."""
+    if record.get(CLAIM_TOKEN) == {"S": claim.token} and record.get(STATUS) == {"S": INPROGRESS}:
+        return claim
+    if record.get(VALIDATION, {}).get("S") != claim.validation:
         raise IdempotencyKeyReused() from error  # Powertools, too, compares the body before the status
     if record.get(STATUS, {}).get("S") == COMPLETED and DATA in record:
         return Replay(json.loads(record[DATA]["S"]))
@@ -288,9 +309,19 @@ def once_per_key(
     except _Replayed as replayed:
         return replayed.response
     except BaseException:
-        if isinstance(claimed := keyed.claimed(), Replay):
+        claimed: Claim | Replay | None
+        try:
+            claimed = keyed.claimed()
+        except (IdempotencyKeyReused, RequestInProgress):
+            raise  # the key's answer: the first request's, not this one's
+        except Exception:  # noqa: BLE001 - whatever the claim's failure, there is nothing to release
+            # The claim failed (DynamoDB unreachable or throttling). The create's own error is the answer: the
+            # claim's again if `hold` raised it, else the request's own refusal (a 4xx) where it came first.
+            claimed = None
+        if isinstance(claimed, Replay):
             return claimed.response
-        store.release(claimed)
+        if claimed is not None:
+            store.release(claimed)
         raise
     if keyed.response is None:
         raise RuntimeError("the create returned without writing its order")

@@ -20,10 +20,11 @@ import math
 import zlib
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from orders import tracing
 from orders.domain.status import OrderStatus
@@ -315,6 +316,21 @@ class TransitionRejected(Exception):
     current: dict[str, Any] | None
 
 
+def _error_code(error: ClientError) -> str | None:
+    return error.response.get("Error", {}).get("Code")
+
+
+def _outcome_unknown(error: ClientError) -> bool:
+    """A 5xx: DynamoDB may have made the write before it failed to answer."""
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    return status >= HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+def _is_order(item: Item, order: Order) -> bool:
+    """`item` is `order`'s own (not another order under a colliding id): its buyer and creation time."""
+    return item.get("userId") == {"S": order.user_id} and item.get("createdAt") == {"S": order.created_at}
+
+
 @dataclass(frozen=True, slots=True)
 class TransactionCancelled(Exception):
     """A transactional write was cancelled and nothing was written: DynamoDB's reason for each of its items, in
@@ -348,11 +364,27 @@ class OrderRepository:
 
     def put_new(self, order: Order, correlation_id: str | None = None) -> None:
         # Never a blind write: an id collision must fail rather than overwrite another order.
-        self._client.put_item(
-            TableName=self._table,
-            Item=_to_item(order, correlation_id, self._status_shards),
-            ConditionExpression="attribute_not_exists(PK)",
-        )
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=_to_item(order, correlation_id, self._status_shards),
+                ConditionExpression="attribute_not_exists(PK)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            # The item that failed the condition (ReturnValuesOnConditionCheckFailure), untyped by botocore.
+            if _error_code(error) == "ConditionalCheckFailedException" and (
+                existing := cast("Item | None", error.response.get("Item"))
+            ):
+                # A retry (botocore's) of this very write whose first answer was lost finds the order written.
+                if _is_order(existing, order):
+                    return
+                raise
+            if not (_outcome_unknown(error) and self._was_written(order)):
+                raise
+        except BotoCoreError:
+            if not self._was_written(order):
+                raise
 
     def put_new_with(self, order: Order, correlation_id: str | None, also: TransactWriteItemTypeDef) -> None:
         """`put_new` and one more write (`also`, e.g. completing the create's idempotency claim) in one
@@ -375,12 +407,36 @@ class OrderRepository:
                 ClientRequestToken=order.id,
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+            if _error_code(error) != "TransactionCanceledException":
+                if _outcome_unknown(error) and self._was_written(order):
+                    return
                 raise
             reasons = cast("list[dict[str, Any]]", error.response.get("CancellationReasons") or [])
-            raise TransactionCancelled(
-                tuple(str(reason.get("Code", "None")) for reason in reasons)
-            ) from error
+            cancelled = TransactionCancelled(tuple(str(reason.get("Code", "None")) for reason in reasons))
+            # The order is there: a retry of this transaction after it committed, where the token was not honoured
+            # (past its 10 minutes; moto ignores it). Both writes were made, as one.
+            if cancelled.reason(0) == "ConditionalCheckFailed" and self._was_written(order):
+                return
+            raise cancelled from error
+        except BotoCoreError:
+            if not self._was_written(order):
+                raise
+
+    def _was_written(self, order: Order) -> bool:
+        """Whether `order` is in the table, after a write of it whose outcome is unknown: its connection broke
+        after the request was sent, or DynamoDB answered 5xx (after botocore's retries), or a retry found the
+        order there. The caller otherwise releases the order's stock: an order written without it, answered
+        with an error, is what this read prevents. False if the read fails too."""
+        try:
+            response = self._client.get_item(
+                TableName=self._table,
+                Key={"PK": {"S": order_pk(order.id)}, "SK": {"S": ORDER_SK}},
+                ProjectionExpression="userId, createdAt",
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError):
+            return False
+        return "Item" in response and _is_order(response["Item"], order)
 
     def put_release_intent(self, reservation_id: str, at: str) -> None:
         """A reservation to release, carried out by the stream consumer (an outbox item)."""
