@@ -36,7 +36,6 @@ CANCEL_EXAMPLE = {"cancel": {"summary": "Cancel the order", "value": {"status": 
         **problems.responses(
             "validation-error",
             "malformed-json",
-            "invalid-if-match",
             "forbidden",
             "order-not-found",
             "status-conflict",

@@ -53,8 +53,8 @@ EXPECTED_FOR_VALID = {
     "createOrder": ("409", "422"),
     # 409 a transition the status machine refuses; 412 an `If-Match` naming an older version (also what an
     # idempotent replay of a create hands back once the order has moved on).
-    # 400 invalid-if-match: the document states RFC 9110's syntax as the header's `pattern`, but schemathesis'
-    # coverage phase sends values that ignore it (`if-match: 0`) as if they were valid.
+    # 400 validation-error on If-Match: the document states RFC 9110's syntax as the header's `pattern`, but
+    # schemathesis' coverage phase sends values that ignore it (`if-match: 0`) as if they were valid.
     "updateOrderStatus": ("400", "409", "412"),
     # 400 invalid-cursor: a cursor is opaque and signed; any string a listing did not issue is refused.
     "listUserOrders": ("400",),

@@ -176,9 +176,9 @@ def test_a_repeated_product_is_a_400_pointing_at_the_items(api):
     ids=["array", "string", "null", "number"],
 )
 def test_a_body_that_is_not_an_object_is_a_400(api, raw):
-    problem = assert_problem(calls.create(SAMPLE_USER, raw), 400)
-    for error in problem.get("errors", []):
-        assert error["pointer"] == "", problem["errors"]  # RFC 6901: "" is the whole document
+    problem = assert_problem(calls.create(SAMPLE_USER, raw), 400, "validation-error")
+    # As every invalid request's problem: `errors`, here one for the whole document (RFC 6901: "").
+    assert [(error["in"], error["pointer"]) for error in problem["errors"]] == [("body", "")]
     assert order_items(api) == []
 
 
@@ -192,8 +192,19 @@ def test_a_body_that_is_not_an_object_is_a_400(api, raw):
         "{'items': []}",
         "[" * 30_000,
         '{"a":' * 10_000,
+        # A lone surrogate: text no UTF-8 can carry (the event's JSON may hold one as an escape).
+        '{"items": [], "shippingAddress": {"street": "\udcff"}}',
     ],
-    ids=["unclosed", "broken-array", "text", "trailing", "single-quotes", "deep-arrays", "deep-objects"],
+    ids=[
+        "unclosed",
+        "broken-array",
+        "text",
+        "trailing",
+        "single-quotes",
+        "deep-arrays",
+        "deep-objects",
+        "surrogate",
+    ],
 )
 def test_malformed_json_is_400_never_500(api, raw):
     assert_problem(calls.create(SAMPLE_USER, raw), 400)

@@ -90,3 +90,20 @@ def test_a_non_json_content_type_is_a_415_problem(api):
     )
     event["headers"].pop("idempotency-key", None)
     assert_problem(invoke("create_order", event), 415)
+
+
+@pytest.mark.parametrize("content_type", ["Application/JSON", "APPLICATION/JSON; charset=UTF-8"])
+def test_a_json_content_type_in_any_case_is_json(api, content_type):
+    """Media types are case-insensitive (RFC 9110 8.3.1): the body is read, not refused with a 415."""
+    created = calls.create(SAMPLE_USER, order_body(), headers={"content-type": content_type})
+    assert created.status == 201, created.raw_body
+    event = http_event(
+        "update_order_status",
+        path=f"/api/orders/{created.body['id']}/status",
+        path_parameters={"id": created.body["id"]},
+        body={"status": "cancelled"},
+        headers={"content-type": content_type},
+    )
+    changed = invoke("update_order_status", event)
+    assert changed.status == 200, changed.raw_body
+    assert changed.body["status"] == "cancelled"

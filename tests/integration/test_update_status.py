@@ -219,7 +219,9 @@ def test_invalid_bodies_are_400_with_pointers(api, body):
     assert calls.get(order_id).body["status"] == "pending"
 
 
-@pytest.mark.parametrize("raw", ["{", "cancelled", '{"status": "cancelled"', "[" * 30_000])
+@pytest.mark.parametrize(
+    "raw", ["{", "cancelled", '{"status": "cancelled"', "[" * 30_000, '{"status": "cancelled\udcff"}']
+)
 def test_malformed_json_is_400(api, raw):
     order_id = order_in("pending")
     assert_problem(calls.change_status(order_id, None, body=raw), 400)

@@ -58,7 +58,14 @@ _VERSION = re.compile(r"[1-9][0-9]{0,17}")
 
 def loads_body(text: str) -> dict[str, Any]:
     """Request bodies: a JSON object, numbers with a fraction parsed as `Decimal`; oversized refused first."""
-    if len(text) > MAX_BODY_BYTES or len(text.encode()) > MAX_BODY_BYTES:
+    if len(text) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The body is over {MAX_BODY_BYTES // 1024} KB.")
+    try:
+        size = len(text.encode())
+    except UnicodeEncodeError:
+        # A lone surrogate (an event's JSON may carry one as an escape): not text any request could have sent.
+        raise json.JSONDecodeError("the body is not Unicode text", "", 0) from None
+    if size > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The body is over {MAX_BODY_BYTES // 1024} KB.")
     try:
         body = simplejson.loads(text, use_decimal=True)
@@ -73,7 +80,8 @@ def loads_body(text: str) -> dict[str, Any]:
         raise json.JSONDecodeError("a value cannot be read (e.g. a number too long)", text[:64], 0) from None
     if not isinstance(body, dict):
         # Powertools would otherwise validate the first element of a top-level array as the body.
-        raise BodyNotAnObject("The body must be a JSON object.")
+        whole_body = {"in": "body", "pointer": "", "detail": "Input should be a JSON object"}
+        raise BodyNotAnObject("The body must be a JSON object.", errors=[whole_body])
     return body
 
 
@@ -252,7 +260,17 @@ def resolve(app: Router, event: dict[str, Any], context: Any) -> dict[str, Any]:
     if refusal := _unreadable_body_problem(event):
         return _as_result(refusal)
     # For `current_caller`; cleared after every request.
-    return app.resolve(event, context, caller=caller)
+    return app.resolve(_with_lowercase_content_type(event), context, caller=caller)
+
+
+def _with_lowercase_content_type(event: dict[str, Any]) -> dict[str, Any]:
+    """Media types are case-insensitive (RFC 9110 8.3.1), and `_unreadable_body_problem` reads them so; the
+    router and Powertools compare `application/json` as written, and would refuse `Application/JSON`."""
+    headers: dict[str, Any] = event.get("headers") or {}
+    written = {name: value for name, value in headers.items() if name.lower() == "content-type"}
+    if all(not isinstance(value, str) or value == value.lower() for value in written.values()):
+        return event
+    return {**event, "headers": {**headers, **{name: value.lower() for name, value in written.items()}}}
 
 
 def build_resolver(
