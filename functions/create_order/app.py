@@ -79,6 +79,7 @@ def _response(order: "Order") -> dict[str, Any]:
             "buyer-not-eligible",
             "idempotency-key-reused",
             "upstream-unavailable",
+            "service-unavailable",
         ),
     },
 )

@@ -24,7 +24,10 @@ app = api.build_resolver(validation=False)
     "/api/orders/<order_id>",
     "getOrder",
     "Get an order",
-    responses={200: docs.order_response("The order."), **problems.responses("order-not-found")},
+    responses={
+        200: docs.order_response("The order."),
+        **problems.responses("order-not-found", "service-unavailable"),
+    },
     parameters={"order_id": {"description": docs.ORDER_ID_DESCRIPTION}},
 )
 @tracer.capture_method

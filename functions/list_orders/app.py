@@ -31,7 +31,9 @@ app = api.build_resolver()
     "List orders across users (admins)",
     responses={
         200: docs.page_response("One page of orders.", "listOrders"),
-        **problems.responses("validation-error", "invalid-window", "invalid-cursor", "forbidden"),
+        **problems.responses(
+            "validation-error", "invalid-window", "invalid-cursor", "forbidden", "service-unavailable"
+        ),
     },
 )
 @tracer.capture_method

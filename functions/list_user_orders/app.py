@@ -30,7 +30,7 @@ app = api.build_resolver()
     "List a user's orders",
     responses={
         200: docs.page_response("One page of orders."),
-        **problems.responses("validation-error", "invalid-cursor", "forbidden"),
+        **problems.responses("validation-error", "invalid-cursor", "forbidden", "service-unavailable"),
     },
 )
 @tracer.capture_method

@@ -42,6 +42,7 @@ CANCEL_EXAMPLE = {"cancel": {"summary": "Cancel the order", "value": {"status": 
             "precondition-failed",
             "payload-too-large",
             "unsupported-media-type",
+            "service-unavailable",
         ),
     },
 )

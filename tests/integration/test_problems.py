@@ -4,9 +4,12 @@ failure on our side (500, with a correlation id and nothing internal)."""
 from __future__ import annotations
 
 import pytest
+from botocore.exceptions import ClientError, ReadTimeoutError
+from orders import wiring
 
 from tests.support import api_calls as calls
 from tests.support.api_calls import ADMIN_USER, SAMPLE_USER, assert_problem, order_body
+from tests.support.dynamo import order_items
 from tests.support.lambda_runtime import http_event, invoke
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -107,3 +110,57 @@ def test_a_json_content_type_in_any_case_is_json(api, content_type):
     changed = invoke("update_order_status", event)
     assert changed.status == 200, changed.raw_body
     assert changed.body["status"] == "cancelled"
+
+
+# ---------------------------------------------------------------------------------------- AWS unavailable
+def _aws_fails(operation: str, error: Exception) -> None:
+    """Every DynamoDB `operation` call raises `error`, as it reaches the code after botocore's retries."""
+
+    def failed(**_: object) -> None:
+        raise error
+
+    wiring.dynamodb_client().meta.events.register(f"before-call.dynamodb.{operation}", failed)
+
+
+THROTTLED = ClientError(
+    {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds"}}, "Op"
+)
+UNAVAILABLE = ClientError(
+    {"Error": {"Code": "ServiceUnavailable"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "Op"
+)
+TIMED_OUT = ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+ENDPOINTS = {  # each endpoint that reads or writes the table, and the call it makes first
+    "get": ("GetItem", calls.get),
+    "change status": ("UpdateItem", lambda order_id: calls.change_status(order_id, "cancelled")),
+    "list a user's": ("Query", lambda _: calls.list_orders(SAMPLE_USER)),
+    "list across users": (
+        "Query",
+        lambda _: invoke(
+            "list_orders", http_event("list_orders", user=ADMIN_USER, admin=True, path="/api/orders")
+        ),
+    ),
+    "create": ("PutItem", lambda _: calls.create(SAMPLE_USER, order_body())),
+}
+
+
+@pytest.mark.parametrize("error", [THROTTLED, UNAVAILABLE, TIMED_OUT], ids=["throttled", "5xx", "timeout"])
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_dynamodb_unavailable_is_a_503_with_retry_after(api, upstream, endpoint, error):
+    """Busy or unreachable after botocore's retries: the client is told to retry, not that we have a bug; and
+    nothing is half-written (a create's stock is released)."""
+    order_id = calls.create_ok()["id"]
+    operation, request = ENDPOINTS[endpoint]
+    _aws_fails(operation, error)
+    answer = request(order_id)
+    assert_problem(answer, 503, "service-unavailable")
+    assert answer.headers["Retry-After"] == "2"
+    assert [item["id"]["S"] for item in order_items(api)] == [order_id]
+    assert list(upstream.live_reservations()) == [order_id]
+
+
+def test_a_dynamodb_refusal_no_code_expects_is_still_a_500(api):
+    """A ValidationException is a request of ours DynamoDB refuses: a bug to fix, not a reason to retry."""
+    order_id = calls.create_ok()["id"]
+    refused = {"Error": {"Code": "ValidationException"}, "ResponseMetadata": {"HTTPStatusCode": 400}}
+    _aws_fails("GetItem", ClientError(refused, "GetItem"))
+    assert_problem(calls.get(order_id), 500, "internal-error")

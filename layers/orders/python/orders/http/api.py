@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import simplejson
 from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as AwsConnectionError
 
 from orders.domain.caller import Caller, caller_from_claims
 from orders.domain.errors import (
@@ -273,6 +275,31 @@ def _with_lowercase_content_type(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, "headers": {**headers, **{name: value.lower() for name, value in written.items()}}}
 
 
+# Throttling, as DynamoDB and SSM answer it (botocore's standard retry mode retries these codes, and 5xx, before
+# the error reaches us).
+THROTTLING_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "Throttling",
+        "TooManyRequestsException",
+    }
+)
+
+
+def aws_unavailable(error: ClientError | BotoCoreError) -> bool:
+    """Whether an AWS call failed because the service was busy or unreachable (after botocore's retries), not
+    because of what was asked: throttling, a 5xx, a timeout or a broken connection."""
+    if isinstance(error, ClientError):
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return (
+            status >= HTTPStatus.INTERNAL_SERVER_ERROR
+            or error.response.get("Error", {}).get("Code") in THROTTLING_CODES
+        )
+    return isinstance(error, (AwsConnectionError, HTTPClientError))
+
+
 def build_resolver(
     foreign_errors: Mapping[type[Exception], str] = {},
     *,
@@ -303,6 +330,14 @@ def build_resolver(
         logger.exception("unhandled error", extra={"correlation_id": request_id})
         return problem("internal-error", correlationId=request_id)
 
+    def _aws_error(error: ClientError | BotoCoreError) -> Response[str]:
+        if not aws_unavailable(error):
+            return _unexpected(error)  # a refusal no code path expects, or a bad request of ours: a bug
+        code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
+        logger.warning("AWS unavailable", extra={"error": type(error).__name__, "code": code})
+        return problem("service-unavailable")
+
+    app.exception_handler([ClientError, BotoCoreError])(_aws_error)
     app.exception_handler(Exception)(_unexpected)
 
     return app

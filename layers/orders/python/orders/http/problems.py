@@ -52,6 +52,7 @@ PROBLEMS: dict[str, ProblemType] = {
     "internal-error": ProblemType(500, "Internal error", "a bug on our side; never a stack trace", ("correlationId",), "Something went wrong on our side; quote the correlation id when reporting it."),
     "sam-local-auth-missing": ProblemType(500, "Token verification is not installed", "under `sam local` only: the SamLocalAuth layer is missing"),
     "upstream-unavailable": ProblemType(503, "A service we depend on is unavailable", "the user or inventory service did not answer in time; nothing was ordered, retry after `Retry-After` seconds", ("service",), headers={"Retry-After": str(RETRY_AFTER_SECONDS)}),
+    "service-unavailable": ProblemType(503, "Temporarily unavailable", "DynamoDB (or SSM) throttled or did not answer, after the SDK's retries; nothing was half-written, retry after `Retry-After` seconds", detail="The order store is busy or unreachable; retry shortly.", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}),
 }
 # fmt: on
 
