@@ -224,6 +224,16 @@ def test_status_change_event_names_previous_and_new_status_and_validates_against
         jsonschema.validate(json.loads(json.dumps(entry["Detail"], default=float)), schema)
 
 
+@pytest.mark.parametrize(("stored", "sent"), [("30", "30.00"), ("59.9", "59.90"), ("0", "0.00")])
+def test_the_events_total_has_two_places_whatever_dynamodb_did_to_it(bus, stored, sent):
+    """DynamoDB keeps numbers without trailing zeros (30.00 comes back as 30; moto keeps them, so the image here
+    is what AWS's stream would carry): the event's total is money again, as the API's is."""
+    fake = bus(failure_rate=0.0)
+    record = stream_record("INSERT", order_item(str(uuid.uuid4()), total=Decimal(stored)))
+    handler_module("order_events").lambda_handler({"Records": [record]}, FakeLambdaContext())
+    assert f'"total":{sent},' in fake.published[0]["RawDetail"]
+
+
 def test_the_sample_stream_event_publishes_created_then_status_changed_and_commits(bus, table, upstream):
     """events/order_events.json (for `sam local invoke OrderEventsFunction -e`) through the real handler."""
     from orders.upstream.clients import InventoryClient, UpstreamHttp

@@ -256,6 +256,10 @@ def test_a_release_that_fails_after_a_refused_create_is_carried_out_from_the_str
         for item in table.scan(TableName="orders-test")["Items"]
         if item["PK"]["S"].startswith("RELEASE#")
     ]
+    # The stream redelivers the intent: carried out (its item is gone), it calls the inventory no more.
+    deletes = upstream.calls_to("DELETE", f"/api/inventory/reservations/{held[0]}")
+    assert _drain_stream_through_consumer(monkeypatch) == []
+    assert upstream.calls_to("DELETE", f"/api/inventory/reservations/{held[0]}") == deletes
 
 
 def test_an_order_delivered_without_passing_shipped_commits_its_reservation(table, upstream, monkeypatch):

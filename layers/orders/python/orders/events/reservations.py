@@ -74,6 +74,9 @@ class ReservationKeeper:
         if settlement is None:
             return None
         if settlement.order_id is None:  # a release intent left by a failed create
+            if not self._repository.release_intent_exists(settlement.reservation_id):
+                return None  # carried out already: this record is a redelivery
+            # Released first, deleted second: an intent whose delete fails is released again, harmlessly.
             self._inventory.release(settlement.reservation_id)
             self._repository.delete_release_intent(settlement.reservation_id)
             return RELEASED

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple, TypeGuard
 
+from orders.domain.money import to_money
 from orders.storage.repository import ENTITY_TYPE, RELEASE_ENTITY
 
 Image = Mapping[str, Any] | None
@@ -54,7 +55,8 @@ def order_image(image: Mapping[str, Any]) -> OrderImage:
         id=image["id"],
         user_id=image["userId"],
         status=image["status"],
-        total=image["total"],
+        # DynamoDB keeps numbers without trailing zeros (30.00 comes back as 30): money again, as the API's.
+        total=to_money(image["total"]),
         currency=image["currency"],
         occurred_at=change.get("at", image.get("updatedAt")),
         changed_by=change.get("by"),

@@ -451,6 +451,15 @@ class OrderRepository:
             },
         )
 
+    def release_intent_exists(self, reservation_id: str) -> bool:
+        response = self._client.get_item(
+            TableName=self._table,
+            Key={"PK": {"S": f"RELEASE#{reservation_id}"}, "SK": {"S": RELEASE_SK}},
+            ProjectionExpression="PK",
+            ConsistentRead=True,
+        )
+        return "Item" in response
+
     def delete_release_intent(self, reservation_id: str) -> None:
         self._client.delete_item(
             TableName=self._table, Key={"PK": {"S": f"RELEASE#{reservation_id}"}, "SK": {"S": RELEASE_SK}}
