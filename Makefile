@@ -124,9 +124,9 @@ OPS_DRY_RUN = $(if $(DRY_RUN),--dry-run)
 redrive: $(STAMP) ## Deliver the stream batches the consumer gave up on (failed-batch bucket); DRY_RUN=1 lists them; ENV=dev|prod
 	$(PY) -m ops redrive $(OPS_STAGE) $(OPS_DRY_RUN) $(REDRIVE_ARGS)
 
-replay: $(STAMP) ## Replay the event archive onto the bus: make replay FROM=<ISO time> [TO=<ISO time>] [RULES=<arn,...>]; ENV=dev|prod
+replay: $(STAMP) ## Replay the event archive onto the bus: make replay FROM=<ISO time> [TO=<ISO time>] [RULES=<arn,...>]; DRY_RUN=1 says what; ENV=dev|prod
 	$(PY) -m ops replay $(OPS_STAGE) --from "$(FROM)" $(if $(TO),--to "$(TO)") $(if $(RULES),--rules "$(RULES)") \
-		$(REPLAY_ARGS)
+		$(OPS_DRY_RUN) $(REPLAY_ARGS)
 
 backfill: $(STAMP) ## Publish past events from the table: make backfill FROM=<ISO>|ALL=1 [TO=] [USER_ID=] [BUS=] [RATE=]; ENV=dev|prod
 	$(PY) -m ops backfill $(OPS_STAGE) $(if $(ALL),--all,--from "$(FROM)") $(if $(TO),--to "$(TO)") \

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ops.cli import Progress, RateLimit, add_stage_arguments, say, stage_from
 from ops.stage import Stage, StageError
@@ -32,6 +35,7 @@ PREFIX = "aws/lambda/"
 # all of its own records succeeded): an outage leaves single-record objects behind, after bisection.
 GROUP_OBJECTS = 10
 GROUP_RECORDS = 100
+STREAM_EVENT_NAMES = ("INSERT", "MODIFY", "REMOVE")
 
 
 class NotAFailureRecord(Exception):
@@ -80,6 +84,13 @@ def read_failure_record(key: str, body: bytes, table_arn: str) -> FailureRecord:
     for record in records:
         if record.get("eventSourceARN") not in (None, stream_arn):
             raise NotAFailureRecord(f"a record from another stream: {record.get('eventSourceARN')}")
+        # What Lambda writes always has both: without them the consumer's code cannot even name the record.
+        if record.get("eventName") not in STREAM_EVENT_NAMES:
+            raise NotAFailureRecord(
+                f"a record whose eventName is {record.get('eventName')!r}, not a stream's"
+            )
+        if not isinstance(record.get("dynamodb"), dict) or "SequenceNumber" not in record["dynamodb"]:
+            raise NotAFailureRecord("a record without its change (dynamodb.SequenceNumber)")
     return FailureRecord(
         key=key,
         stream_arn=stream_arn,
@@ -258,6 +269,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--rate", type=float, default=200.0, help="at most this many events a second (default %(default)s)"
     )
     args = parser.parse_args(argv)
+    if not (math.isfinite(args.rate) and args.rate > 0):
+        say(f"error: --rate must be a positive number of events a second, not {args.rate}")
+        return 2
     try:
         stage = stage_from(args, ROLE)
         bucket = stage.output("FailedBatchBucketName")
@@ -278,6 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = Progress("redrive", len(keys))
     report = Report(s3, bucket, totals, progress)
     group: list[FailureRecord] = []
+    stopped = None
     try:
         for key in keys:
             failure = report.read(key, table_arn)
@@ -293,12 +308,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 group = []
         if group and parts is not None:
             report.delivered(group, deliver(group, *parts, rate))
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    except (BotoCoreError, ClientError) as error:  # S3 refusing a read or a delete: said in one line
+        stopped = f"stopped by AWS: {error}"
     finally:
         progress.close()
     seconds = time.monotonic() - started
     say(totals.summary(dry_run=args.dry_run, seconds=seconds))
     if args.json:
         print(json.dumps({**asdict(totals), "seconds": round(seconds, 3)}), flush=True)
+    if stopped:
+        # Every object not removed is still in the bucket: delivered, it was removed; else it is left.
+        say(f"redrive: {stopped}; the objects still in the bucket are there for the same command to deliver")
+        return 130 if stopped == "interrupted" else 1
     return totals.exit_status
 
 

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from ops.cli import add_stage_arguments, instant, say, stage_from
 from ops.stage import StageError
 
@@ -39,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rules", default="", help="comma-separated ARNs of the bus's rules to replay to")
     parser.add_argument("--no-wait", action="store_true", help="start the replay and return")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait (default %(default)s)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="say what would be replayed, and to where; start nothing"
+    )
     args = parser.parse_args(argv)
     end = args.end or datetime.now(UTC)
     if end <= args.start:
@@ -55,6 +60,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     rules = [rule.strip() for rule in args.rules.split(",") if rule.strip()]
     if rules:
         destination["FilterArns"] = rules
+    if args.dry_run:
+        say(
+            f"replay (dry run): would replay {args.start.isoformat()} .. {end.isoformat()} from {archive_arn} "
+            f"to {bus_arn}" + (f" (rules: {', '.join(rules)})" if rules else " (every rule of the bus)")
+        )
+        return 0
     events = stage.client("events")
     name = replay_name(stage.parameters.get("Stage", stage.name))
     try:
@@ -78,12 +89,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     deadline = time.monotonic() + args.timeout
     state, described = started.get("State"), {}
-    while state not in FINAL_STATES and time.monotonic() < deadline:
-        time.sleep(2)
-        described = events.describe_replay(ReplayName=name)
-        state = described.get("State")
-        last = described.get("EventLastReplayedTime")
-        say(f"[replay] {state}" + (f", replayed up to {last.isoformat()}" if last else ""))
+    try:
+        while state not in FINAL_STATES and time.monotonic() < deadline:
+            time.sleep(2)
+            described = events.describe_replay(ReplayName=name)
+            state = described.get("State")
+            last = described.get("EventLastReplayedTime")
+            say(f"[replay] {state}" + (f", replayed up to {last.isoformat()}" if last else ""))
+    except (KeyboardInterrupt, BotoCoreError, ClientError) as error:
+        why = "interrupted" if isinstance(error, KeyboardInterrupt) else f"cannot follow it: {error}"
+        say(
+            f"replay {name}: {why}; it goes on in EventBridge (`aws events describe-replay --replay-name "
+            f"{name}`; a rerun would start another)"
+        )
+        return 130 if isinstance(error, KeyboardInterrupt) else 1
     if state not in FINAL_STATES:
         say(f"replay {name}: still {state} after {args.timeout:.0f} s; it goes on in EventBridge")
         return 1

@@ -203,12 +203,21 @@ def test_a_subscriber_replays_a_window_of_the_archive_to_its_own_rule(outage, mi
         sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0).get("Messages") is None
     )  # live: not here
 
-    # The README's command, as a person runs it against `make dev`'s stack (on this stack's port).
-    replay = subprocess.run(
-        ["make", "-s", "replay", f"PORT={stack.port}", f"FROM={start.isoformat()}", f"TO={end.isoformat()}",
-         f"RULES={rule_arn}"],
+    # The README's command, as a person runs it against `make dev`'s stack (on this stack's port); first with
+    # DRY_RUN=1, which says what it would replay and starts nothing (before, make ignored it and replayed).
+    command = ["make", "-s", "replay", f"PORT={stack.port}", f"FROM={start.isoformat()}", f"TO={end.isoformat()}",
+               f"RULES={rule_arn}"]  # fmt: skip
+    replays_before = events.list_replays().get("Replays", [])
+    dry = subprocess.run(
+        [*command, "DRY_RUN=1"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False, env=without_make_stage(),
     )  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    assert "replay (dry run): would replay" in dry.stderr and rule_arn in dry.stderr
+    assert events.list_replays().get("Replays", []) == replays_before
+    replay = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False, env=without_make_stage()
+    )
     assert replay.returncode == 0, replay.stderr
     assert "COMPLETED" in replay.stderr
 

@@ -215,3 +215,65 @@ def test_in_a_group_what_follows_a_refused_event_is_kept_and_what_precedes_it_is
     outcomes = deliver(failures, EventBusPublisher(client, "orders-test"), Keeper(), UNLIMITED)
     assert [outcome.delivered for outcome in outcomes] == [True] * 4 + [False] * 6
     assert outcomes[4].events_refused == ["o4:1"]
+
+
+@pytest.mark.parametrize(
+    ("broken", "reason"),
+    [
+        ({"dynamodb": None}, "without its change"),
+        ({"dynamodb": {"Keys": {}}}, "without its change"),
+        ({"eventName": "TTL_EXPIRE"}, "eventName is 'TTL_EXPIRE'"),
+    ],
+)
+def test_a_record_lambda_would_never_write_makes_the_object_not_a_failure_record(broken, reason):
+    """Named and left alone, as any object that is not a failure record: before, it stopped the whole run (an
+    AttributeError in the consumer's code, or a KeyError in the dry run) and the objects of its group with it."""
+    records = lifecycle("o1", "shipped")
+    records[1] = {**records[1], **broken}
+    with pytest.raises(NotAFailureRecord, match=reason):
+        read_failure_record("aws/lambda/x", failure_body(records), TABLE_ARN)
+
+
+def test_a_rate_that_is_not_a_positive_number_is_refused(capsys):
+    from ops.redrive import main
+
+    for rate in ("-5", "0", "nan"):
+        assert main(["--url", "http://127.0.0.1:9", "--rate", rate]) == 2
+        assert "--rate must be a positive number" in capsys.readouterr().err
+
+
+def test_an_interrupted_redrive_ends_with_its_summary_and_leaves_the_rest(monkeypatch, capsys):
+    """Ctrl-C: the summary of what was done, a line saying the rest is left for the same command, exit 130;
+    before, a KeyboardInterrupt traceback and no summary."""
+    from ops import redrive
+
+    bodies = {"aws/lambda/1": failure_body(lifecycle("o1", "shipped"))}
+
+    deleted: list[str] = []
+
+    class S3:
+        def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+            if Key not in bodies:
+                raise KeyboardInterrupt  # the operator's Ctrl-C, while the second object is read
+            return {"Body": type("Body", (), {"read": lambda _: bodies[Key]})()}
+
+        def delete_object(self, Bucket: str, Key: str) -> None:
+            deleted.append(Key)
+
+    class Stage:
+        table_arn = TABLE_ARN
+
+        def output(self, name: str) -> str:
+            return "failed-batches"
+
+        def client(self, service: str) -> S3:
+            return S3()
+
+    monkeypatch.setattr(redrive, "stage_from", lambda args, role: Stage())
+    monkeypatch.setattr(redrive, "failure_keys", lambda s3, bucket: ["aws/lambda/1", "aws/lambda/2"])
+    monkeypatch.setattr(redrive, "consumer_parts", lambda stage: (Publisher(), Keeper()))
+    assert redrive.main(["--url", "http://127.0.0.1:9"]) == 130
+    said = capsys.readouterr().err
+    assert "redrive: 2 failure records, 2 stream records" in said
+    assert "redrive: interrupted; the objects still in the bucket are there" in said
+    assert deleted == []  # the first was not delivered yet: nothing is removed that was not delivered
