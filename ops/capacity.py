@@ -334,6 +334,20 @@ def _number(value: Any, what: str) -> float:
         raise CapacityError(f"{what}: not a number ({value!r})") from None
 
 
+def _positive(value: Any, what: str) -> float:
+    number = _number(value, what)
+    if not (math.isfinite(number) and number > 0):
+        raise CapacityError(f"{what}: not a finite number > 0 ({value!r})")
+    return number
+
+
+def _count(value: Any, what: str) -> int:
+    number = _number(value, what)
+    if not (number >= 1 and number.is_integer()):
+        raise CapacityError(f"{what}: not a whole number >= 1 ({value!r})")
+    return int(number)
+
+
 def _unmeasured(measurements: Mapping[str, Any], index_keys: Mapping[str, Sequence[str]]) -> list[str]:
     """Indexes the measured order item was not in (measurements older than the index): their writes are
     extrapolated from the others' (`_index_split`)."""
@@ -469,8 +483,8 @@ def read_inputs(
         routes[op] = route
         rate = _resolve(settings.get("ThrottlingRateLimit"), parameters)
         burst = _resolve(settings.get("ThrottlingBurstLimit"), parameters)
-        route_rate[op] = INF if rate is None else _number(rate, f"{route} ThrottlingRateLimit")
-        route_burst[op] = INF if burst is None else _number(burst, f"{route} ThrottlingBurstLimit")
+        route_rate[op] = INF if rate is None else _positive(rate, f"{route} ThrottlingRateLimit")
+        route_burst[op] = INF if burst is None else _positive(burst, f"{route} ThrottlingBurstLimit")
 
     # The table: its indexes, whose writes share a partition key, any on-demand maximum.
     tables = [r for r in resources.values() if r.get("Type") == "AWS::DynamoDB::Table"]
@@ -487,7 +501,7 @@ def read_inputs(
         keys = {key["KeyType"]: key["AttributeName"] for key in index["KeySchema"]}
         index_keys[index["IndexName"]] = tuple(keys.values())
         scope, shards_parameter = PARTITION_SCOPES.get(keys["HASH"], ("global", None))
-        shards = int(_number(parameters.get(shards_parameter), shards_parameter)) if shards_parameter else 1
+        shards = _count(parameters.get(shards_parameter), shards_parameter) if shards_parameter else 1
         indexes[index["IndexName"]] = (keys["HASH"], scope, shards)
         if any(attribute in STATUS_KEY_ATTRIBUTES for attribute in keys.values()):
             status_keyed.append(index["IndexName"])
@@ -540,10 +554,10 @@ def read_inputs(
         indexes=indexes,
         table_max_wru=INF
         if max_wru is None
-        else _number(_resolve(max_wru, parameters), "MaxWriteRequestUnits"),
-        batch_size=int(_number(_resolve(mapping.get("BatchSize", 100), parameters), "BatchSize")),
-        parallelization_factor=int(
-            _number(_resolve(mapping.get("ParallelizationFactor", 1), parameters), "ParallelizationFactor")
+        else _positive(_resolve(max_wru, parameters), "MaxWriteRequestUnits"),
+        batch_size=_count(_resolve(mapping.get("BatchSize", 100), parameters), "BatchSize"),
+        parallelization_factor=_count(
+            _resolve(mapping.get("ParallelizationFactor", 1), parameters), "ParallelizationFactor"
         ),
         settling_threads=settling_threads(),
         stream_readers=readers,
@@ -1575,7 +1589,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides, stage_region = _deployed_parameters(args.stage)
             region = region or stage_region
         overrides.update(_pairs(args.param, "--param"))
-        quotas = {name: _number(value, name) for name, value in _pairs(args.quota, "--quota").items()}
+        quotas = {name: _positive(value, name) for name, value in _pairs(args.quota, "--quota").items()}
         unknown = sorted(set(quotas) - set(QUOTAS))
         if unknown:
             raise CapacityError(f"no quota {', '.join(unknown)} (known: {', '.join(QUOTAS)})")
@@ -1584,6 +1598,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             measurements = json.loads(args.measurements.read_text())
         except FileNotFoundError:
             raise CapacityError(f"no {args.measurements}: run `make bench` first") from None
+        except (OSError, ValueError) as error:  # unreadable, not UTF-8, not JSON
+            raise CapacityError(f"cannot read {args.measurements}: {error}") from None
+        if not isinstance(measurements, dict):
+            raise CapacityError(f"{args.measurements}: not a JSON object")
         inputs = read_inputs(
             measurements=measurements,
             overrides=overrides,
@@ -1599,8 +1617,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise CapacityError("--settling-threads must be at least 1")
             inputs = replace(inputs, settling_threads=args.settling_threads)
         rates = tuple(args.rate) if args.rate else DEFAULT_RATES
-        if any(rate <= 0 for rate in rates):
-            raise CapacityError("--rate must be positive")
+        if not all(math.isfinite(rate) and rate > 0 for rate in rates):
+            raise CapacityError("--rate must be a finite number > 0")
         result = report(inputs, rates)
     except (CapacityError, StageError) as error:
         say(f"error: {error}")

@@ -12,6 +12,7 @@ import math
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -613,3 +614,54 @@ def test_the_cli_refuses_a_bad_override_plainly() -> None:
     )
     assert done.returncode == 2
     assert done.stderr.startswith("error: --param takes NAME=VALUE")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--rate", "nan"], "--rate must be a finite number > 0"),
+        (["--rate", "inf"], "--rate must be a finite number > 0"),
+        (["--quota", "lambda_scaling_rate=0"], "lambda_scaling_rate: not a finite number > 0"),
+        (["--quota", "lambda_scaling_rate=inf"], "lambda_scaling_rate: not a finite number > 0"),
+        (["--param", "StatusIndexShards=0"], "StatusIndexShards: not a whole number >= 1"),
+        (["--param", "StatusIndexShards=2.5"], "StatusIndexShards: not a whole number >= 1"),
+        (
+            ["--param", "ApiThrottlingRateLimit=-5"],
+            "POST /api/orders ThrottlingRateLimit: not a finite number > 0",
+        ),
+        (
+            ["--param", "ApiThrottlingBurstLimit=nan"],
+            "POST /api/orders ThrottlingBurstLimit: not a finite number > 0",
+        ),
+    ],
+)
+def test_the_cli_refuses_a_number_that_is_not_finite_and_positive_plainly(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert capacity.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"error: {message}")
+    assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"calls": ', "cannot read {path}: Expecting value"),  # truncated
+        ("[]", "{path}: not a JSON object"),
+        (None, "cannot read {path}: "),  # a directory
+    ],
+)
+def test_the_cli_refuses_an_unreadable_measurements_file_plainly(
+    content: str | None, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path
+    if content is not None:
+        path = tmp_path / "latest.json"
+        path.write_text(content)
+    assert capacity.main(["--measurements", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("error: " + message.format(path=path))
+    assert len(err.splitlines()) == 1
