@@ -106,6 +106,7 @@ class Outcome:
 
     events_sent: int = 0
     events_refused: list[str] = field(default_factory=list)  # eventIds EventBridge did not accept
+    refusal: str | None = None  # why (EventBridge's error code and message), when it said
     settled: int = 0
     failures: list[str] = field(default_factory=list)  # one line per record that did not succeed
 
@@ -159,6 +160,7 @@ def deliver(failures: Sequence[FailureRecord], publisher: Any, keeper: Any, rate
         outcome = Outcome(
             events_sent=len(pending) - len(refused),
             events_refused=[item.event.detail["eventId"] for item in refused],
+            refusal=getattr(publisher, "last_refusal", None) if refused else None,
         )
         settle = record_settler({item.key for item in refused} | unreadable, keeper)
         for record in records:
@@ -375,8 +377,9 @@ class Report:
                 )
                 continue
             self._totals.kept += 1
+            why = f" ({outcome.refusal})" if outcome.refusal else ""
             refused = (
-                f"; EventBridge refused {', '.join(outcome.events_refused)}" if outcome.events_refused else ""
+                f"; EventBridge refused {', '.join(outcome.events_refused)}{why}" if outcome.events_refused else ""
             )
             self._progress.line(
                 f"KEPT {failure.key}: {len(outcome.failures)} of {records} records failed{refused}"

@@ -57,6 +57,7 @@ class Publisher:
     def __init__(self, refuse: set[str] | None = None) -> None:
         self.refuse = refuse or set()
         self.published: list[dict] = []
+        self.last_refusal: str | None = None
 
     def publish_in_order(self, pending: list[Pending]) -> set[str]:
         for position, item in enumerate(pending):
@@ -134,9 +135,12 @@ def test_delivering_publishes_the_consumers_events_and_settles_reservations():
 def test_events_eventbridge_refuses_keep_the_record_and_are_named():
     records = lifecycle("o1", "confirmed", "shipped")
     failure = read_failure_record("k", failure_body(records), TABLE_ARN)
-    [outcome] = deliver([failure], Publisher(refuse={"o1:2"}), Keeper(), UNLIMITED)
+    publisher = Publisher(refuse={"o1:2"})
+    publisher.last_refusal = "AccessDeniedException: not authorized"  # as orders.events.bus keeps it
+    [outcome] = deliver([failure], publisher, Keeper(), UNLIMITED)
     assert not outcome.delivered
     assert outcome.events_refused == ["o1:2", "o1:3"]
+    assert outcome.refusal == "AccessDeniedException: not authorized"
     assert outcome.events_sent == 1
     assert len(outcome.failures) == 2  # the refused record and the one after it
 

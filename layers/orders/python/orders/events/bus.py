@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 from orders import tracing
 from orders.domain import jsonio
 from orders.events.notifications import EVENT_SOURCE, OrderEvent
+
+logger = logging.getLogger(__name__)
 
 MAX_ENTRIES_PER_CALL = 10  # PutEvents' limit
 
@@ -50,6 +53,9 @@ class EventBusPublisher:
         self._bus = bus_name
         self._dumps = dumps
         self._source = source
+        # Why the last refused publish was refused (EventBridge's error code and message), for the operator
+        # commands to say; logged too, so that a consumer failing its batches says why.
+        self.last_refusal: str | None = None
 
     def publish_in_order(self, pending: Sequence[Pending]) -> set[str]:
         """Publish in stream order; return the keys NOT published.
@@ -71,7 +77,8 @@ class EventBusPublisher:
         for chunk_start, chunk in self._chunk_offsets(pending):
             try:
                 response = self._client.put_events(Entries=[self._entry(item.event) for item in chunk])
-            except Exception:  # noqa: BLE001 - any failure to publish means: retry from here
+            except Exception as error:  # noqa: BLE001 - any failure to publish means: retry from here
+                self._refused(_reason_of(error))
                 return set(keys_in_order[chunk_start:])
             if response.get("FailedEntryCount", 0):
                 results = response.get("Entries", [])
@@ -83,8 +90,14 @@ class EventBusPublisher:
                     ),
                     0,
                 )
+                failed = results[first_failed] if first_failed < len(results) else {}
+                self._refused(f"{failed.get('ErrorCode', 'no EventId')}: {failed.get('ErrorMessage', '')}")
                 return set(keys_in_order[chunk_start + first_failed :])
         return set()
+
+    def _refused(self, reason: str) -> None:
+        self.last_refusal = reason
+        logger.warning("EventBridge refused events; they are retried", extra={"reason": reason})
 
     @staticmethod
     def _chunk_offsets(pending: Sequence[Pending]) -> Iterator[tuple[int, list[Pending]]]:
@@ -104,3 +117,12 @@ class EventBusPublisher:
             # EventBridge carries it to the targets: the event joins the trace of the request that caused it.
             entry["TraceHeader"] = f"Root={trace_id}"
         return entry
+
+
+def _reason_of(error: Exception) -> str:
+    """An AWS error's code and message (botocore's ClientError), else the exception's type and text."""
+    response = getattr(error, "response", None)
+    details = response.get("Error", {}) if isinstance(response, dict) else {}
+    if details.get("Code"):
+        return f"{details['Code']}: {details.get('Message', '')}"
+    return f"{type(error).__name__}: {error}"
