@@ -15,9 +15,10 @@ subscribers through the live stream as usual.
 Safe to kill and rerun: after each page is published, the segment's position is written to a checkpoint
 (`.ops/backfill-<stage>-<hash of the arguments>.json`, replaced atomically); the same command continues
 from there, sending the page it was killed in again (same `eventId`s: subscribers drop duplicates). A
-finished run marks its checkpoint done and a rerun says so (`--restart` runs it again). EventBridge
-refusing entries (after retries) stops that segment where it was: the command names what was refused,
-keeps the checkpoint and exits 1.
+finished run marks its checkpoint done and a rerun says so (`--restart` runs it again, replacing it). A file
+at the checkpoint's path that is another backfill's checkpoint (`--checkpoint PATH`), or no checkpoint, is
+refused, with `--restart` too: never replaced. EventBridge refusing entries (after retries) stops that segment
+where it was: the command names what was refused, keeps the checkpoint and exits 1.
 
 Read units: DynamoDB reports them (ReturnConsumedCapacity=TOTAL). moto, under the local stack, reports a
 flat 1 unit per request instead, so locally the figure is computed as DynamoDB computes it for a Scan
@@ -29,9 +30,9 @@ in (idempotency records, reservation states).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
+import math
 import os
 import threading
 import time
@@ -52,6 +53,7 @@ from ops.cli import (
     run_command,
     say,
     stage_from,
+    summarized,
 )
 from ops.stage import LOCAL, ROOT, StageError
 
@@ -107,7 +109,12 @@ def window_from(args: argparse.Namespace, now: Callable[[], datetime] = lambda: 
     # `--settle` seconds before the start: an order is stamped createdAt before its write lands, and a write
     # still in flight at the start could land where the Scan has already been; after the create function's
     # timeout (10 s) none can be, so every order in the window is in the table before the Scan begins.
-    settled = timestamp((now() - timedelta(seconds=args.settle)).isoformat(), "")
+    if not math.isfinite(args.settle) or args.settle < 0:
+        raise BackfillError(f"--settle must be a number of seconds, 0 or more (not {args.settle:g})")
+    try:
+        settled = timestamp((now() - timedelta(seconds=args.settle)).isoformat(), "")
+    except OverflowError:
+        raise BackfillError(f"--settle {args.settle:g} reaches before the year 1") from None
     created_before = min(timestamp(args.created_to, "--to"), settled) if args.created_to else settled
     if created_from is not None and created_from >= created_before:
         raise BackfillError(
@@ -194,18 +201,31 @@ class Checkpoint:
         self._lock = threading.Lock()
         self.state: dict[str, Any] = {"arguments": dict(arguments), "segments": {}, "done": False}
 
-    def load(self) -> bool:
-        """True when a checkpoint of these arguments was there (and is now the state)."""
+    def load(self, *, restart: bool = False) -> bool:
+        """True when a checkpoint of these arguments was there (and is now the state). With `restart` it is
+        only checked to be one of these arguments (damaged or not) and False: the run's first write replaces
+        it. A file that is not a checkpoint of these arguments is never used nor replaced: BackfillError."""
         if self.path is None or not self.path.is_file():
             return False
+        elsewhere = "name another --checkpoint PATH (or delete it)"
         try:
             state = json.loads(self.path.read_text())
         except (OSError, ValueError) as error:
+            raise BackfillError(f"cannot read the checkpoint {self.path} ({error}): {elsewhere}") from None
+        if not isinstance(state, dict) or "arguments" not in state:
+            raise BackfillError(f"{self.path} is not a backfill checkpoint: {elsewhere}")
+        if state["arguments"] != self.state["arguments"]:
             raise BackfillError(
-                f"cannot read the checkpoint {self.path} ({error}): --restart ignores it"
-            ) from None
-        if not isinstance(state, dict) or state.get("arguments") != self.state["arguments"]:
-            raise BackfillError(f"{self.path} is another backfill's checkpoint: --restart ignores it")
+                f"{self.path} is another backfill's checkpoint (other arguments), kept as it is, even with "
+                f"--restart: {elsewhere}"
+            )
+        if restart:
+            return False
+        problem = _damage(state)
+        if problem is not None:
+            raise BackfillError(
+                f"the checkpoint {self.path} is damaged ({problem}): --restart starts this backfill over"
+            )
         self.state = state
         return True
 
@@ -246,6 +266,29 @@ class Checkpoint:
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         temporary.write_text(json.dumps(self.state, indent=1, sort_keys=True))
         os.replace(temporary, self.path)  # atomic: a kill leaves the old checkpoint or the new, never half
+
+
+def _damage(state: Mapping[str, Any]) -> str | None:
+    """What is wrong in a checkpoint's structure (hand-edited, or written by another version), or None."""
+    if not isinstance(state.get("done", False), bool):
+        return "done is not true or false"
+    window = state.get("window")
+    if window is not None:
+        if not isinstance(window, dict):
+            return "window is not an object"
+        if not isinstance(window.get("from"), str | None) or not isinstance(window.get("before"), str):
+            return 'window needs "from" (a time or null) and "before" (a time)'
+    segments = state.get("segments")
+    if not isinstance(segments, dict):
+        return "segments is not an object"
+    for name, entry in segments.items():
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("next"), dict | None)
+            or not isinstance(entry.get("done"), bool)
+        ):
+            return f'segment {name!r} needs "next" (a key or null) and "done" (true or false)'
+    return None
 
 
 def _now_text() -> str:
@@ -479,7 +522,9 @@ def parser() -> argparse.ArgumentParser:
         "--checkpoint", type=Path, metavar="PATH", help="default .ops/backfill-<stage>-<hash>.json"
     )
     described.add_argument(
-        "--restart", action="store_true", help="ignore the checkpoint: start from the beginning"
+        "--restart",
+        action="store_true",
+        help="start this backfill over, replacing its checkpoint (never another backfill's: that is refused)",
     )
     return described
 
@@ -501,10 +546,7 @@ def _main(args: argparse.Namespace) -> int:
     arguments = checkpoint_arguments(args, stage.name)
     path = None if args.dry_run else (args.checkpoint or default_checkpoint_path(arguments))
     checkpoint = Checkpoint(path, arguments)
-    if path is not None and args.restart:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-    elif checkpoint.load():
+    if checkpoint.load(restart=args.restart):
         if checkpoint.done:
             say(
                 f"backfill: already finished at {checkpoint.state.get('finishedAt')} (checkpoint {path}); "
@@ -535,13 +577,7 @@ def _main(args: argparse.Namespace) -> int:
         page_items=args.page_size,
         local=stage.name == LOCAL,
     )
-    try:
-        summary = run.run()
-    finally:
-        progress.close()
-    say(summary.line())
-    if args.json:
-        print(json.dumps(summary.as_dict()), flush=True)
+    summary = summarized(run, progress, as_json=args.json)
     if not summary.ok:
         if summary.refused:
             say(

@@ -4,12 +4,14 @@ follow (a progress bar on a terminal, plain lines otherwise) ending in one summa
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from ops.stage import DEFAULT_LOCAL_URL, LOCAL, Stage, resolve
 
@@ -57,8 +59,8 @@ def add_sweep_arguments(
 def check_sweep_arguments(args: argparse.Namespace, error: type[Exception]) -> None:
     if args.segments < 1 or args.page_size < 1:
         raise error("--segments and --page-size must be at least 1")
-    if args.rate < 0:
-        raise error("--rate must not be negative (0: unbounded)")
+    if not math.isfinite(args.rate) or args.rate < 0:
+        raise error(f"--rate must be a number of units a second, 0 or more (0: unbounded), not {args.rate:g}")
 
 
 def run_command(
@@ -79,6 +81,44 @@ def run_command(
     except (BotoCoreError, ClientError) as error:
         say(f"{name}: stopped by AWS: {error}; {rerun}")
         return 1
+
+
+class SweepSummary(Protocol):
+    def line(self) -> str: ...
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+class Sweep[S: SweepSummary](Protocol):
+    """A command's run (backfill's, reindex's): `run()` gives its summary, `summary` is it so far."""
+
+    @property
+    def summary(self) -> S: ...
+
+    def run(self) -> S: ...
+
+
+def summarized[S: SweepSummary](sweep: Sweep[S], progress: Progress, *, as_json: bool) -> S:
+    """`sweep.run()`, then `progress` closed and the summary said (with --json also as one JSON line on
+    stdout). On Ctrl-C the summary of what was done until then is said too, marked interrupted, before the
+    interruption goes on to `run_command` (exit 130)."""
+    try:
+        try:
+            summary = sweep.run()
+        finally:
+            progress.close()
+    except KeyboardInterrupt:
+        _say_summary(sweep.summary, as_json=as_json, interrupted=True)
+        raise
+    _say_summary(summary, as_json=as_json, interrupted=False)
+    return summary
+
+
+def _say_summary(summary: SweepSummary, *, as_json: bool, interrupted: bool) -> None:
+    say(f"{summary.line()} (interrupted)" if interrupted else summary.line())
+    if as_json:
+        described = summary.as_dict() | ({"interrupted": True} if interrupted else {})
+        print(json.dumps(described), flush=True)
 
 
 def stage_from(args: argparse.Namespace, role: str) -> Stage:

@@ -271,8 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--rate", type=float, default=200.0, help="at most this many events a second (default %(default)s)"
     )
     args = parser.parse_args(argv)
-    if not (math.isfinite(args.rate) and args.rate > 0):
-        say(f"error: --rate must be a positive number of events a second, not {args.rate}")
+    if not math.isfinite(args.rate) or args.rate < 0:  # as backfill's and reindex's (ops.cli)
+        say(f"error: --rate must be a number of events a second, 0 or more (0: unbounded), not {args.rate:g}")
         return 2
     try:
         stage = stage_from(args, ROLE)
@@ -379,7 +379,9 @@ class Report:
             self._totals.kept += 1
             why = f" ({outcome.refusal})" if outcome.refusal else ""
             refused = (
-                f"; EventBridge refused {', '.join(outcome.events_refused)}{why}" if outcome.events_refused else ""
+                f"; EventBridge refused {', '.join(outcome.events_refused)}{why}"
+                if outcome.events_refused
+                else ""
             )
             self._progress.line(
                 f"KEPT {failure.key}: {len(outcome.failures)} of {records} records failed{refused}"

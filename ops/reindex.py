@@ -21,7 +21,6 @@ consumer ignores these writes (the status is unchanged): no event, no reservatio
 from __future__ import annotations
 
 import argparse
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -40,6 +39,7 @@ from ops.cli import (
     run_command,
     say,
     stage_from,
+    summarized,
 )
 from ops.stage import StageError
 
@@ -321,13 +321,7 @@ def _main(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         page_items=args.page_size,
     )
-    try:
-        summary = run.run()
-    finally:
-        progress.close()
-    say(summary.line())
-    if args.json:
-        print(json.dumps(summary.as_dict()), flush=True)
+    summary = summarized(run, progress, as_json=args.json)
     if not summary.ok:
         say(f"reindex: {len(summary.failed)} failed: {', '.join(summary.failed[:20])}")
         say("reindex: run the same command again once the cause is fixed (what was written stays)")

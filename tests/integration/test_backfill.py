@@ -389,6 +389,10 @@ def test_the_window_of_the_run(table):
         (["--all", "--stage", "nosuch"], "no stage 'nosuch'"),
         (["--all", "--url", "http://127.0.0.1:9"], "no local stack answers"),
         (["--all", "--segments", "0"], "at least 1"),
+        (["--all", "--settle", "-100"], "--settle must be a number of seconds, 0 or more"),
+        (["--all", "--settle", "nan"], "--settle must be a number of seconds, 0 or more"),
+        (["--all", "--rate", "-1"], "--rate must be a number of units a second, 0 or more"),
+        (["--all", "--rate", "nan"], "--rate must be a number of units a second, 0 or more"),
     ],
 )
 def test_expected_failures_are_one_plain_line(argv, message, capsys):
@@ -419,3 +423,140 @@ def test_the_window_ends_past_any_create_still_being_written():
     assert window("--from", "2026-12-01", "--to", "2026-12-02").created_before == "2026-12-02T00:00:00.000Z"
     with pytest.raises(backfill.BackfillError, match="empty or inverted"):
         window("--from", "2026-12-04T11:59:50Z")
+    # A negative settle would end the window after the start: orders still being written could be skipped.
+    with pytest.raises(backfill.BackfillError, match="--settle must be"):
+        window("--all", "--settle", "-100")
+
+
+# ------------------------------------------------------------------------------------------------ the command
+@pytest.fixture
+def dev_stage(table):
+    """moto as the dev stage (samconfig.toml's): its stack outputs the test table and a bus. The options that
+    name it (own credentials: no role to assume)."""
+    import boto3
+
+    region = TEST_ENV["AWS_DEFAULT_REGION"]
+    events = boto3.client("events", region_name=region)
+    events.create_event_bus(Name="orders-test-bus")
+    cloudformation = boto3.client("cloudformation", region_name=region)
+    outputs = {"OrdersTableName": {"Value": TABLE}, "EventBusName": {"Value": "orders-test-bus"}}
+    template = {"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}, "Outputs": outputs}
+    cloudformation.create_stack(StackName="order-service-dev", TemplateBody=json.dumps(template))
+    yield ["--stage", "dev", "--no-assume-role", "--rate", "0"]
+    cloudformation.delete_stack(StackName="order-service-dev")
+    events.delete_event_bus(Name="orders-test-bus")
+
+
+def test_an_interrupted_backfill_ends_with_the_summary_of_what_it_did(
+    table, dev_stage, tmp_path, monkeypatch, capsys
+):
+    """Ctrl-C: the summary so far (marked interrupted, also as JSON), then the line saying a rerun continues,
+    exit 130; before, only `backfill: interrupted; ...`."""
+    lifecycle(table, orders=12, seed=10)
+    pages = 0
+    scan = OrderRepository.scan_orders_page
+
+    def interrupted_at_the_third_page(self, **options):
+        nonlocal pages
+        pages += 1
+        if pages == 3:
+            raise KeyboardInterrupt  # the operator's Ctrl-C, while the third page is read
+        return scan(self, **options)
+
+    monkeypatch.setattr(OrderRepository, "scan_orders_page", interrupted_at_the_third_page)
+    path = tmp_path / "checkpoint.json"
+    argv = [*dev_stage, "--all", "--segments", "1", "--page-size", "3", "--checkpoint", str(path), "--json"]
+
+    assert backfill.main(argv) == 130
+
+    captured = capsys.readouterr()
+    said = captured.err.splitlines()
+    summary = json.loads(captured.out.splitlines()[-1])
+    assert summary["interrupted"] is True and summary["orders"] == 6 and summary["events_sent"] > 6
+    assert said[-2].startswith(f"backfill: 6 orders read, {summary['events_sent']} events sent, 0 failures")
+    assert said[-2].endswith("(interrupted)")
+    assert said[-1] == "backfill: interrupted; the same command continues from the checkpoint"
+    state = json.loads(path.read_text())
+    assert not state["done"] and state["segments"]["0"]["next"] is not None
+    assert "Traceback" not in captured.err
+
+
+def checkpoint_for(argv: list[str], **state: Any) -> dict[str, Any]:
+    arguments = backfill.checkpoint_arguments(backfill.parser().parse_args(argv), "dev")
+    return {"arguments": arguments, "done": False, **state}
+
+
+@pytest.mark.parametrize(
+    ("state", "problem"),
+    [
+        ({"segments": {"0": {"next": None}}}, 'segment \'0\' needs "next" (a key or null) and "done"'),
+        ({"segments": {}, "window": {"from": None}}, 'window needs "from" (a time or null) and "before"'),
+    ],
+)
+def test_a_damaged_checkpoint_is_one_plain_line_and_restart_starts_over(
+    table, dev_stage, tmp_path, capsys, state, problem
+):
+    """A hand-edited or incomplete checkpoint: exit 2 with what is wrong, the file left as it is; --restart
+    then runs this backfill from the beginning. Before, a KeyError traceback."""
+    lifecycle(table, orders=4, seed=11)
+    path = tmp_path / "checkpoint.json"
+    argv = [*dev_stage, "--all", "--to", "2026-06-01", "--segments", "2", "--checkpoint", str(path)]
+    path.write_text(json.dumps(checkpoint_for(argv, **state)))
+    written = path.read_text()
+
+    assert backfill.main(argv) == 2
+
+    err = capsys.readouterr().err
+    assert f"backfill: the checkpoint {path} is damaged ({problem}" in err and "Traceback" not in err
+    assert path.read_text() == written
+    assert backfill.main([*argv, "--restart"]) == 0
+    assert "backfill: 4 orders read" in capsys.readouterr().err
+    assert json.loads(path.read_text())["done"]
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"segments": []},
+        {"segments": {"0": {"next": "k", "done": False}}},
+        {"segments": {"0": {"next": None, "done": "no"}}},
+        {"segments": {}, "window": ["2026-01-01", None]},
+        {"segments": {}, "window": {"from": 5, "before": "2026-01-01"}},
+        {"segments": {}, "done": "yes"},
+    ],
+)
+def test_a_checkpoint_is_checked_whole_when_loaded(tmp_path, state):
+    path = tmp_path / "checkpoint.json"
+    path.write_text(json.dumps({"arguments": {"a": 1}, **state}))
+    with pytest.raises(backfill.BackfillError, match="is damaged"):
+        Checkpoint(path, {"a": 1}).load()
+    assert not Checkpoint(path, {"a": 1}).load(restart=True)  # this backfill's: --restart replaces it
+
+
+def test_restart_never_replaces_another_backfills_checkpoint(table, dev_stage, tmp_path, capsys):
+    """--checkpoint naming another backfill's checkpoint: refused (exit 2, naming --checkpoint) with and
+    without --restart, the file untouched and nothing sent. Before, --restart deleted it (the other run's
+    progress lost) while the refusal said "--restart ignores it"."""
+    lifecycle(table, orders=3, seed=12)
+    path = tmp_path / "checkpoint.json"
+    argv = [*dev_stage, "--all", "--to", "2026-06-01", "--checkpoint", str(path)]
+    other = [*dev_stage, "--from", "2026-01-01", "--checkpoint", str(path)]
+    segment = {"next": {"PK": {"S": "ORDER#x"}, "SK": {"S": "ORDER"}}, "done": False}
+    path.write_text(json.dumps(checkpoint_for(other, segments={"0": segment})))
+    written = path.read_text()
+
+    for restart in ([], ["--restart"]):
+        assert backfill.main([*argv, *restart]) == 2
+        err = capsys.readouterr().err
+        assert f"backfill: {path} is another backfill's checkpoint" in err
+        assert "even with --restart: name another --checkpoint PATH" in err
+        assert "backfill: 0 orders read" not in err and "Traceback" not in err
+        assert path.read_text() == written
+
+    # Its own finished checkpoint: --restart runs it again.
+    own = tmp_path / "own.json"
+    assert backfill.main([*argv[:-1], str(own)]) == 0
+    assert backfill.main([*argv[:-1], str(own)]) == 0
+    assert "already finished" in capsys.readouterr().err
+    assert backfill.main([*argv[:-1], str(own), "--restart"]) == 0
+    assert "backfill: 3 orders read" in capsys.readouterr().err

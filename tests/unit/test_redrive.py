@@ -238,12 +238,13 @@ def test_a_record_lambda_would_never_write_makes_the_object_not_a_failure_record
         read_failure_record("aws/lambda/x", failure_body(records), TABLE_ARN)
 
 
-def test_a_rate_that_is_not_a_positive_number_is_refused(capsys):
+def test_a_rate_that_is_negative_or_not_a_number_is_refused(capsys):
+    """Before, a negative rate meant no limit at all, silently (0 says so: unbounded, as for backfill)."""
     from ops.redrive import main
 
-    for rate in ("-5", "0", "nan"):
+    for rate in ("-5", "nan", "inf"):
         assert main(["--url", "http://127.0.0.1:9", "--rate", rate]) == 2
-        assert "--rate must be a positive number" in capsys.readouterr().err
+        assert "--rate must be a number of events a second, 0 or more" in capsys.readouterr().err
 
 
 def test_an_interrupted_redrive_ends_with_its_summary_and_leaves_the_rest(monkeypatch, capsys):

@@ -223,16 +223,11 @@ def test_an_unreadable_item_and_a_failed_write_are_failures_the_rest_goes_on(cli
 
 
 # ------------------------------------------------------------------------------------------------ a deployed stage
-def test_against_a_deployed_stage_it_assumes_its_role_and_uses_the_stacks_shard_count(
-    client: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """moto as the stage: the stack (samconfig's dev) outputs the table and OrdersReindexRoleArn, and
-    gives StatusIndexShards=8; the command assumes the role and indexes over 8 shards."""
+def deployed_stage() -> None:
+    """moto as the stage (samconfig's dev): the stack outputs the table and OrdersReindexRoleArn, and gives
+    StatusIndexShards=8."""
     import json
 
-    from ops.reindex import main
-
-    put(client, order_item("o-1", status="processing"))
     iam = boto3.client("iam", region_name="us-east-1")
     role_arn = iam.create_role(
         RoleName="reindex",
@@ -252,6 +247,18 @@ def test_against_a_deployed_stage_it_assumes_its_role_and_uses_the_stacks_shard_
         Parameters=[{"ParameterKey": "StatusIndexShards", "ParameterValue": str(SHARDS)}],
     )
 
+
+def test_against_a_deployed_stage_it_assumes_its_role_and_uses_the_stacks_shard_count(
+    client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command assumes the stage's role and indexes over the stack's 8 shards."""
+    import json
+
+    from ops.reindex import main
+
+    put(client, order_item("o-1", status="processing"))
+    deployed_stage()
+
     assert main(["--stage", "dev", "--json", "--rate", "0"]) == 0
 
     captured = capsys.readouterr()
@@ -259,3 +266,39 @@ def test_against_a_deployed_stage_it_assumes_its_role_and_uses_the_stacks_shard_
     assert f"GSI3PK over {SHARDS} shards" in captured.err
     assert json.loads(captured.out.splitlines()[-1])["updated"] == 1
     assert stored_key(client, "o-1") == key("o-1", "processing")
+
+
+def test_an_interrupted_reindex_ends_with_the_summary_of_what_it_did(
+    client: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C: the summary so far (marked interrupted, also as JSON), then the line saying a rerun does the
+    rest, exit 130; before, only `reindex: interrupted; ...`."""
+    import json
+
+    from ops.reindex import main
+
+    seed(client)
+    deployed_stage()
+    writes = 0
+    write = OrderRepository.set_status_index_key
+
+    def interrupted_at_the_third_write(self: OrderRepository, order_id: str, status: str) -> bool:
+        nonlocal writes
+        writes += 1
+        if writes == 3:
+            raise KeyboardInterrupt  # the operator's Ctrl-C, while the third order is written
+        return write(self, order_id, status)
+
+    monkeypatch.setattr(OrderRepository, "set_status_index_key", interrupted_at_the_third_write)
+
+    assert main(["--stage", "dev", "--segments", "1", "--rate", "0", "--json"]) == 130
+
+    captured = capsys.readouterr()
+    said = captured.err.splitlines()
+    summary = json.loads(captured.out.splitlines()[-1])
+    assert (summary["interrupted"], summary["scanned"], summary["updated"]) == (True, 8, 2)
+    assert said[-2].startswith("reindex: 8 orders scanned, 2 updated (") and said[-2].endswith(
+        "(interrupted)"
+    )
+    assert said[-1] == "reindex: interrupted; what was written stays, the same command does the rest"
+    assert "Traceback" not in captured.err
