@@ -472,9 +472,13 @@ class Backfill:
                 with self._lock:
                     self.summary.refused.append(remaining[0].key)
                     self.summary.events_refused += unsent
+                # Why (orders.events.bus keeps EventBridge's code and message): throttling is worth a rerun, a
+                # missing grant or bus is not.
+                why = getattr(self._publisher, "last_refusal", None)
                 self._line(
-                    f"  EventBridge refused {remaining[0].key} ({PUBLISH_ATTEMPTS} attempts): this segment stops "
-                    f"there, {unsent} events of its page unsent"
+                    f"  EventBridge refused {remaining[0].key} ({PUBLISH_ATTEMPTS} attempts"
+                    + (f"; {why}" if why else "")
+                    + f"): this segment stops there, {unsent} events of its page unsent"
                 )
                 return False
         return True

@@ -324,7 +324,7 @@ def test_the_run_publishes_every_event_in_order_at_the_bounded_rate(table):
     assert result.read_units_computed > 0 and result.events_per_second > 0
 
 
-def test_a_refused_segment_keeps_its_checkpoint_and_the_rerun_sends_the_rest(table, tmp_path):
+def test_a_refused_segment_keeps_its_checkpoint_and_the_rerun_sends_the_rest(table, tmp_path, capsys):
     repository, ids = lifecycle(table, orders=30, seed=7)
     live = live_events()
     path = tmp_path / "checkpoint.json"
@@ -333,6 +333,7 @@ def test_a_refused_segment_keeps_its_checkpoint_and_the_rerun_sends_the_rest(tab
     first = run(repository, refusing, segments=2, checkpoint=Checkpoint(path, {"a": 1})).summary
 
     assert not first.ok and first.refused and all(key.startswith(ids[17]) for key in first.refused)
+    assert "(3 attempts; InternalFailure: injected)" in capsys.readouterr().err  # EventBridge's reason, said
     state = json.loads(path.read_text())
     assert not state["done"] and not all(s["done"] for s in state["segments"].values())
     again = RecordingBus()
