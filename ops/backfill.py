@@ -474,7 +474,7 @@ class Backfill:
                     self.summary.events_refused += unsent
                 # Why (orders.events.bus keeps EventBridge's code and message): throttling is worth a rerun, a
                 # missing grant or bus is not.
-                why = getattr(self._publisher, "last_refusal", None)
+                why = self._publisher.last_refusal
                 self._line(
                     f"  EventBridge refused {remaining[0].key} ({PUBLISH_ATTEMPTS} attempts"
                     + (f"; {why}" if why else "")

@@ -59,8 +59,15 @@ def add_sweep_arguments(
 def check_sweep_arguments(args: argparse.Namespace, error: type[Exception]) -> None:
     if args.segments < 1 or args.page_size < 1:
         raise error("--segments and --page-size must be at least 1")
-    if not math.isfinite(args.rate) or args.rate < 0:
-        raise error(f"--rate must be a number of units a second, 0 or more (0: unbounded), not {args.rate:g}")
+    if refusal := rate_refusal(args.rate, "units"):
+        raise error(refusal)
+
+
+def rate_refusal(rate: float, units: str) -> str | None:
+    """Why `--rate` (`units` a second; 0: unbounded, as RateLimit takes it) cannot be used, or None."""
+    if math.isfinite(rate) and rate >= 0:
+        return None
+    return f"--rate must be a number of {units} a second, 0 or more (0: unbounded), not {rate:g}"
 
 
 def run_command(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ops.cli import Progress, RateLimit, add_stage_arguments, say, stage_from
+from ops.cli import Progress, RateLimit, add_stage_arguments, rate_refusal, say, stage_from
 from ops.stage import Stage, StageError
 
 ROLE = "EventsRedriveRole"
@@ -271,8 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--rate", type=float, default=200.0, help="at most this many events a second (default %(default)s)"
     )
     args = parser.parse_args(argv)
-    if not math.isfinite(args.rate) or args.rate < 0:  # as backfill's and reindex's (ops.cli)
-        say(f"error: --rate must be a number of events a second, 0 or more (0: unbounded), not {args.rate:g}")
+    if refusal := rate_refusal(args.rate, "events"):
+        say(f"error: {refusal}")
         return 2
     try:
         stage = stage_from(args, ROLE)

@@ -380,10 +380,10 @@ class OrderRepository:
                 if _is_order(existing, order):
                     return
                 raise
-            if not (_outcome_unknown(error) and self._was_written(order)):
+            if not self._written_despite(error, order):
                 raise
-        except BotoCoreError:
-            if not self._was_written(order):
+        except BotoCoreError as error:
+            if not self._written_despite(error, order):
                 raise
 
     def put_new_with(self, order: Order, correlation_id: str | None, also: TransactWriteItemTypeDef) -> None:
@@ -408,7 +408,7 @@ class OrderRepository:
             )
         except ClientError as error:
             if _error_code(error) != "TransactionCanceledException":
-                if _outcome_unknown(error) and self._was_written(order):
+                if self._written_despite(error, order):
                     return
                 raise
             reasons = cast("list[dict[str, Any]]", error.response.get("CancellationReasons") or [])
@@ -418,9 +418,15 @@ class OrderRepository:
             if cancelled.reason(0) == "ConditionalCheckFailed" and self._was_written(order):
                 return
             raise cancelled from error
-        except BotoCoreError:
-            if not self._was_written(order):
+        except BotoCoreError as error:
+            if not self._written_despite(error, order):
                 raise
+
+    def _written_despite(self, error: ClientError | BotoCoreError, order: Order) -> bool:
+        """Whether a write of `order` that failed with `error` was made all the same: only where its outcome is
+        unknown (a timeout or a broken connection, or a 5xx, after botocore's retries) is the order read back."""
+        unknown = isinstance(error, BotoCoreError) or _outcome_unknown(error)
+        return unknown and self._was_written(order)
 
     def _was_written(self, order: Order) -> bool:
         """Whether `order` is in the table, after a write of it whose outcome is unknown: its connection broke
